@@ -1,0 +1,10 @@
+"""policyengine: a SQL-layer data access policy engine for warehouses.
+
+Policy files are loaded and validated by :mod:`policyengine.model`; :mod:`policyengine.decision`
+turns a validated policy set, a principal and an environment into what each column shows.
+"""
+
+from policyengine.model import PolicySet, PolicySetInvalid, Problem, load_policy_set
+
+__all__ = ["PolicySet", "PolicySetInvalid", "Problem", "load_policy_set"]
+__version__ = "0.1.0"

@@ -1,0 +1,183 @@
+"""The validated policy set: what the decision reads.
+
+Everything here is resolved: names matched case-insensitively to one key, levels turned into
+ranks, types parsed, expressions parsed. A :class:`PolicySet` only exists when validation found no
+problem, so the decision never has to wonder whether a role or level is defined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from sqlglot import exp
+
+from policyengine.model.protections import Protection
+from policyengine.model.types import ColumnType
+
+
+def name_key(name: str) -> str:
+    """Roles, tables and columns are matched case-insensitively, as DuckDB and Snowflake match them."""
+    return name.strip().lower()
+
+
+@dataclass(frozen=True)
+class Settings:
+    sensitivity_levels: tuple[str, ...]
+    environments: tuple[str, ...]
+    default_environment: str
+    unknown_table: str
+    default_sensitivity: str
+
+    def rank(self, level: str) -> int:
+        return self.sensitivity_levels.index(level)
+
+    @property
+    def lowest_level(self) -> str:
+        return self.sensitivity_levels[0]
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    description: str | None
+    inherits: tuple[str, ...]  # role keys
+    #: environment -> level, or None for no access there; every environment is present
+    clearance: Mapping[str, str | None]
+    unmask: tuple[tuple[str, str], ...]  # (table key, column key)
+
+    @property
+    def key(self) -> str:
+        return name_key(self.name)
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    roles: tuple[str, ...]  # role keys
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    sensitivity: str
+    protection: Protection
+    mode: str = "nullable"
+    description: str | None = None
+    originating_source: str | None = None
+    primary_key: bool = False
+    #: parsed ``expr`` of a custom protection
+    custom_expr: exp.Expression | None = None
+
+    @property
+    def key(self) -> str:
+        return name_key(self.name)
+
+
+@dataclass(frozen=True)
+class RowRule:
+    roles: tuple[str, ...]  # role keys
+    where_sql: str
+    where: exp.Expression
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # as written: table, schema.table or db.schema.table
+    columns: tuple[Column, ...]
+    row_access: tuple[RowRule, ...]
+    source: str  # the file it came from, relative to the policy folder
+    description: str | None = None
+    registered_by: str | None = None
+    registration_time: str | None = None
+    version: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return name_key(self.name)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(name_key(part) for part in self.name.split("."))
+
+    def column(self, name: str) -> Column | None:
+        wanted = name_key(name)
+        return next((c for c in self.columns if c.key == wanted), None)
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    settings: Settings
+    roles: Mapping[str, Role]
+    principals: Mapping[str, Principal]
+    tables: Mapping[str, Table]
+    #: a digest of every file's content: caches keyed by it are invalidated by any change
+    version: str
+    root: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("roles", "principals", "tables"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def find_table(self, name: str) -> Table | None:
+        """A table by name; ``reviews`` finds ``sales.reviews`` when that is the only one so named.
+
+        Ambiguity returns None: a reference that could mean two tables must not pick one.
+        """
+        wanted = tuple(name_key(part) for part in name.split("."))
+        exact = self.tables.get(".".join(wanted))
+        if exact is not None:
+            return exact
+        matches = [t for t in self.tables.values() if t.parts[-len(wanted):] == wanted]
+        return matches[0] if len(matches) == 1 else None
+
+    def role(self, name: str) -> Role | None:
+        return self.roles.get(name_key(name))
+
+    def principal(self, name: str) -> Principal | None:
+        return self.principals.get(name_key(name))
+
+
+def expand_roles(roles: Mapping[str, Role], keys: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The given roles and every role they inherit, each once, in a stable order (cycles are safe)."""
+    out: list[str] = []
+    stack = list(reversed([name_key(k) for k in keys]))
+    while stack:
+        key = stack.pop()
+        if key in out or key not in roles:
+            continue
+        out.append(key)
+        stack.extend(reversed(roles[key].inherits))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a set of roles holds in one environment, before any table is looked at."""
+
+    environment: str
+    roles: tuple[str, ...]  # every role held, inherited ones included
+    active: tuple[str, ...]  # those with access in this environment
+    level: str | None  # the highest clearance among the active roles; None: no access at all
+    unmask: frozenset[tuple[str, str]]  # (table key, column key) that an active role sees raw
+
+
+def grant(settings: Settings, roles: Mapping[str, Role], keys: tuple[str, ...] | list[str], environment: str) -> Grant:
+    """Spec section 5 steps 1-2 for the roles: the most permissive answer wins.
+
+    A role with ``clearance: none`` in the environment contributes nothing there, not even its
+    ``unmask`` exceptions or its row access rules: none means it reads nothing.
+    """
+    held = expand_roles(roles, keys)
+    active = tuple(k for k in held if roles[k].clearance.get(environment) is not None)
+    level = None
+    for key in active:
+        candidate = roles[key].clearance[environment]
+        if level is None or settings.rank(candidate) > settings.rank(level):  # type: ignore[arg-type]
+            level = candidate
+    unmask = frozenset(ref for key in active for ref in roles[key].unmask)
+    return Grant(environment, held, active, level, unmask)

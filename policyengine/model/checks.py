@@ -88,7 +88,7 @@ def resolve_roles(raw: RawRoles | None, settings: Settings, tables: dict[str, Ta
                 at.add(("inherits", index), f"undefined role '{parent}'")
             else:
                 inherits.append(name_key(parent))
-        clearance = _clearance(role.clearance, settings, at)
+        clearance, blocked = _clearance(role.clearance, settings, at)
         unmask = []
         for index, ref in enumerate(role.unmask):
             target = _column_ref(ref, tables)
@@ -96,7 +96,7 @@ def resolve_roles(raw: RawRoles | None, settings: Settings, tables: dict[str, Ta
                 at.add(("unmask", index), target)
             else:
                 unmask.append(target)
-        roles.setdefault(name_key(name), Role(name, role.description, tuple(inherits), clearance, tuple(unmask)))
+        roles.setdefault(name_key(name), Role(name, role.description, tuple(inherits), clearance, tuple(unmask), blocked))
 
     for cycle in _cycles(roles):
         first = roles[cycle[0]]
@@ -118,27 +118,30 @@ def resolve_roles(raw: RawRoles | None, settings: Settings, tables: dict[str, Ta
     return roles, principals
 
 
-def _clearance(value: str | dict[str, str] | None, settings: Settings, at: Problems) -> dict[str, str | None]:
-    def level(text: str, path: tuple[str, ...]) -> str | None:
-        if text == "none":
-            return None
-        if text not in settings.sensitivity_levels:
-            at.add(path, f"unknown level '{text}' (levels: {', '.join(settings.sensitivity_levels)}, or none)")
-            return None
-        return text
+def _clearance(value: str | dict[str, str] | None, settings: Settings, at: Problems) -> tuple[dict[str, str], frozenset[str]]:
+    """The role's own levels per environment, and the environments it blocks with ``none``."""
+    levels: dict[str, str] = {}
+    blocked: set[str] = set()
 
-    if value is None:
-        return {env: None for env in settings.environments}
+    def take(env: str, text: str, path: tuple[str, ...]) -> None:
+        if text == "none":
+            blocked.add(env)
+        elif text not in settings.sensitivity_levels:
+            at.add(path, f"unknown level '{text}' (levels: {', '.join(settings.sensitivity_levels)}, or none)")
+            blocked.add(env)  # an unreadable clearance grants nothing
+        else:
+            levels[env] = text
+
     if isinstance(value, str):
-        granted = level(value, ("clearance",))
-        return {env: granted for env in settings.environments}
-    out: dict[str, str | None] = {env: None for env in settings.environments}
-    for env, text in value.items():
-        if env not in settings.environments:
-            at.add(("clearance", env), f"unknown environment '{env}' (environments: {', '.join(settings.environments)})")
-            continue
-        out[env] = level(text, ("clearance", env))
-    return out
+        for env in settings.environments:
+            take(env, value, ("clearance",))
+    elif isinstance(value, dict):
+        for env, text in value.items():
+            if env not in settings.environments:
+                at.add(("clearance", env), f"unknown environment '{env}' (environments: {', '.join(settings.environments)})")
+                continue
+            take(env, text, ("clearance", env))
+    return levels, frozenset(blocked)
 
 
 def _cycles(roles: dict[str, Role]) -> list[list[str]]:
@@ -330,6 +333,12 @@ def finish_table(table: Table, raw: RawContract, roles: dict[str, Role], tables:
             column = Column(**{**column.__dict__, "custom_expr": parsed})
         columns.append(column)
 
+    for column in table.columns:
+        if column.originating_source:
+            problem = _lineage_problem(column.originating_source, tables)
+            if problem:
+                at.at(*raw.columns_at, _spec_index(raw, column)).add(("originatingSource",), problem)
+
     rules = []
     for index, rule in enumerate(raw.spec.row_access):
         rule_at = at.at("row_access", index)
@@ -343,6 +352,24 @@ def finish_table(table: Table, raw: RawContract, roles: dict[str, Role], tables:
         if where is not None and role_keys:
             rules.append(RowRule(tuple(role_keys), rule.where, where))
     return Table(**{**table.__dict__, "columns": tuple(columns), "row_access": tuple(rules)})
+
+
+def _lineage_problem(source: str, tables: dict[str, Table]) -> str | None:
+    """``system:table.column`` is checked where ``table`` is a table of this set; other sources
+    (``mlmodel:Sentiment``) are kept as written."""
+    reference = source.split(":", 1)[1] if ":" in source else source
+    parts = reference.split(".")
+    for split in range(len(parts), 0, -1):
+        table = _find(tables, ".".join(parts[:split]))
+        if table is None:
+            continue
+        rest = parts[split:]
+        if len(rest) > 1:
+            return f"'{source}' names more than one column of table {table.name}"
+        if rest and table.column(rest[0]) is None:
+            return f"'{source}' names unknown column '{rest[0]}' of table {table.name}"
+        return None
+    return None
 
 
 def _spec_index(raw: RawContract, column: Column) -> int:

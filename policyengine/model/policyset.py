@@ -43,9 +43,11 @@ class Role:
     name: str
     description: str | None
     inherits: tuple[str, ...]  # role keys
-    #: environment -> level, or None for no access there; every environment is present
-    clearance: Mapping[str, str | None]
+    #: environment -> the role's own level, for the environments where it names one
+    clearance: Mapping[str, str]
     unmask: tuple[tuple[str, str], ...]  # (table key, column key)
+    #: environments where the role says ``none``: it reads nothing there, inherited roles included
+    blocked: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -161,7 +163,7 @@ class Grant:
 
     environment: str
     roles: tuple[str, ...]  # every role held, inherited ones included
-    active: tuple[str, ...]  # those with access in this environment
+    active: tuple[str, ...]  # those that have access in this environment, by their own clearance or inherited
     level: str | None  # the highest clearance among the active roles; None: no access at all
     unmask: frozenset[tuple[str, str]]  # (table key, column key) that an active role sees raw
 
@@ -169,15 +171,48 @@ class Grant:
 def grant(settings: Settings, roles: Mapping[str, Role], keys: tuple[str, ...] | list[str], environment: str) -> Grant:
     """Spec section 5 steps 1-2 for the roles: the most permissive answer wins.
 
-    A role with ``clearance: none`` in the environment contributes nothing there, not even its
-    ``unmask`` exceptions or its row access rules: none means it reads nothing.
+    A role holds everything its parents hold, so a role with no clearance of its own has its
+    parents' there. A role that says ``clearance: none`` for an environment reads nothing there,
+    not through its parents either: its ``unmask`` exceptions and row access rules count for
+    nothing in that environment. Another role held beside it still counts.
     """
+    effective: dict[str, str | None] = {}
+
+    def level_of(key: str, visiting: frozenset[str]) -> str | None:
+        if key in effective:
+            return effective[key]
+        role = roles.get(key)
+        if role is None or key in visiting or environment in role.blocked:
+            return None
+        best = role.clearance.get(environment)
+        for parent in role.inherits:
+            candidate = level_of(parent, visiting | {key})
+            if candidate is not None and (best is None or settings.rank(candidate) > settings.rank(best)):
+                best = candidate
+        effective[key] = best
+        return best
+
     held = expand_roles(roles, keys)
-    active = tuple(k for k in held if roles[k].clearance.get(environment) is not None)
+    reachable = _reachable(roles, keys, environment)
+    active = tuple(k for k in reachable if level_of(k, frozenset()) is not None)
     level = None
     for key in active:
-        candidate = roles[key].clearance[environment]
+        candidate = effective[key]
         if level is None or settings.rank(candidate) > settings.rank(level):  # type: ignore[arg-type]
             level = candidate
     unmask = frozenset(ref for key in active for ref in roles[key].unmask)
     return Grant(environment, held, active, level, unmask)
+
+
+def _reachable(roles: Mapping[str, Role], keys: tuple[str, ...] | list[str], environment: str) -> tuple[str, ...]:
+    """Roles held through paths that pass no role blocked (``none``) in the environment."""
+    out: list[str] = []
+    stack = list(reversed([name_key(k) for k in keys]))
+    while stack:
+        key = stack.pop()
+        role = roles.get(key)
+        if key in out or role is None or environment in role.blocked:
+            continue
+        out.append(key)
+        stack.extend(reversed(role.inherits))
+    return tuple(out)

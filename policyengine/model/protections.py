@@ -119,3 +119,15 @@ def normalize_protection(value: Any) -> Any:
                 out[key] = item
         return out
     return value
+
+
+def describe_protection(protection: Any) -> str:
+    """``partial(show_last=4)``: the kind and the parameters that differ from the defaults."""
+    params = {
+        name: value for name, value in protection.model_dump(exclude={"kind"}).items()
+        if value is not None and value != type(protection).model_fields[name].default
+    }
+    if not params:
+        return protection.kind
+    return f"{protection.kind}(" + ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                                             for k, v in params.items()) + ")"

@@ -1,0 +1,79 @@
+"""What the decision answers: per column raw / protected / denied, and which rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping
+
+from policyengine.model import Column, Grant, RowRule, Table
+from policyengine.model.protections import Protection, describe_protection
+
+
+class Outcome(str, Enum):
+    RAW = "raw"
+    PROTECTED = "protected"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class ColumnDecision:
+    column: Column
+    outcome: Outcome
+    reason: str
+    protection: Protection | None = None
+
+    @property
+    def shows(self) -> str:
+        """What the reader sees, in a word or two: ``raw``, ``denied``, ``partial(show_last=4)``."""
+        if self.outcome is Outcome.PROTECTED and self.protection is not None:
+            return describe_protection(self.protection)
+        return self.outcome.value
+
+
+class RowScope(str, Enum):
+    ALL = "all"  # the table has no row access rules
+    RULES = "rules"  # the rows for which any of ``rules`` is true
+    NONE = "none"  # rules exist and none is the reader's: no rows (fail closed)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    scope: RowScope
+    rules: tuple[RowRule, ...] = ()
+
+    def describe(self) -> str:
+        if self.scope is RowScope.ALL:
+            return "all rows"
+        if self.scope is RowScope.NONE:
+            return "no rows (no row access rule names these roles)"
+        return " OR ".join(f"({rule.where_sql})" for rule in self.rules)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is asking: a principal from ``roles.yaml``, or just a list of roles (``--role``)."""
+
+    roles: tuple[str, ...]
+    name: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableDecision:
+    table_name: str
+    subject: Subject
+    grant: Grant
+    table: Table | None = None
+    #: why the table cannot be read at all; None when it can
+    refused: str | None = None
+    columns: tuple[ColumnDecision, ...] = ()
+    rows: RowFilter = RowFilter(RowScope.ALL)
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused is None
+
+    def column(self, name: str) -> ColumnDecision | None:
+        wanted = name.strip().lower()
+        return next((c for c in self.columns if c.column.key == wanted), None)

@@ -15,9 +15,12 @@ from policyengine.decision.outcomes import (
     RowScope,
     Subject,
     TableDecision,
+    decision_dict,
+    decision_rows,
 )
 
 __all__ = [
     "ColumnDecision", "DecisionError", "Outcome", "RowFilter", "RowScope", "Subject", "TableDecision",
+    "decision_dict", "decision_rows",
     "decide", "decide_all", "environment_for", "subject_for", "subject_grant",
 ]

@@ -83,17 +83,17 @@ def _decide_column(policy_set: PolicySet, held: Grant, table: Table, column: Col
     if (table.key, column.key) in held.unmask:
         role = next(policy_set.roles[k] for k in held.active
                     if (table.key, column.key) in policy_set.roles[k].unmask)
-        return ColumnDecision(column, Outcome.RAW, f"unmask exception of role {role.name}")
+        return ColumnDecision(column, Outcome.RAW, f"unmask exception (role {role.name})")
     assert held.level is not None
     if settings.rank(held.level) >= settings.rank(column.sensitivity):
-        return ColumnDecision(column, Outcome.RAW, f"clearance {held.level} covers {column.sensitivity}")
-    uncleared = f"clearance {held.level} is below {column.sensitivity}"
+        return ColumnDecision(column, Outcome.RAW, f"cleared ({held.level} >= {column.sensitivity})")
+    uncleared = f"not cleared ({held.level} < {column.sensitivity})"
     kind = column.protection.kind
     if kind == "deny":
         return ColumnDecision(column, Outcome.DENIED, uncleared, column.protection)
     if kind == "none":
         # validation makes this unreachable; if it is ever reached, nothing may be shown
-        return ColumnDecision(column, Outcome.DENIED, uncleared + " and the column has no protection to apply")
+        return ColumnDecision(column, Outcome.DENIED, uncleared + ", and no protection to apply")
     return ColumnDecision(column, Outcome.PROTECTED, uncleared, column.protection)
 
 

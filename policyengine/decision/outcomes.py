@@ -77,3 +77,35 @@ class TableDecision:
     def column(self, name: str) -> ColumnDecision | None:
         wanted = name.strip().lower()
         return next((c for c in self.columns if c.column.key == wanted), None)
+
+
+def decision_rows(decision: TableDecision) -> list[dict[str, Any]]:
+    """One flat row per column: what ``explain`` prints and what the audit log records."""
+    return [
+        {
+            "table": decision.table_name,
+            "column": c.column.name,
+            "type": c.column.type.sql,
+            "sensitivity": c.column.sensitivity,
+            "sees": c.shows,
+            "reason": c.reason,
+        }
+        for c in decision.columns
+    ]
+
+
+def decision_dict(decision: TableDecision) -> dict[str, Any]:
+    return {
+        "table": decision.table_name,
+        "environment": decision.grant.environment,
+        "principal": decision.subject.name,
+        "roles": list(decision.grant.roles),
+        "allowed": decision.allowed,
+        "refused": decision.refused,
+        "rows": decision.rows.describe() if decision.allowed else None,
+        "columns": [
+            {k: v for k, v in row.items() if k != "table"}
+            | ({"protection": c.protection.model_dump(mode="json")} if c.protection is not None else {})
+            for row, c in zip(decision_rows(decision), decision.columns)
+        ],
+    }

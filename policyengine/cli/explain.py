@@ -1,0 +1,50 @@
+"""``policyengine explain``: the decision for a role or principal, table by table, column by column."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit
+from policyengine.cli.output import Format, lines, render, stdout, write_json
+from policyengine.decision import DecisionError, decide, decision_dict, decision_rows, subject_for
+
+STYLES = {"sees": "bold"}
+
+
+@app.command()
+def explain(
+    role: Annotated[Optional[list[str]], typer.Option("--role", "-r", help="A role (repeat for several).")] = None,
+    principal: Annotated[Optional[str], typer.Option("--principal", "-u", help="A principal of roles.yaml.")] = None,
+    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (default: the set's default).")] = None,
+    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
+    fmt: FormatOption = Format.table,
+) -> int:
+    """Show what a role (or principal) sees of each table: column, type, sensitivity, and what it sees."""
+    policy_set = load_or_exit(fmt)
+    try:
+        subject = subject_for(policy_set, principal=principal, roles=role or [])
+        names = table or [t.name for t in policy_set.tables.values()]
+        decisions = [decide(policy_set, subject, env, name) for name in names]
+    except DecisionError as error:
+        lines([f"error: {error}"], err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+    if fmt is Format.json:
+        write_json([decision_dict(d) for d in decisions])
+        return EXIT_OK
+    if fmt is Format.csv:
+        render([row for d in decisions for row in decision_rows(d)],
+               ["table", "column", "type", "sensitivity", "sees", "reason"], fmt)
+        return EXIT_OK
+    who = f"principal {subject.name}" if subject.name else "role " + ", ".join(role or [])
+    environment = decisions[0].grant.environment if decisions else env
+    stdout.print(f"[bold]{who}[/bold] in [bold]{environment}[/bold]", highlight=False)
+    for decision in decisions:
+        if not decision.allowed:
+            stdout.print(f"\n[bold]{decision.table_name}[/bold]: [red]refused[/red] — {decision.refused}", highlight=False)
+            continue
+        render(decision_rows(decision), ["column", "type", "sensitivity", "sees", "reason"], fmt,
+               title=f"\n{decision.table_name} — rows: {decision.rows.describe()}", styles=STYLES)
+    return EXIT_OK

@@ -1,0 +1,163 @@
+"""The keyed protections' definitions in plain Python: key derivation, HMAC, tokens, encryption.
+
+The SQL that the rewriter builds (:mod:`policyengine.rewrite.keyed`) must compute exactly what
+these functions compute; the tests hold the two against each other. Key holders use
+:func:`decrypt` (``policyengine decrypt``) to recover values encrypted by the ``encrypt`` kind.
+
+Keys: one master key (``POLICYENGINE_KEY``, hex or base64, or a key file) from which a separate
+key per purpose is derived, so a value hashed for one purpose cannot be matched with another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PURPOSES = ("hash", "tokenize", "encrypt", "encrypt-iv")
+HEX = "0123456789abcdef"
+ENCRYPTED_PREFIX = "pe1:"
+MIN_KEY_BYTES = 16
+
+
+class KeyError_(ValueError):
+    """The key is missing or unusable; the message never contains key material."""
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    master: bytes
+
+    def purpose_key(self, purpose: str) -> bytes:
+        return hmac.new(self.master, f"policyengine {purpose} v1".encode(), hashlib.sha256).digest()
+
+    def pads(self, purpose: str) -> tuple[bytes, bytes]:
+        """HMAC's (K xor ipad, K xor opad) for a purpose: what the SQL construction needs."""
+        key = self.purpose_key(purpose).ljust(64, b"\0")
+        return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+    def fingerprint(self) -> str:
+        """Safe to log: identifies which key is in use without revealing it."""
+        return hashlib.sha256(b"policyengine key fingerprint" + self.master).hexdigest()[:12]
+
+
+def parse_key(text: str) -> KeyMaterial:
+    text = text.strip()
+    raw: bytes | None = None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raw = None
+    if raw is None:
+        raise KeyError_("the key must be hex or base64")
+    if len(raw) < MIN_KEY_BYTES:
+        raise KeyError_(f"the key must be at least {MIN_KEY_BYTES} bytes (got {len(raw)})")
+    return KeyMaterial(raw)
+
+
+def load_key(key_file: str | Path | None = None, environ: dict[str, str] | None = None) -> KeyMaterial | None:
+    """The key from ``POLICYENGINE_KEY``, else ``POLICYENGINE_KEY_FILE`` or ``key_file``; None if none is set."""
+    env = os.environ if environ is None else environ
+    if env.get("POLICYENGINE_KEY"):
+        return parse_key(env["POLICYENGINE_KEY"])
+    path = key_file or env.get("POLICYENGINE_KEY_FILE")
+    if path:
+        try:
+            return parse_key(Path(path).read_text())
+        except OSError as error:
+            raise KeyError_(f"cannot read the key file {path}: {error.strerror}") from None
+    return None
+
+
+def generate_key() -> str:
+    return os.urandom(32).hex()
+
+
+def hmac_hex(keys: KeyMaterial, purpose: str, message: bytes) -> str:
+    return hmac.new(keys.purpose_key(purpose), message, hashlib.sha256).hexdigest()
+
+
+def hash_text(keys: KeyMaterial, value: str) -> str:
+    return hmac_hex(keys, "hash", value.encode())
+
+
+INTEGER_HASH_NIBBLES = {"TINYINT": 1, "SMALLINT": 3, "INTEGER": 7, "BIGINT": 15}
+
+
+def hash_integer(keys: KeyMaterial, value: int, sql_type: str) -> int:
+    return int(hash_text(keys, str(value))[: INTEGER_HASH_NIBBLES[sql_type]], 16)
+
+
+def _stream_byte(digest: str, index: int) -> int:
+    position = (index % 32) * 2
+    return int(digest[position: position + 2], 16)
+
+
+def tokenize_text(keys: KeyMaterial, value: str) -> str:
+    digest = hmac_hex(keys, "tokenize", value.encode())
+    out = []
+    for index, char in enumerate(value):
+        byte = _stream_byte(digest, index)
+        if "0" <= char <= "9":
+            out.append(chr(48 + byte % 10))
+        elif "a" <= char <= "z":
+            out.append(chr(97 + byte % 26))
+        elif "A" <= char <= "Z":
+            out.append(chr(65 + byte % 26))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+INTEGER_MAX = {"TINYINT": 2**7 - 1, "SMALLINT": 2**15 - 1, "INTEGER": 2**31 - 1, "BIGINT": 2**63 - 1}
+
+
+def tokenize_integer(keys: KeyMaterial, value: int, sql_type: str) -> int:
+    digits = str(abs(value))
+    digest = hmac_hex(keys, "tokenize", digits.encode())
+    token = "".join(
+        chr(49 + _stream_byte(digest, i) % 9) if i == 0 else chr(48 + _stream_byte(digest, i) % 10)
+        for i in range(len(digits))
+    )
+    number = int(token)
+    maximum = INTEGER_MAX[sql_type]
+    if number > maximum:
+        number %= maximum
+    return -number if value < 0 else number
+
+
+def _keystream(keys: KeyMaterial, iv: bytes, length_hex: int) -> str:
+    blocks = (length_hex + 63) // 64
+    return "".join(hmac_hex(keys, "encrypt", iv + str(j).encode()) for j in range(blocks))
+
+
+def encrypt_text(keys: KeyMaterial, value: str) -> str:
+    message = value.encode().hex()
+    iv = hmac_hex(keys, "encrypt-iv", value.encode())[:32]
+    stream = _keystream(keys, bytes.fromhex(iv), len(message))
+    cipher = "".join(HEX[int(m, 16) ^ int(s, 16)] for m, s in zip(message, stream))
+    return ENCRYPTED_PREFIX + iv + cipher
+
+
+def decrypt(keys: KeyMaterial, token: str) -> str:
+    """Recover a value encrypted by the ``encrypt`` kind; refuses tokens made with another key."""
+    if not token.startswith(ENCRYPTED_PREFIX) or len(token) < len(ENCRYPTED_PREFIX) + 32:
+        raise ValueError("not a policyengine encrypted value")
+    body = token[len(ENCRYPTED_PREFIX):]
+    iv, cipher = body[:32], body[32:]
+    try:
+        stream = _keystream(keys, bytes.fromhex(iv), len(cipher))
+        message = bytes.fromhex("".join(HEX[int(c, 16) ^ int(s, 16)] for c, s in zip(cipher, stream)))
+        value = message.decode()
+    except ValueError:
+        raise ValueError("not a policyengine encrypted value, or another key made it") from None
+    if hmac_hex(keys, "encrypt-iv", message)[:32] != iv:
+        raise ValueError("the value was not encrypted with this key, or was altered")
+    return value

@@ -1,0 +1,1 @@
+"""The demo: a synthetic, PII-laden database for the example policy set in ``policies/``."""

@@ -1,0 +1,103 @@
+"""The keyed protections (hash, tokenize, encrypt) as SQL, computing what :mod:`policyengine.crypto` does.
+
+HMAC-SHA-256 is built from SHA-256 over binary, as the spec asks, because neither DuckDB nor
+Snowflake has an HMAC function. The key never appears in the SQL: the fragments read HMAC's two
+padded keys from session variables (``getvariable('__pe_hash_i')``) that the backend sets from the
+configured key when it opens a connection, and users may not call ``getvariable`` themselves.
+Values that must be computed once per row (a digest used for every character of a token) are
+bound with a one-element list and a lambda, DuckDB's way of naming an intermediate value.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from policyengine.rewrite.templates import build, cast
+
+HEX = "'0123456789abcdef'"
+
+INTEGER_HASH_NIBBLES = {"TINYINT": 1, "SMALLINT": 3, "INTEGER": 7, "BIGINT": 15}
+INTEGER_MAX = {"TINYINT": 2**7 - 1, "SMALLINT": 2**15 - 1, "INTEGER": 2**31 - 1, "BIGINT": 2**63 - 1}
+
+
+def variable_name(purpose: str, pad: str) -> str:
+    """``__pe_encrypt_iv_i``: the session variable holding a purpose's inner (i) or outer (o) padded key."""
+    return f"__pe_{purpose.replace('-', '_')}_{pad}"
+
+
+def hmac_hex(purpose: str, message: exp.Expression) -> exp.Expression:
+    """Lower-case hex HMAC-SHA-256 of a BLOB under the purpose's key."""
+    inner, outer = variable_name(purpose, "i"), variable_name(purpose, "o")
+    return build(f"sha256(getvariable('{outer}') || unhex(sha256(getvariable('{inner}') || __msg)))", msg=message)
+
+
+def _nibble(text: str, position: str) -> str:
+    return f"(strpos({HEX}, substr({text}, {position}, 1)) - 1)"
+
+
+def _stream_byte(digest: str, index: str) -> str:
+    """Byte ``index`` (cycling every 32) of a hex digest, as a number."""
+    return (f"({_nibble(digest, f'(({index}) % 32) * 2 + 1')} * 16 + "
+            f"{_nibble(digest, f'(({index}) % 32) * 2 + 2')})")
+
+
+def _when_not_null(value: exp.Expression, expression: exp.Expression) -> exp.Expression:
+    return build("CASE WHEN __val IS NULL THEN NULL ELSE __expr END", val=value, expr=expression)
+
+
+def hash_value(value: exp.Expression, sql_type: str) -> exp.Expression:
+    digest = hmac_hex("hash", build("encode(CAST(__val AS VARCHAR))", val=value))
+    if sql_type not in INTEGER_HASH_NIBBLES:
+        return _when_not_null(value, digest)
+    nibbles = INTEGER_HASH_NIBBLES[sql_type]
+    terms = " + ".join(f"{_nibble('pe_d', str(i + 1))} * {16 ** (nibbles - 1 - i)}" for i in range(nibbles))
+    number = build(f"list_transform([__digest], lambda pe_d: {terms})[1]", digest=digest)
+    return _when_not_null(value, cast(number, sql_type))
+
+
+def tokenize_value(value: exp.Expression, sql_type: str) -> exp.Expression:
+    if sql_type in INTEGER_MAX:
+        return _when_not_null(value, _tokenize_integer(value, sql_type))
+    byte = _stream_byte("pe_h", "pe_i")
+    char = "substr(__val, pe_i + 1, 1)"
+    body = (
+        f"list_transform([__digest], lambda pe_h: array_to_string(list_transform(range(length(__val)), lambda pe_i: "
+        f"CASE WHEN {char} BETWEEN '0' AND '9' THEN chr(CAST(48 + {byte} % 10 AS INTEGER)) "
+        f"WHEN {char} BETWEEN 'a' AND 'z' THEN chr(CAST(97 + {byte} % 26 AS INTEGER)) "
+        f"WHEN {char} BETWEEN 'A' AND 'Z' THEN chr(CAST(65 + {byte} % 26 AS INTEGER)) "
+        f"ELSE {char} END), ''))[1]"
+    )
+    digest = hmac_hex("tokenize", build("encode(__val)", val=value))
+    return _when_not_null(value, build(body, val=value, digest=digest))
+
+
+def _tokenize_integer(value: exp.Expression, sql_type: str) -> exp.Expression:
+    digits = build("ltrim(CAST(__val AS VARCHAR), '-')", val=value)
+    byte = _stream_byte("pe_h", "pe_i")
+    token = build(
+        "list_transform([__digest], lambda pe_h: array_to_string(list_transform(range(length(__digits)), lambda pe_i: "
+        f"chr(CAST(CASE WHEN pe_i = 0 THEN 49 + {byte} % 9 ELSE 48 + {byte} % 10 END AS INTEGER))), ''))[1]",
+        digits=digits, digest=hmac_hex("tokenize", build("encode(__digits)", digits=digits)),
+    )
+    maximum = INTEGER_MAX[sql_type]
+    number = build(
+        f"list_transform([CAST(__token AS DECIMAL(38,0))], lambda pe_n: "
+        f"CASE WHEN pe_n > {maximum} THEN pe_n % {maximum} ELSE pe_n END)[1]", token=token)
+    signed = build("CASE WHEN __val < 0 THEN -__n ELSE __n END", val=value, n=number)
+    return cast(signed, sql_type)
+
+
+def encrypt_value(value: exp.Expression) -> exp.Expression:
+    message = build("lower(hex(encode(__val)))", val=value)
+    iv = build("left(__digest, 32)", digest=hmac_hex("encrypt-iv", build("encode(__val)", val=value)))
+    block = hmac_hex("encrypt", build("unhex(pe_iv) || encode(CAST(pe_j AS VARCHAR))"))
+    keystream = build(
+        "array_to_string(list_transform(range(CAST(ceil(length(pe_m) / 64) AS BIGINT)), lambda pe_j: __block), '')",
+        block=block)
+    body = build(
+        "list_transform([__message], lambda pe_m: list_transform([__iv], lambda pe_iv: "
+        "list_transform([__keystream], lambda pe_ks: 'pe1:' || pe_iv || array_to_string(list_transform(range(length(pe_m)), "
+        f"lambda pe_k: substr({HEX}, CAST(xor({_nibble('pe_m', 'pe_k + 1')}, {_nibble('pe_ks', 'pe_k + 1')}) + 1 AS INTEGER), 1)), "
+        "''))[1])[1])[1]",
+        message=message, iv=iv, keystream=keystream)
+    return _when_not_null(value, body)

@@ -1,0 +1,90 @@
+"""The wrapper: a base table replaced by a derived table that shows only what the decision allows.
+
+``(SELECT <each visible column, raw or protected> FROM <table> AS <nonce alias> WHERE <row filter>)``.
+Every column the reader may see is listed in the table's order under its own name, so ``*``,
+``t.*``, ``COLUMNS(*)``, whole-row references and positional references keep working unchanged;
+denied columns are left out, so ``*`` skips them. The row filter sits inside, so it runs on raw
+values before anything the reader wrote. Reading the same table twice gives two wrappers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlglot import exp
+
+from policyengine.decision import Outcome, RowScope, TableDecision
+from policyengine.model import Table
+from policyengine.rewrite.context import Binding, bind
+from policyengine.rewrite.protections import protect
+from policyengine.rewrite.templates import column_of, quoted
+
+
+def table_reference(table: Table, alias: str, *, database: str | None = None) -> exp.Table:
+    """The canonical, quoted reference to a contract's table in the database."""
+    parts = table.name.split(".")
+    catalog = parts[-3] if len(parts) == 3 else database
+    schema = parts[-2] if len(parts) >= 2 else None
+    return exp.Table(
+        this=quoted(parts[-1]),
+        db=quoted(schema) if schema else None,
+        catalog=quoted(catalog) if catalog else None,
+        alias=exp.TableAlias(this=quoted(alias)),
+    )
+
+
+@dataclass
+class WrapperFactory:
+    """Builds wrappers for one rewrite; aliases carry a per-rewrite nonce the cross-check looks for."""
+
+    nonce: str
+    find_table: Callable[[str], Table | None]
+    database: str | None = None
+    aliases: list[tuple[str, str]] = field(default_factory=list)  # (alias, table key) of every raw read
+
+    def _alias(self, table: Table) -> str:
+        alias = f"__pe_{self.nonce}_{len(self.aliases)}"
+        self.aliases.append((alias, table.key))
+        return alias
+
+    def reference(self, table: Table) -> exp.Table:
+        return table_reference(table, self._alias(table), database=self.database)
+
+    def wrapper(self, decision: TableDecision) -> exp.Select:
+        table = decision.table
+        assert table is not None and decision.allowed
+        source = self.reference(table)
+        alias = source.alias
+        binding = Binding(decision, alias, self.reference)
+
+        def bind_expression(tree: exp.Expression) -> exp.Expression:
+            return bind(tree, binding, self.find_table)
+
+        projections: list[exp.Expression] = []
+        for choice in decision.columns:
+            raw = column_of(alias, choice.column.name)
+            if choice.outcome is Outcome.DENIED:
+                continue
+            value = raw if choice.outcome is Outcome.RAW else protect(raw, choice.column, choice.protection,
+                                                                      bind=bind_expression)
+            projections.append(exp.alias_(value, quoted(choice.column.name), copy=False))
+        if not projections:
+            # every column denied: the table still has rows, but nothing may be shown of them
+            projections.append(exp.alias_(exp.null(), quoted("__pe_no_visible_column"), copy=False))
+        select = exp.Select(expressions=projections).from_(source, copy=False)
+        condition = self._row_condition(decision, bind_expression)
+        if condition is not None:
+            select = select.where(condition, copy=False)
+        return select
+
+    @staticmethod
+    def _row_condition(decision: TableDecision, bind_expression: Callable[[exp.Expression], exp.Expression]) -> exp.Expression | None:
+        rows = decision.rows
+        if rows.scope is RowScope.ALL:
+            return None
+        if rows.scope is RowScope.NONE:
+            return exp.false()
+        bound = [exp.paren(bind_expression(rule.where), copy=False) for rule in rows.rules]
+        # a rule that is NULL for a row does not show it: COALESCE(..., FALSE) keeps that explicit
+        return exp.func("COALESCE", exp.or_(*bound, copy=False), exp.false())

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit
+from policyengine.cli.common import refused, statement_text
 from policyengine.cli.output import Format, lines, render, stdout, write_json
 from policyengine.decision import DecisionError, decide, decision_dict, decision_rows, subject_for
 
@@ -15,24 +16,32 @@ STYLES = {"sees": "bold"}
 
 @app.command()
 def explain(
+    sql: Annotated[Optional[str], typer.Argument(
+        help="A statement: show the protections on what it reads, and the SQL that would run.")] = None,
     role: Annotated[Optional[list[str]], typer.Option("--role", "-r", help="A role (repeat for several).")] = None,
     principal: Annotated[Optional[str], typer.Option("--principal", "-u", help="A principal of roles.yaml.")] = None,
     env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (default: the set's default).")] = None,
     table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
-    """Show what a role (or principal) sees of each table: column, type, sensitivity, and what it sees."""
+    """Show what a role (or principal) sees of each table, or of the tables a statement reads, and why."""
     policy_set = load_or_exit(fmt)
+    rewritten = None
     try:
         subject = subject_for(policy_set, principal=principal, roles=role or [])
-        names = table or [t.name for t in policy_set.tables.values()]
-        decisions = [decide(policy_set, subject, env, name) for name in names]
+        if sql is not None:
+            rewritten = _rewrite(policy_set, subject, statement_text(sql), env)
+            decisions = list({d.table_name: d for d in rewritten.decisions}.values())
+        else:
+            names = table or [t.name for t in policy_set.tables.values()]
+            decisions = [decide(policy_set, subject, env, name) for name in names]
     except DecisionError as error:
         lines([f"error: {error}"], err=True)
         raise typer.Exit(EXIT_INVALID)
 
     if fmt is Format.json:
-        write_json([decision_dict(d) for d in decisions])
+        payload = [decision_dict(d) for d in decisions]
+        write_json(payload if rewritten is None else {"tables": payload, "rewritten": rewritten.sql})
         return EXIT_OK
     if fmt is Format.csv:
         render([row for d in decisions for row in decision_rows(d)],
@@ -47,4 +56,19 @@ def explain(
             continue
         render(decision_rows(decision), ["column", "type", "sensitivity", "sees", "reason"], fmt,
                title=f"\n{decision.table_name} — rows: {decision.rows.describe()}", styles=STYLES)
+    if rewritten is not None:
+        import sqlglot
+
+        stdout.print("\n[bold]rewritten SQL[/bold]", highlight=False)
+        stdout.print(sqlglot.transpile(rewritten.sql, read="duckdb", write="duckdb", pretty=True)[0],
+                     highlight=False, markup=False)
     return EXIT_OK
+
+
+def _rewrite(policy_set, subject, text: str, env: Optional[str]):
+    from policyengine.rewrite import Refused, rewrite
+
+    try:
+        return rewrite(text, policy_set, subject, env)
+    except Refused as refusal:
+        refused(refusal.reason)

@@ -1,0 +1,1 @@
+"""Where rewritten queries run: DuckDB locally (the embedded default)."""

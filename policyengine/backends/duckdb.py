@@ -1,0 +1,193 @@
+"""DuckDB, opened read-only and hardened, running only rewritten and cross-checked SQL.
+
+Hardening follows the measured order in the research notes: startup-only options at connect,
+then external access off (no files, no network, no Python objects), extension loading off,
+memory, thread and time limits, and finally the configuration locked so no statement can undo
+any of it. A database that defines macros or views is refused: a macro can shadow a built-in
+function (``main.lower``) and a view hides which tables it reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import duckdb
+
+from policyengine.backends import crosscheck
+from policyengine.backends.errors import QueryFailed, sanitize
+from policyengine.crypto import PURPOSES, KeyMaterial
+from policyengine.model import PolicySet
+from policyengine.rewrite import Refused, Rewritten, TableResolver
+from policyengine.rewrite.keyed import variable_name
+
+_BUILTINS: frozenset[str] | None = None
+
+
+def builtin_functions() -> frozenset[str]:
+    """DuckDB's own functions, read from a fresh in-memory database (so none can be user-defined)."""
+    global _BUILTINS
+    if _BUILTINS is None:
+        with duckdb.connect(":memory:", config={"autoload_known_extensions": False,
+                                                "autoinstall_known_extensions": False}) as con:
+            rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE internal").fetchall()
+        _BUILTINS = frozenset(row[0] for row in rows)
+    return _BUILTINS
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str = "4GB"
+    threads: int = 2
+    max_execution_seconds: float = 300.0
+    batch_rows: int = 2048
+
+
+class DuckDBBackend:
+    """One hardened, read-only DuckDB instance serving the engine's rewritten queries."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: str | Path, *, keys: KeyMaterial | None = None, limits: Limits = Limits()):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise QueryFailed(f"database not found: {self.path}", "3D000")
+        self.limits = limits
+        self.keys = keys
+        self._lock = threading.Lock()
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=True, config={
+                "allow_community_extensions": False,
+                "allow_unsigned_extensions": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            })
+        except duckdb.Error as error:
+            raise QueryFailed(f"cannot open the database {self.path.name}: {type(error).__name__}", "3D000") from None
+        self._refuse_user_objects()
+        self.catalog = self._con.execute("SELECT current_database()").fetchone()[0]
+        self._harden()
+
+    # --- opening ------------------------------------------------------------------------------
+
+    def _refuse_user_objects(self) -> None:
+        macros = self._con.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE NOT internal AND function_type LIKE '%macro%'").fetchone()[0]
+        views = self._con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone()[0]
+        if macros or views:
+            self._con.close()
+            raise QueryFailed(f"refusing {self.path.name}: it defines {macros} macro(s) and {views} view(s), which "
+                              "could shadow built-in functions or hide table reads", "42501")
+
+    def _harden(self) -> None:
+        # DuckDB shares one instance per file within a process: a second backend on the same file
+        # finds it hardened and locked already, which is what it wants; anything else is refused.
+        locked, external = self._con.execute(
+            "SELECT current_setting('lock_configuration'), current_setting('enable_external_access')").fetchone()
+        if locked:
+            if external:
+                raise QueryFailed(f"refusing {self.path.name}: it is open elsewhere in this process without hardening",
+                                  "42501")
+            return
+        limits = self.limits
+        for statement in (
+            "SET enable_progress_bar = false",
+            "SET enable_external_access = false",
+            "SET python_enable_replacements = false",
+            f"SET memory_limit = '{limits.memory}'",
+            f"SET threads = {int(limits.threads)}",
+            f"SET max_execution_time = {int(limits.max_execution_seconds * 1000)}",
+            "SET lock_configuration = true",
+        ):
+            self._con.execute(statement)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor (DuckDB: a connection to the same instance) holding the key variables.
+
+        Variables belong to one connection, so every cursor gets its own; they are set with
+        parameters, so the key never appears in any SQL text.
+        """
+        cursor = self._con.cursor()
+        if self.keys is not None:
+            for purpose in PURPOSES:
+                inner, outer = self.keys.pads(purpose)
+                cursor.execute(f"SET VARIABLE {variable_name(purpose, 'i')} = ?::BLOB", [inner])
+                cursor.execute(f"SET VARIABLE {variable_name(purpose, 'o')} = ?::BLOB", [outer])
+        return cursor
+
+    # --- what the engine needs ------------------------------------------------------------------
+
+    def resolver(self, policy_set: PolicySet) -> TableResolver:
+        return TableResolver(policy_set, frozenset({self.catalog.lower()}))
+
+    def columns(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(schema, table) -> {column (lower case): DuckDB type}, for checking contracts against the data."""
+        rows = self._con.execute(
+            "SELECT lower(schema_name), lower(table_name), lower(column_name), data_type FROM duckdb_columns() "
+            "WHERE NOT internal AND database_name = current_database()").fetchall()
+        out: dict[tuple[str, str], dict[str, str]] = {}
+        for schema, table, column, data_type in rows:
+            out.setdefault((schema, table), {})[column] = data_type
+        return out
+
+    def check(self, rewritten: Rewritten) -> None:
+        with self._lock:
+            try:
+                serialized = self._con.execute("SELECT json_serialize_sql(?)", [rewritten.sql]).fetchone()[0]
+            except duckdb.Error:
+                raise Refused("DuckDB's parser could not check the rewritten query", kind="unsupported") from None
+        crosscheck.check(serialized, rewritten, builtin_functions())
+
+    def execute(self, rewritten: Rewritten, parameters: Sequence[Any] | None = None) -> "ResultStream":
+        """Run checked SQL; rows come back in batches as the caller reads them."""
+        self.check(rewritten)
+        cursor = self.cursor()
+        try:
+            cursor.execute(rewritten.sql, list(parameters) if parameters else None)
+        except duckdb.Error as error:
+            cursor.close()
+            raise sanitize(error) from None
+        return ResultStream(cursor, self.limits.batch_rows)
+
+    def interrupt(self) -> None:
+        self._con.interrupt()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class ResultStream:
+    """Column names and types, then rows in batches; database errors arrive sanitized."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, batch_rows: int):
+        self._cursor = cursor
+        self._batch_rows = batch_rows
+        description = cursor.description or []
+        self.columns = [d[0] for d in description]
+        self.types = [str(d[1]) for d in description]
+
+    def batches(self) -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while True:
+                rows = self._cursor.fetchmany(self._batch_rows)
+                if not rows:
+                    break
+                yield rows
+        except duckdb.Error as error:
+            raise sanitize(error) from None
+        finally:
+            self.close()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [row for batch in self.batches() for row in batch]
+
+    def interrupt(self) -> None:
+        self._cursor.interrupt()
+
+    def close(self) -> None:
+        try:
+            self._cursor.close()
+        except duckdb.Error:
+            pass

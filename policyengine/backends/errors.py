@@ -1,0 +1,50 @@
+"""Database errors as a reader may see them: never a value, never the rewritten SQL.
+
+DuckDB's messages can carry values (conversion and overflow errors print the offending value,
+which inside a row filter is a raw one) and echo the statement (``LINE 1: ...``, with the
+wrappers' internals). Only the error class and, for naming errors, the first line survive.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+
+class QueryFailed(Exception):
+    """A sanitized database error; ``sqlstate`` follows PostgreSQL's codes for the front door."""
+
+    def __init__(self, message: str, sqlstate: str = "XX000"):
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+
+
+_INTERNAL = re.compile(r'"?__pe_[0-9a-f]+_(?:cte)?\d+"?\.?')
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).split("\n", 1)[0]
+    text = text.split("Candidate bindings", 1)[0].split("LINE ", 1)[0].strip()
+    return _INTERNAL.sub("", text).rstrip(":! ")
+
+
+def sanitize(error: BaseException) -> QueryFailed:
+    if isinstance(error, duckdb.InterruptException):
+        return QueryFailed("canceled: the query was interrupted or exceeded its time limit", "57014")
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return QueryFailed("the query ran out of memory", "53200")
+    if isinstance(error, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException,
+                          duckdb.TypeMismatchException)):
+        if "maximum execution time" in str(error).lower():
+            return QueryFailed("canceled: the query exceeded its time limit", "57014")
+        kind = type(error).__name__.removesuffix("Exception")
+        return QueryFailed(f"{kind} error: a value could not be converted, was out of range or was invalid", "22000")
+    if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):
+        return QueryFailed(_first_line(error), "42703")
+    if isinstance(error, (duckdb.ParserException, duckdb.SyntaxException)):
+        return QueryFailed(_first_line(error), "42601")
+    if isinstance(error, duckdb.PermissionException):
+        return QueryFailed("not permitted by the database's hardening", "42501")
+    return QueryFailed(f"the query failed ({type(error).__name__})", "XX000")

@@ -1,0 +1,95 @@
+"""``policyengine query`` and ``policyengine rewrite``: run or show a statement as a role sees it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from policyengine.cli import EXIT_OK, FormatOption, app
+from policyengine.cli.common import (
+    DEFAULT_AUDIT,
+    DEFAULT_DB,
+    AuditOption,
+    DbOption,
+    EnvOption,
+    KeyFileOption,
+    PrincipalOption,
+    ReadOption,
+    RoleOption,
+    SqlArgument,
+    failed,
+    open_engine,
+    refused,
+    statement_text,
+)
+from policyengine.cli.output import Format, render
+
+
+@app.command()
+def query(
+    sql: SqlArgument = None,
+    role: RoleOption = None,
+    principal: PrincipalOption = None,
+    env: EnvOption = None,
+    db: DbOption = DEFAULT_DB,
+    read: ReadOption = "duckdb",
+    key_file: KeyFileOption = None,
+    audit: AuditOption = DEFAULT_AUDIT,
+    fmt: FormatOption = Format.table,
+) -> int:
+    """Run a query as a role or principal; exit 2 with the reason when the policy refuses it."""
+    from policyengine.backends.errors import QueryFailed
+    from policyengine.decision import DecisionError
+    from policyengine.rewrite import Refused
+
+    text = statement_text(sql)
+    engine = open_engine(db, key_file, audit)
+    try:
+        result = engine.query(text, roles=role or [], principal=principal, env=env, read=read)
+        rows = result.fetchall()
+    except Refused as refusal:
+        refused(refusal.reason)
+    except (QueryFailed, DecisionError) as error:
+        failed(getattr(error, "message", None) or str(error))
+    finally:
+        engine.close()
+    render([dict(zip(result.columns, row)) for row in rows], result.columns, fmt)
+    return EXIT_OK
+
+
+@app.command("rewrite")
+def rewrite_command(
+    sql: SqlArgument = None,
+    role: RoleOption = None,
+    principal: PrincipalOption = None,
+    env: EnvOption = None,
+    read: ReadOption = "duckdb",
+    dialect: Annotated[str, typer.Option("--dialect", help="SQL dialect to write (sqlglot's names).")] = "duckdb",
+    pretty: Annotated[bool, typer.Option("--pretty/--compact", help="Indent the SQL.")] = True,
+    db: Annotated[Optional[str], typer.Option("--catalog", help="Name of the database, for catalog-qualified names.")] = None,
+) -> int:
+    """Print the SQL that would run for a role: every table replaced by its protected view."""
+    import sqlglot
+
+    from policyengine.cli import load_or_exit
+    from policyengine.decision import DecisionError, subject_for
+    from policyengine.rewrite import Refused, TableResolver, rewrite
+
+    text = statement_text(sql)
+    policy_set = load_or_exit()
+    try:
+        subject = subject_for(policy_set, principal=principal, roles=role or [])
+        resolver = TableResolver(policy_set, frozenset({db.lower()}) if db else frozenset())
+        result = rewrite(text, policy_set, subject, env, read=read, write=dialect, resolver=resolver)
+    except Refused as refusal:
+        refused(refusal.reason)
+    except DecisionError as error:
+        failed(str(error))
+    except ValueError as error:  # an unknown dialect name
+        failed(str(error))
+    output = result.sql
+    if pretty:
+        output = sqlglot.transpile(output, read=dialect, write=dialect, pretty=True)[0]
+    typer.echo(output)
+    return EXIT_OK

@@ -1,0 +1,160 @@
+"""The Python API: load a policy set (and optionally a database), rewrite and run queries.
+
+``Engine.load("policies", db="demo.duckdb")`` then ``engine.query(sql, role="bi_analyst")``.
+Every query is rewritten for its subject, checked, run, and recorded in the audit log; refusals
+raise :class:`Refused` with a reason that names the construct, never a value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+from typing import Any, Iterator, Sequence
+
+from policyengine.audit import AuditLog, fingerprint, reads
+from policyengine.backends.duckdb import DuckDBBackend, Limits, ResultStream
+from policyengine.backends.errors import QueryFailed
+from policyengine.crypto import KeyMaterial, load_key
+from policyengine.decision import DecisionError, Outcome, Subject, environment_for, subject_for
+from policyengine.model import PolicySet, load_policy_set
+from policyengine.model.protections import KEYED_KINDS
+from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
+
+CACHE_SIZE = 4096
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rewritten: Rewritten
+    _stream: ResultStream
+    _on_done: Any = None
+
+    def batches(self) -> Iterator[list[tuple[Any, ...]]]:
+        count = 0
+        try:
+            for batch in self._stream.batches():
+                count += len(batch)
+                yield batch
+        finally:
+            if self._on_done is not None:
+                self._on_done(count)
+                self._on_done = None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [row for batch in self.batches() for row in batch]
+
+    def interrupt(self) -> None:
+        self._stream.interrupt()
+
+
+class Engine:
+    def __init__(self, policy_set: PolicySet, backend: DuckDBBackend | None = None, *,
+                 audit: AuditLog | None = None):
+        self.policy_set = policy_set
+        self.backend = backend
+        self.audit = audit
+        self._cache: OrderedDict[tuple[Any, ...], Rewritten] = OrderedDict()
+        self._cache_lock = Lock()
+
+    @classmethod
+    def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,
+             keys: KeyMaterial | None = None, key_file: str | Path | None = None,
+             audit: str | Path | AuditLog | None = None, limits: Limits = Limits()) -> "Engine":
+        """Load and validate the policy set (PolicySetInvalid if it is not valid) and open the database."""
+        policy_set = load_policy_set(policies)
+        backend = None
+        if db is not None:
+            backend = DuckDBBackend(db, keys=keys or load_key(key_file), limits=limits)
+        log = audit if isinstance(audit, AuditLog) or audit is None else AuditLog(audit)
+        return cls(policy_set, backend, audit=log)
+
+    # --- who -----------------------------------------------------------------------------------
+
+    def subject(self, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None) -> Subject:
+        names = ([role] if role else []) + list(roles)
+        return subject_for(self.policy_set, principal=principal, roles=names)
+
+    # --- rewrite -------------------------------------------------------------------------------
+
+    def _resolver(self) -> TableResolver:
+        return self.backend.resolver(self.policy_set) if self.backend else TableResolver(self.policy_set)
+
+    def rewrite(self, sql: str, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None,
+                env: str | None = None, read: str = "duckdb", write: str = "duckdb") -> Rewritten:
+        subject = self.subject(role=role, roles=roles, principal=principal)
+        return self.rewrite_for(subject, sql, env=env, read=read, write=write)
+
+    def rewrite_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
+                    write: str = "duckdb") -> Rewritten:
+        key = (self.policy_set.version, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
+               env, read, write, sql)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        result = rewrite(sql, self.policy_set, subject, env, read=read, write=write, resolver=self._resolver())
+        with self._cache_lock:
+            self._cache[key] = result
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return result
+
+    # --- run -----------------------------------------------------------------------------------
+
+    def query(self, sql: str, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None,
+              env: str | None = None, read: str = "duckdb", parameters: Sequence[Any] | None = None) -> QueryResult:
+        subject = self.subject(role=role, roles=roles, principal=principal)
+        return self.query_for(subject, sql, env=env, read=read, parameters=parameters)
+
+    def query_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
+                  parameters: Sequence[Any] | None = None) -> QueryResult:
+        if self.backend is None:
+            raise QueryFailed("no database: load the engine with db=...", "3D000")
+        started = time.perf_counter()
+        try:
+            environment = environment_for(self.policy_set, env)
+        except DecisionError:
+            environment = env
+        entry: dict[str, Any] = {
+            "principal": subject.name, "roles": list(subject.roles), "environment": environment,
+            "statement": sql, "fingerprint": fingerprint(sql, read),
+        }
+        try:
+            rewritten = self.rewrite_for(subject, sql, env=env, read=read)
+            self._require_keys(rewritten)
+            stream = self.backend.execute(rewritten, parameters)
+        except (Refused, QueryFailed) as problem:
+            reason = problem.reason if isinstance(problem, Refused) else problem.message
+            self._record(entry, started, decision="refused" if isinstance(problem, Refused) else "failed",
+                         reason=reason)
+            raise
+        entry.update(rewritten=rewritten.sql, reads=reads(rewritten.decisions))
+
+        def done(rows: int) -> None:
+            self._record(entry, started, decision="allowed", rows=rows)
+
+        return QueryResult(stream.columns, stream.types, rewritten, stream, done)
+
+    def _require_keys(self, rewritten: Rewritten) -> None:
+        if self.backend is None or self.backend.keys is not None:
+            return
+        for decision in rewritten.decisions:
+            for choice in decision.columns:
+                if choice.outcome is Outcome.PROTECTED and choice.protection.kind in KEYED_KINDS:
+                    raise Refused(f"column {decision.table_name}.{choice.column.name} is protected by "
+                                  f"{choice.protection.kind}, which needs a key: set POLICYENGINE_KEY or "
+                                  "POLICYENGINE_KEY_FILE")
+
+    def _record(self, entry: dict[str, Any], started: float, **fields: Any) -> None:
+        if self.audit is not None:
+            self.audit.record(**entry, **fields, duration_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()

@@ -1,0 +1,186 @@
+"""The oracle: a copy of the data with a subject's protections and row filters materialized.
+
+Mask-at-read means ``engine(Q)(data) == Q(materialized(data))`` for every query Q: running the
+reader's own SQL, untouched, on this copy must give what the engine gives on the real data. The
+built-in protection kinds are applied here in Python, independently of the SQL the rewriter
+builds (keyed kinds through :mod:`policyengine.crypto`, which the SQL is separately checked
+against); custom masks and row filters are policy SQL, evaluated by DuckDB on the raw rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from policyengine import crypto
+from policyengine.decision import Outcome, RowScope, Subject, decide
+from policyengine.model import Column, PolicySet, TypeFamily, name_key
+
+REDACTED = {
+    TypeFamily.STRING: "*****", TypeFamily.INTEGER: 0, TypeFamily.FLOAT: 0.0, TypeFamily.DECIMAL: decimal.Decimal(0),
+    TypeFamily.BOOLEAN: False, TypeFamily.DATE: dt.date(1970, 1, 1),
+    TypeFamily.TIMESTAMP: dt.datetime(1970, 1, 1), TypeFamily.TIME: dt.time(0, 0),
+}
+
+
+def _truncate(value: Any, bucket: Any) -> Any:
+    if isinstance(value, float):
+        return math.trunc(value / bucket) * bucket
+    if isinstance(value, decimal.Decimal):
+        bucket = decimal.Decimal(str(bucket))
+        return value - (abs(value) % bucket) * (1 if value >= 0 else -1)
+    remainder = abs(value) % bucket
+    return value - remainder if value >= 0 else value + remainder
+
+
+def protector(column: Column, keys: crypto.KeyMaterial | None) -> Callable[[Any], Any]:
+    p = column.protection
+    kind, family, sql_type = p.kind, column.type.family, column.type.sql
+
+    def fn(value: Any) -> Any:
+        if value is None or kind == "nullify":
+            return None
+        if kind == "redact":
+            if p.value is None:
+                return REDACTED[family]
+            if family is TypeFamily.DATE and isinstance(p.value, str):
+                return dt.date.fromisoformat(p.value)
+            return p.value
+        if kind == "partial":
+            keep = p.show_first + p.show_last
+            if len(value) <= keep:
+                return p.char * len(value)
+            return value[: p.show_first] + p.char * (len(value) - keep) + (value[-p.show_last:] if p.show_last else "")
+        if kind == "email":
+            return "*****@" + value.rsplit("@", 1)[1] if "@" in value else "*****"
+        if kind == "hash":
+            return crypto.hash_integer(keys, value, sql_type) if family is TypeFamily.INTEGER else crypto.hash_text(keys, value)
+        if kind == "tokenize":
+            return crypto.tokenize_integer(keys, value, sql_type) if family is TypeFamily.INTEGER else crypto.tokenize_text(keys, value)
+        if kind == "encrypt":
+            return crypto.encrypt_text(keys, value)
+        if kind == "generalize":
+            if p.to is not None:
+                month = 1 if p.to == "year" else value.month
+                if isinstance(value, dt.datetime):
+                    return dt.datetime(value.year, month, 1)
+                return dt.date(value.year, month, 1)
+            if p.keep is not None:
+                return value[: p.keep]
+            return _truncate(value, p.bucket)
+        raise AssertionError(f"no oracle for {kind}")
+
+    return fn
+
+
+def bind_policy_sql(sql: str, subject: Subject, active: set[str]) -> str:
+    """The oracle's own binding of context functions, independent of the rewriter's."""
+    tree = sqlglot.parse_one(sql, read="snowflake")
+
+    def answer(node: exp.Expression) -> exp.Expression:
+        name = node.name.upper() if isinstance(node, exp.Anonymous) else ""
+        if isinstance(node, exp.CurrentRole):
+            return exp.Literal.string(subject.roles[0].upper())
+        if isinstance(node, exp.CurrentUser):
+            return exp.Literal.string((subject.name or "").upper()) if subject.name else exp.null()
+        if name == "IS_ROLE_IN_SESSION":
+            return exp.true() if name_key(node.expressions[0].this) in active else exp.false()
+        if name == "PRINCIPAL_ATTRIBUTE":
+            value = subject.attributes.get(node.expressions[0].this)
+            return exp.Literal.string(str(value)) if value is not None else exp.null()
+        return node
+
+    return tree.transform(answer).sql(dialect="duckdb")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+NULL_MARK = "\\N"
+
+
+def _bulk_insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]], folder: Path) -> None:
+    """Through a CSV file and COPY: DuckDB's executemany takes seconds for a few thousand rows."""
+    path = folder / f".{table}.oracle.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        for row in rows:
+            writer.writerow([NULL_MARK if v is None else ("true" if v is True else "false" if v is False else v)
+                             for v in row])
+    try:
+        con.execute(f"COPY {table} FROM '{path}' (FORMAT csv, HEADER false, NULLSTR '{NULL_MARK}')")
+    finally:
+        path.unlink()
+
+
+def materialize(policy_set: PolicySet, subject: Subject, environment: str | None, source: Path, target: Path,
+                keys: crypto.KeyMaterial | None) -> None:
+    raw = duckdb.connect(str(source), read_only=True)
+    out = duckdb.connect(str(target))
+    try:
+        for table in policy_set.tables.values():
+            decision = decide(policy_set, subject, environment, table)
+            if not decision.allowed:
+                continue
+            active = set(decision.grant.active)
+            visible = [c for c in decision.columns if c.outcome is not Outcome.DENIED]
+            selects = []
+            for choice in visible:
+                column = choice.column
+                if choice.outcome is Outcome.PROTECTED and column.protection.kind == "custom":
+                    body = bind_policy_sql(column.protection.expr, subject, active)
+                    tree = sqlglot.parse_one(body, read="duckdb").transform(
+                        lambda n: exp.column(column.name, quoted=True)
+                        if isinstance(n, exp.Column) and n.name.lower() == "val" else n)
+                    selects.append(f"TRY_CAST({tree.sql('duckdb')} AS {column.type.sql})")
+                else:
+                    selects.append(quote(column.name))
+            where = "TRUE"
+            if decision.rows.scope is RowScope.NONE:
+                where = "FALSE"
+            elif decision.rows.scope is RowScope.RULES:
+                where = " OR ".join(f"COALESCE(({bind_policy_sql(r.where_sql, subject, active)}), FALSE)"
+                                    for r in decision.rows.rules)
+            rows = raw.execute(f"SELECT {', '.join(selects) or 'NULL'} FROM {table.name} WHERE {where}").fetchall()
+            functions = [
+                protector(c.column, keys) if c.outcome is Outcome.PROTECTED and c.column.protection.kind != "custom"
+                else (lambda v: v)
+                for c in visible
+            ]
+            protected = [tuple(f(v) for f, v in zip(functions, row)) for row in rows]
+            ddl = ", ".join(f"{quote(c.column.name)} {c.column.type.sql}" for c in visible)
+            schema = table.name.rsplit(".", 1)[0] if "." in table.name else None
+            if schema:
+                out.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            out.execute(f"CREATE TABLE {table.name} ({ddl})")
+            if protected:
+                _bulk_insert(out, table.name, protected, target.parent)
+    finally:
+        raw.close()
+        out.close()
+
+
+def normalize_rows(rows: list[tuple[Any, ...]], ordered: bool) -> list[tuple[Any, ...]]:
+    """Rows compared as a multiset (unless ordered), floats to 9 significant digits."""
+    def cell(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(f"{value:.9g}") if math.isfinite(value) else str(value)
+        if isinstance(value, decimal.Decimal):
+            return float(f"{float(value):.9g}")
+        if isinstance(value, dict):
+            return tuple(sorted((k, cell(v)) for k, v in value.items()))
+        if isinstance(value, list):
+            return tuple(cell(v) for v in value)
+        return value
+
+    out = [tuple(cell(v) for v in row) for row in rows]
+    return out if ordered else sorted(out, key=repr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import duckdb
 
@@ -57,6 +57,7 @@ class DuckDBBackend:
         self.limits = limits
         self.keys = keys
         self._lock = threading.Lock()
+        self._idle: list[duckdb.DuckDBPyConnection] = []
         try:
             self._con = duckdb.connect(str(self.path), read_only=True, config={
                 "allow_community_extensions": False,
@@ -107,8 +108,12 @@ class DuckDBBackend:
         """A cursor (DuckDB: a connection to the same instance) holding the key variables.
 
         Variables belong to one connection, so every cursor gets its own; they are set with
-        parameters, so the key never appears in any SQL text.
+        parameters, so the key never appears in any SQL text. Cursors are pooled: making one and
+        setting its variables costs more than a small query.
         """
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
         cursor = self._con.cursor()
         if self.keys is not None:
             for purpose in PURPOSES:
@@ -147,9 +152,17 @@ class DuckDBBackend:
         try:
             cursor.execute(rewritten.sql, list(parameters) if parameters else None)
         except duckdb.Error as error:
-            cursor.close()
+            self.release(cursor)
             raise sanitize(error) from None
-        return ResultStream(cursor, self.limits.batch_rows)
+        return ResultStream(cursor, self.limits.batch_rows, self.release)
+
+    def release(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Back to the pool once its result is read or abandoned."""
+        with self._lock:
+            if len(self._idle) < 8:
+                self._idle.append(cursor)
+                return
+        cursor.close()
 
     def interrupt(self) -> None:
         self._con.interrupt()
@@ -161,9 +174,11 @@ class DuckDBBackend:
 class ResultStream:
     """Column names and types, then rows in batches; database errors arrive sanitized."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, batch_rows: int):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, batch_rows: int,
+                 release: Callable[[duckdb.DuckDBPyConnection], None]):
         self._cursor = cursor
         self._batch_rows = batch_rows
+        self._release: Callable[[duckdb.DuckDBPyConnection], None] | None = release
         description = cursor.description or []
         self.columns = [d[0] for d in description]
         self.types = [str(d[1]) for d in description]
@@ -187,7 +202,6 @@ class ResultStream:
         self._cursor.interrupt()
 
     def close(self) -> None:
-        try:
-            self._cursor.close()
-        except duckdb.Error:
-            pass
+        if self._release is not None:
+            release, self._release = self._release, None
+            release(self._cursor)

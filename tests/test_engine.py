@@ -132,3 +132,24 @@ def test_missing_key_refuses_keyed_columns(demo_db):
     with pytest.raises(Refused, match="needs a key"):
         keyless.query("SELECT Rating FROM reviews", role="marketing_analyst")
     assert keyless.query("SELECT count(*) FROM region_countries", role="marketing_analyst").fetchall() == [(13,)]
+
+
+def test_rewrite_cache_is_keyed_by_subject_environment_and_text(engine):
+    bob = subject_for(engine.policy_set, principal="bob")
+    carol = subject_for(engine.policy_set, principal="carol")
+    sql = "SELECT Location FROM verified_reviews"
+    first = engine.rewrite_for(bob, sql)
+    assert engine.rewrite_for(bob, sql) is first
+    assert engine.rewrite_for(carol, sql) is not first  # same roles, other attributes: another row filter
+    assert "'NA'" in engine.rewrite_for(carol, sql).sql and "'EU'" in first.sql
+    assert engine.rewrite_for(bob, sql, env="dev") is not first
+    assert engine.rewrite_for(bob, sql + " ") is not first
+
+
+def test_policy_change_gets_a_new_version(tmp_path):
+    shutil.copytree(EXAMPLE, tmp_path / "policies")
+    before = Engine.load(tmp_path / "policies").policy_set.version
+    roles = tmp_path / "policies" / "roles.yaml"
+    roles.write_text(roles.read_text().replace("clearance: regular", "clearance: internal", 1))
+    after = Engine.load(tmp_path / "policies").policy_set.version
+    assert before != after

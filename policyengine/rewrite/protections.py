@@ -42,7 +42,7 @@ def redact(value: exp.Expression, column: Column, protection: Redact) -> exp.Exp
     constant = protection.value if protection.value is not None else REDACTED[column.type.family]
     if isinstance(constant, (dt.date, dt.datetime)):
         constant = constant.isoformat(sep=" ") if isinstance(constant, dt.datetime) else constant.isoformat()
-    return _when_not_null(value, cast(literal(constant), column.type.sql))
+    return _when_not_null(value, literal(constant))
 
 
 def nullify(value: exp.Expression, column: Column, protection: Any) -> exp.Expression:
@@ -52,10 +52,13 @@ def nullify(value: exp.Expression, column: Column, protection: Any) -> exp.Expre
 def partial(value: exp.Expression, column: Column, protection: Partial) -> exp.Expression:
     """Keep ``show_first``/``show_last`` characters; a value too short to keep any is masked whole."""
     first, last = protection.show_first, protection.show_last
+    pieces = ["left(__val, __first)"] if first else []
+    pieces.append("repeat(__char, length(__val) - __keep)")
+    if last:
+        pieces.append("right(__val, __last)")
     return build(
-        "CASE WHEN __val IS NULL THEN NULL "
-        "WHEN length(__val) <= __keep THEN repeat(__char, length(__val)) "
-        "ELSE left(__val, __first) || repeat(__char, length(__val) - __keep) || right(__val, __last) END",
+        "CASE WHEN __val IS NULL THEN NULL WHEN length(__val) <= __keep THEN repeat(__char, length(__val)) "
+        f"ELSE {' || '.join(pieces)} END",
         val=value, keep=literal(first + last), first=literal(first), last=literal(last),
         char=literal(protection.char),
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from benchmarks import rewrite
+from tests.conftest import requires_shared
+
+pytestmark = requires_shared
 
 
 def test_rewrite_benchmark_runs_and_reports():

@@ -19,7 +19,10 @@ from policyengine.decision import subject_for
 from policyengine.engine import Engine
 from policyengine.rewrite import Refused
 from tests import tpc
+from tests.conftest import requires_shared
 from tests.oracle import materialize, normalize_rows
+
+pytestmark = requires_shared
 
 KEY = crypto.parse_key("74706320746573742073756974652021")
 #: queries that do not run even on raw data (q30 names a column this data set does not have)

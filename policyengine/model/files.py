@@ -66,14 +66,22 @@ class RoleSpec(PolicyModel):
         if isinstance(value, str) and value.strip():
             return value.strip().lower()
         if isinstance(value, dict):
-            out = {}
+            out: dict[str, str] = {}
+            written: dict[str, str] = {}
             for env, level in value.items():
                 if not isinstance(level, str) or not level.strip():
                     raise PydanticCustomError(
                         "clearance", "clearance for environment '{env}' must be a level name, got {got}",
                         {"env": str(env), "got": describe_value(level)},
                     )
-                out[str(env).strip().lower()] = level.strip().lower()
+                key = str(env).strip().lower()
+                if key in out:  # 'Prod' and 'prod' are one environment: never let the last one win
+                    raise PydanticCustomError(
+                        "duplicate_key", "environment '{env}' is given twice (as '{first}' and '{second}')",
+                        {"env": key, "first": written[key], "second": str(env)},
+                    )
+                out[key] = level.strip().lower()
+                written[key] = str(env)
             return out
         raise PydanticCustomError(
             "clearance", "clearance must be a level name or a mapping of environment to level, got {got}",
@@ -131,14 +139,19 @@ class RowAccessRule(PolicyModel):
     _many = field_validator("roles", mode="before")(_one_or_many)
 
 
-class ContractSpec(PolicyModel):
-    """The seed's registration document, plus ``table`` and ``row_access``."""
+class ContractHeader(PolicyModel):
+    """A contract's own keys, without its columns and row access rules.
+
+    Used on its own to recover what is valid of a contract that failed as a whole, so that one bad
+    column does not hide the contract's name and everything that refers to it.
+    """
 
     table: Name | None = None
     description: StrictStr | None = None
     registration_time: Any = Field(default=None, alias="registrationTime")
     registered_by: StrictStr | None = Field(default=None, alias="registeredBy")
     version: Any = None
+    meta: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("registration_time", "version")
     @classmethod
@@ -147,6 +160,10 @@ class ContractSpec(PolicyModel):
             raise PydanticCustomError("text_or_number", "expected text or a whole number, got {got}",
                                       {"got": describe_value(value)})
         return value
+
+
+class ContractSpec(ContractHeader):
+    """The seed's registration document, plus ``table`` and ``row_access``."""
+
     columns: Annotated[list[ColumnSpec], Field(min_length=1)]
     row_access: list[RowAccessRule] = Field(default_factory=list)
-    meta: dict[str, Any] = Field(default_factory=dict)

@@ -112,8 +112,13 @@ def normalize_protection(value: Any) -> Any:
         return {"kind": value.strip().lower()}
     if isinstance(value, dict):
         out = {}
+        written = None
         for key, item in value.items():
             if normalize_key(key) == "kind":
+                if written is not None:  # {kind: deny, Kind: nullify}: refuse, never let the last one win
+                    raise PydanticCustomError("duplicate_key", "key 'kind' is given twice (as '{first}' and '{second}')",
+                                              {"first": written, "second": str(key)})
+                written = str(key)
                 out["kind"] = item.strip().lower() if isinstance(item, str) else item
             else:
                 out[key] = item

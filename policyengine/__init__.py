@@ -6,5 +6,12 @@ turns a validated policy set, a principal and an environment into what each colu
 
 from policyengine.model import PolicySet, PolicySetInvalid, Problem, load_policy_set
 
-__all__ = ["PolicySet", "PolicySetInvalid", "Problem", "load_policy_set"]
+__all__ = ["PolicySet", "PolicySetInvalid", "Problem", "connect", "load_policy_set"]
+
+
+def connect(database, **options):  # type: ignore[no-untyped-def]
+    """A DB-API 2.0 connection with the policies enforced; see :func:`policyengine.dbapi.connect`."""
+    from policyengine.dbapi import connect as dbapi_connect
+
+    return dbapi_connect(database, **options)
 __version__ = "0.1.0"

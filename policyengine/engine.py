@@ -15,7 +15,7 @@ from threading import Lock
 from typing import Any, Iterator, Sequence
 
 from policyengine.audit import AuditLog, fingerprint, reads
-from policyengine.backends.duckdb import DuckDBBackend, Limits, ResultStream
+from policyengine.backends.duckdb import DuckDBBackend, Limits, Parameters, ResultStream
 from policyengine.backends.errors import QueryFailed
 from policyengine.crypto import KeyMaterial, load_key
 from policyengine.decision import DecisionError, Outcome, Subject, environment_for, subject_for
@@ -50,6 +50,21 @@ class QueryResult:
 
     def interrupt(self) -> None:
         self._stream.interrupt()
+
+    def arrow(self) -> Any:
+        return self._finish(self._stream.arrow())
+
+    def df(self) -> Any:
+        return self._finish(self._stream.df())
+
+    def _finish(self, table: Any) -> Any:
+        if self._on_done is not None:
+            self._on_done(len(table))
+            self._on_done = None
+        return table
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class Engine:
@@ -108,12 +123,12 @@ class Engine:
     # --- run -----------------------------------------------------------------------------------
 
     def query(self, sql: str, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None,
-              env: str | None = None, read: str = "duckdb", parameters: Sequence[Any] | None = None) -> QueryResult:
+              env: str | None = None, read: str = "duckdb", parameters: Parameters = None) -> QueryResult:
         subject = self.subject(role=role, roles=roles, principal=principal)
         return self.query_for(subject, sql, env=env, read=read, parameters=parameters)
 
     def query_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
-                  parameters: Sequence[Any] | None = None) -> QueryResult:
+                  parameters: Parameters = None) -> QueryResult:
         if self.backend is None:
             raise QueryFailed("no database: load the engine with db=...", "3D000")
         started = time.perf_counter()

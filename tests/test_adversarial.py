@@ -141,36 +141,37 @@ def test_suite_is_large_enough():
     assert len(ATTACKS) >= 150
 
 
-@pytest.mark.parametrize(("principal", "env"), WHO, ids=[f"{p}-{e}" for p, e in WHO])
-def test_no_canary_escapes_and_results_equal_oracle(world, principal, env):
-    engine, oracles = world
-    subject = subject_for(engine.policy_set, principal=principal)
-    canaries = forbidden(engine, principal, env)
-    assert len(canaries) >= 5
-    outcomes = {"refused": 0, "failed": 0, "equal": 0}
-    problems = []
-    for group, sql in ATTACKS:
+class Denied(Exception):
+    """A runner's refusal or error, with the text the reader would see."""
+
+
+def check_attacks(run, oracle: Path, canaries: list[Any],
+                  attacks: list[tuple[str, str, Any]]) -> tuple[list[Any], dict[str, int]]:
+    """Run each (group, sql, parameters) through ``run``; collect leaks and differences from the oracle.
+
+    ``run(sql, parameters)`` returns rows, or raises :class:`Denied` with the refusal or error text.
+    """
+    outcomes = {"refused": 0, "equal": 0}
+    problems: list[Any] = []
+    for group, sql, parameters in attacks:
         try:
-            rows = engine.query_for(subject, sql, env=env).fetchall()
-        except Refused as refusal:
+            rows = run(sql, parameters)
+        except Denied as denied:
             outcomes["refused"] += 1
-            problems += [(group, sql, "leak in refusal", hit) for hit in leaks(refusal.reason, canaries)]
-            continue
-        except QueryFailed as failure:
-            outcomes["failed"] += 1
-            problems += [(group, sql, "leak in error", hit) for hit in leaks(failure.message, canaries)]
+            problems += [(group, sql, "leak in refusal or error", hit) for hit in leaks(str(denied), canaries)]
             continue
         problems += [(group, sql, "leak in result", hit) for hit in leaks(rows, canaries)]
         if any(word in sql.upper() for word in NONDETERMINISTIC):
             continue
-        with duckdb.connect(str(oracles[(principal, env)]), read_only=True) as con:
+        with duckdb.connect(str(oracle), read_only=True) as con:
             try:
-                expected = con.execute(sql).fetchall()
+                expected = con.execute(sql, parameters).fetchall()
             except duckdb.Error:
                 # sqlglot accepts some syntax DuckDB 2.0 rejects (arrow lambdas, FOR UPDATE) and the
                 # engine runs sqlglot's rendering: the oracle runs that same rendering, unrewritten
                 try:
-                    expected = con.execute(sqlglot.transpile(sql, read="duckdb", write="duckdb")[0]).fetchall()
+                    rendered = sqlglot.transpile(sql, read="duckdb", write="duckdb")[0]
+                    expected = con.execute(rendered, parameters).fetchall()
                 except duckdb.Error as error:
                     problems.append((group, sql, "ran, but fails on the oracle", str(error)[:120]))
                     continue
@@ -178,6 +179,24 @@ def test_no_canary_escapes_and_results_equal_oracle(world, principal, env):
             problems.append((group, sql, "differs from the oracle", None))
         else:
             outcomes["equal"] += 1
+    return problems, outcomes
+
+
+@pytest.mark.parametrize(("principal", "env"), WHO, ids=[f"{p}-{e}" for p, e in WHO])
+def test_no_canary_escapes_and_results_equal_oracle(world, principal, env):
+    engine, oracles = world
+    subject = subject_for(engine.policy_set, principal=principal)
+    canaries = forbidden(engine, principal, env)
+    assert len(canaries) >= 5
+
+    def run(sql: str, parameters: Any) -> list[Any]:
+        try:
+            return engine.query_for(subject, sql, env=env, parameters=parameters).fetchall()
+        except (Refused, QueryFailed) as problem:
+            raise Denied(getattr(problem, "reason", None) or problem.message) from None
+
+    problems, outcomes = check_attacks(run, oracles[(principal, env)], canaries,
+                                       [(group, sql, None) for group, sql in ATTACKS])
     assert problems == [], "\n".join(map(str, problems))
     assert outcomes["equal"] >= 60, outcomes
 

@@ -10,9 +10,10 @@ function (``main.lower``) and a view hides which tables it reads.
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 import duckdb
 
@@ -24,6 +25,7 @@ from policyengine.rewrite import Refused, Rewritten, TableResolver
 from policyengine.rewrite.keyed import variable_name
 
 _BUILTINS: frozenset[str] | None = None
+Parameters = Union[Sequence[Any], Mapping[str, Any], None]
 
 
 def builtin_functions() -> frozenset[str]:
@@ -145,12 +147,12 @@ class DuckDBBackend:
                 raise Refused("DuckDB's parser could not check the rewritten query", kind="unsupported") from None
         crosscheck.check(serialized, rewritten, builtin_functions())
 
-    def execute(self, rewritten: Rewritten, parameters: Sequence[Any] | None = None) -> "ResultStream":
+    def execute(self, rewritten: Rewritten, parameters: Parameters = None) -> "ResultStream":
         """Run checked SQL; rows come back in batches as the caller reads them."""
         self.check(rewritten)
         cursor = self.cursor()
         try:
-            cursor.execute(rewritten.sql, list(parameters) if parameters else None)
+            cursor.execute(rewritten.sql, _parameters(parameters))
         except duckdb.Error as error:
             self.release(cursor)
             raise sanitize(error) from None
@@ -169,6 +171,16 @@ class DuckDBBackend:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _parameters(parameters: Parameters) -> list[Any] | dict[str, Any] | None:
+    """Values for ``?``/``$1`` (a sequence) or ``$name`` (a mapping); they are bound by DuckDB, so a
+    parameter is only ever a value and can never change what the statement reads."""
+    if parameters is None:
+        return None
+    if isinstance(parameters, Mapping):
+        return dict(parameters)
+    return list(parameters)
 
 
 class ResultStream:
@@ -197,6 +209,27 @@ class ResultStream:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]
+
+    def arrow(self) -> Any:
+        """The rows not yet read, as a pyarrow Table (needs pyarrow)."""
+        try:
+            with warnings.catch_warnings():
+                # DuckDB notes the copy a DB-API result costs; the rewritten query is only on this cursor
+                warnings.simplefilter("ignore", UserWarning)
+                return self._cursor.to_arrow_table()
+        except duckdb.Error as error:
+            raise sanitize(error) from None
+        finally:
+            self.close()
+
+    def df(self) -> Any:
+        """The rows not yet read, as a pandas DataFrame (needs pandas)."""
+        try:
+            return self._cursor.df()
+        except duckdb.Error as error:
+            raise sanitize(error) from None
+        finally:
+            self.close()
 
     def interrupt(self) -> None:
         self._cursor.interrupt()

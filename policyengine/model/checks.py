@@ -41,6 +41,7 @@ from policyengine.model.policyset import (
     RowRule,
     Settings,
     Table,
+    TableNames,
     expand_roles,
     grant,
     name_key,
@@ -108,7 +109,7 @@ def _unique(values: list[str], problems: Problems, field_name: str, what: str) -
 # --- tables as far as they are known ---------------------------------------------------------------
 
 @dataclass
-class TableDraft:
+class TableDraft(TableNames):
     """A contract resolved as far as it goes: a table known by name, complete or not."""
 
     raw: RawContract
@@ -117,19 +118,6 @@ class TableDraft:
     columns: list[Column]
     #: False when any part of the contract has a problem: no :class:`Table` is made of it
     complete: bool
-
-    @property
-    def key(self) -> str:
-        return name_key(self.name)
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        return tuple(name_key(part) for part in self.name.split("."))
-
-    def column(self, name: str) -> Column | None:
-        """A valid column by name."""
-        wanted = name_key(name)
-        return next((c for c in self.columns if c.key == wanted), None)
 
     def has_column(self, name: str) -> bool:
         """False only when the contract certainly has no such column (valid or not)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from sqlglot import exp
 
@@ -86,17 +86,11 @@ class RowRule:
     where: exp.Expression
 
 
-@dataclass(frozen=True)
-class Table:
+class TableNames:
+    """Name lookups shared by a validated table and a contract still being checked."""
+
     name: str  # as written: table, schema.table or db.schema.table
-    columns: tuple[Column, ...]
-    row_access: tuple[RowRule, ...]
-    source: str  # the file it came from, relative to the policy folder
-    description: str | None = None
-    registered_by: str | None = None
-    registration_time: str | None = None
-    version: str | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    columns: Sequence[Column]
 
     @property
     def key(self) -> str:
@@ -109,6 +103,19 @@ class Table:
     def column(self, name: str) -> Column | None:
         wanted = name_key(name)
         return next((c for c in self.columns if c.key == wanted), None)
+
+
+@dataclass(frozen=True)
+class Table(TableNames):
+    name: str  # as written: table, schema.table or db.schema.table
+    columns: tuple[Column, ...]
+    row_access: tuple[RowRule, ...]
+    source: str  # the file it came from, relative to the policy folder
+    description: str | None = None
+    registered_by: str | None = None
+    registration_time: str | None = None
+    version: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -12,5 +12,5 @@ def test_rewrite_benchmark_runs_and_reports():
     rows = rewrite.run(repeat=1, limit=2)
     assert len(rows) == 4
     report = rewrite.markdown(rows, "python -m benchmarks --repeat 1 --limit 2")
-    assert "rewrite, first time / sqlglot parse+generate" in report
+    assert "rewrite, very first query of a subject" in report
     assert all(row.roundtrip_ms > 0 for row in rows)

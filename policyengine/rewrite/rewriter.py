@@ -65,7 +65,7 @@ def _rename_ctes(tree: exp.Expression, state: RewriteState) -> exp.Expression:
 
 def _wrap(tree: exp.Expression, state: RewriteState) -> exp.Expression:
     assert state.classified is not None
-    state.factory = WrapperFactory(state.nonce, state.policy_set.find_table)
+    state.factory = WrapperFactory(state.nonce, state.policy_set.find_table, version=state.policy_set.version)
 
     def decide_table(table: Table) -> TableDecision:
         return decide(state.policy_set, state.subject, state.environment, table)
@@ -100,6 +100,8 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
         for rule in RULES:
             tree = rule(tree, state)
         text = tree.sql(dialect=write, comments=False)
+        if state.factory is not None:
+            text = state.factory.splice(text, write)
     except RecursionError:
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None
     reads = tuple(state.factory.aliases) if state.factory else ()

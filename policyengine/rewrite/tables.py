@@ -22,8 +22,6 @@ from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.templates import quoted
 from policyengine.rewrite.wrapper import WrapperFactory
 
-#: Table arguments a wrapper can carry over to the derived table that replaces it
-MOVABLE = ("pivots", "sample", "laterals", "joins")
 #: Table arguments that change what is read (time travel, hints, partitions): refused
 REFUSED_ARGS = ("hints", "system_time", "version", "format", "pattern", "when", "only", "partition", "changes",
                 "rows_from", "indexed")
@@ -113,13 +111,13 @@ def wrap_base_tables(root: exp.Expression, classified: Classified, context: Wrap
     _refuse_denied_columns(root, [decision for _, decision in planned])
     for table, decision in planned:
         context.decisions.append(decision)
-        subquery = exp.Subquery(this=context.factory.wrapper(decision))
-        alias = table.args.get("alias")
-        subquery.set("alias", alias.copy() if alias is not None else exp.TableAlias(this=quoted(table.name)))
-        for arg in MOVABLE:
-            if table.args.get(arg):
-                subquery.set(arg, table.args[arg])
-        table.replace(subquery)
+        # the table becomes a placeholder the wrapper's text replaces after generation; its alias
+        # (the table's own name when it had none) and pivots, samples and laterals stay with it
+        if table.args.get("alias") is None:
+            table.set("alias", exp.TableAlias(this=quoted(table.name)))
+        table.set("this", quoted(context.factory.splice_point(decision)))
+        table.set("db", None)
+        table.set("catalog", None)
 
 
 def _refuse_denied_columns(root: exp.Expression, decisions: list[TableDecision]) -> None:

@@ -9,8 +9,10 @@ values before anything the reader wrote. Reading the same table twice gives two 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from threading import Lock
+from typing import Any, Callable
 
 from sqlglot import exp
 
@@ -18,6 +20,7 @@ from policyengine.decision import Outcome, RowScope, TableDecision
 from policyengine.model import Table
 from policyengine.rewrite.context import Binding, bind
 from policyengine.rewrite.protections import protect
+from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.templates import column_of, quoted
 
 
@@ -34,19 +37,77 @@ def table_reference(table: Table, alias: str, *, database: str | None = None) ->
     )
 
 
+#: wrapper SQL text per (policy version, subject, environment, table, dialect), with alias slots
+_TEXTS: OrderedDict[tuple[Any, ...], tuple[str, list[str]]] = OrderedDict()
+_TEXTS_LOCK = Lock()
+_TEXTS_SIZE = 4096
+_SLOT = "SLOT"
+
+
+def _quoted_sql(name: str, dialect: str) -> str:
+    return quoted(name).sql(dialect=dialect)
+
+
 @dataclass
 class WrapperFactory:
-    """Builds wrappers for one rewrite; aliases carry a per-rewrite nonce the cross-check looks for."""
+    """Builds wrappers for one rewrite; aliases carry a per-rewrite nonce the cross-check looks for.
+
+    A rewrite marks each base table with a placeholder and generates only the reader's (small)
+    statement; :meth:`splice` then puts in each wrapper's text, generated once per policy version,
+    subject, environment and table and kept, with fresh aliases. Generating the wrappers, which
+    list every column and its protection, was most of a rewrite's cost.
+    """
 
     nonce: str
     find_table: Callable[[str], Table | None]
     database: str | None = None
+    version: str = ""
     aliases: list[tuple[str, str]] = field(default_factory=list)  # (alias, table key) of every raw read
+    splices: list[tuple[str, TableDecision]] = field(default_factory=list)
 
     def _alias(self, table: Table) -> str:
+        return self._alias_for(table.key)
+
+    def _alias_for(self, table_key: str) -> str:
         alias = f"__pe_{self.nonce}_{len(self.aliases)}"
-        self.aliases.append((alias, table.key))
+        self.aliases.append((alias, table_key))
         return alias
+
+    def splice_point(self, decision: TableDecision) -> str:
+        """A placeholder table name for the wrapper of ``decision``, to be spliced in after generation."""
+        name = f"__pe_splice_{self.nonce}_{len(self.splices)}"
+        self.splices.append((name, decision))
+        return name
+
+    def splice(self, text: str, dialect: str) -> str:
+        for name, decision in self.splices:
+            token = _quoted_sql(name, dialect)
+            if text.count(token) != 1:
+                raise Refused("cannot place a protected table in the statement", kind="unsupported")
+            text = text.replace(token, "(" + self._wrapper_text(decision, dialect) + ")")
+        return text
+
+    def _wrapper_text(self, decision: TableDecision, dialect: str) -> str:
+        subject = decision.subject
+        key = (self.version, self.database, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
+               decision.grant.environment, decision.table.key if decision.table else None, dialect)
+        with _TEXTS_LOCK:
+            cached = _TEXTS.get(key)
+            if cached is not None:
+                _TEXTS.move_to_end(key)
+        if cached is None:
+            template = WrapperFactory(_SLOT, self.find_table, self.database, self.version)
+            text = template.wrapper(decision).sql(dialect=dialect, comments=False)
+            cached = (text, [table_key for _, table_key in template.aliases])
+            with _TEXTS_LOCK:
+                _TEXTS[key] = cached
+                if len(_TEXTS) > _TEXTS_SIZE:
+                    _TEXTS.popitem(last=False)
+        text, slots = cached
+        for slot, table_key in enumerate(slots):
+            text = text.replace(_quoted_sql(f"__pe_{_SLOT}_{slot}", dialect),
+                                _quoted_sql(self._alias_for(table_key), dialect))
+        return text
 
     def reference(self, table: Table) -> exp.Table:
         return table_reference(table, self._alias(table), database=self.database)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from policyengine.audit import AuditLog, fingerprint, reads
 from policyengine.backends.duckdb import DuckDBBackend, Limits, Parameters, ResultStream
@@ -26,24 +25,26 @@ from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
 CACHE_SIZE = 4096
 
 
-@dataclass
 class QueryResult:
-    columns: list[str]
-    types: list[str]
-    rewritten: Rewritten
-    _stream: ResultStream
-    _on_done: Any = None
+    """Columns, then rows in batches. The audit line is written when the rows are read, or when the
+    result is closed or dropped unread, so every statement that ran is recorded."""
+
+    def __init__(self, columns: list[str], types: list[str], rewritten: Rewritten, stream: ResultStream,
+                 on_done: Callable[[int], None] | None = None):
+        self.columns = columns
+        self.types = types
+        self.rewritten = rewritten
+        self._stream = stream
+        self._on_done = on_done
+        self._rows = 0
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        count = 0
         try:
             for batch in self._stream.batches():
-                count += len(batch)
+                self._rows += len(batch)
                 yield batch
         finally:
-            if self._on_done is not None:
-                self._on_done(count)
-                self._on_done = None
+            self._record()
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]
@@ -52,19 +53,30 @@ class QueryResult:
         self._stream.interrupt()
 
     def arrow(self) -> Any:
-        return self._finish(self._stream.arrow())
+        return self._whole(self._stream.arrow())
 
     def df(self) -> Any:
-        return self._finish(self._stream.df())
+        return self._whole(self._stream.df())
 
-    def _finish(self, table: Any) -> Any:
-        if self._on_done is not None:
-            self._on_done(len(table))
-            self._on_done = None
+    def _whole(self, table: Any) -> Any:
+        self._rows += len(table)
+        self._record()
         return table
+
+    def _record(self) -> None:
+        if self._on_done is not None:
+            done, self._on_done = self._on_done, None
+            done(self._rows)
 
     def close(self) -> None:
         self._stream.close()
+        self._record()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to record into
+            pass
 
 
 class Engine:

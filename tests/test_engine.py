@@ -153,3 +153,14 @@ def test_policy_change_gets_a_new_version(tmp_path):
     roles.write_text(roles.read_text().replace("clearance: regular", "clearance: internal", 1))
     after = Engine.load(tmp_path / "policies").policy_set.version
     assert before != after
+
+
+def test_every_statement_that_ran_is_audited_even_unread(demo_db, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    audited = Engine.load(EXAMPLE, demo_db, keys=KEY, audit=log)
+    audited.query("SELECT * FROM reviews", principal="bob").close()  # closed without reading
+    partial = audited.query("SELECT * FROM reviews", principal="bob")
+    next(partial.batches())
+    del partial
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 and all('"decision":"allowed"' in line for line in lines)

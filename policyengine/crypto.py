@@ -13,14 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from policyengine import keyed_core
+from policyengine.keyed_core import ENCRYPTED_PREFIX, HEX_DIGITS as HEX
+
 PURPOSES = ("hash", "tokenize", "encrypt", "encrypt-iv")
-HEX = "0123456789abcdef"
-ENCRYPTED_PREFIX = "pe1:"
 MIN_KEY_BYTES = 16
 
 
@@ -33,7 +33,7 @@ class KeyMaterial:
     master: bytes
 
     def purpose_key(self, purpose: str) -> bytes:
-        return hmac.new(self.master, f"policyengine {purpose} v1".encode(), hashlib.sha256).digest()
+        return keyed_core.purpose_key(self.master, purpose)
 
     def pads(self, purpose: str) -> tuple[bytes, bytes]:
         """HMAC's (K xor ipad, K xor opad) for a purpose: what the SQL construction needs."""
@@ -81,69 +81,31 @@ def generate_key() -> str:
 
 
 def hmac_hex(keys: KeyMaterial, purpose: str, message: bytes) -> str:
-    return hmac.new(keys.purpose_key(purpose), message, hashlib.sha256).hexdigest()
+    return keyed_core.hmac_hex(keys.master, purpose, message)
 
 
 def hash_text(keys: KeyMaterial, value: str) -> str:
-    return hmac_hex(keys, "hash", value.encode())
+    return keyed_core.hash_text(keys.master, value)
 
 
 INTEGER_HASH_NIBBLES = {"TINYINT": 1, "SMALLINT": 3, "INTEGER": 7, "BIGINT": 15}
-
-
-def hash_integer(keys: KeyMaterial, value: int, sql_type: str) -> int:
-    return int(hash_text(keys, str(value))[: INTEGER_HASH_NIBBLES[sql_type]], 16)
-
-
-def _stream_byte(digest: str, index: int) -> int:
-    position = (index % 32) * 2
-    return int(digest[position: position + 2], 16)
-
-
-def tokenize_text(keys: KeyMaterial, value: str) -> str:
-    digest = hmac_hex(keys, "tokenize", value.encode())
-    out = []
-    for index, char in enumerate(value):
-        byte = _stream_byte(digest, index)
-        if "0" <= char <= "9":
-            out.append(chr(48 + byte % 10))
-        elif "a" <= char <= "z":
-            out.append(chr(97 + byte % 26))
-        elif "A" <= char <= "Z":
-            out.append(chr(65 + byte % 26))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
 INTEGER_MAX = {"TINYINT": 2**7 - 1, "SMALLINT": 2**15 - 1, "INTEGER": 2**31 - 1, "BIGINT": 2**63 - 1}
 
 
+def hash_integer(keys: KeyMaterial, value: int, sql_type: str) -> int:
+    return keyed_core.hash_int(keys.master, value, INTEGER_HASH_NIBBLES[sql_type])
+
+
+def tokenize_text(keys: KeyMaterial, value: str) -> str:
+    return keyed_core.tokenize_text(keys.master, value)
+
+
 def tokenize_integer(keys: KeyMaterial, value: int, sql_type: str) -> int:
-    digits = str(abs(value))
-    digest = hmac_hex(keys, "tokenize", digits.encode())
-    token = "".join(
-        chr(49 + _stream_byte(digest, i) % 9) if i == 0 else chr(48 + _stream_byte(digest, i) % 10)
-        for i in range(len(digits))
-    )
-    number = int(token)
-    maximum = INTEGER_MAX[sql_type]
-    if number > maximum:
-        number %= maximum
-    return -number if value < 0 else number
-
-
-def _keystream(keys: KeyMaterial, iv: bytes, length_hex: int) -> str:
-    blocks = (length_hex + 63) // 64
-    return "".join(hmac_hex(keys, "encrypt", iv + str(j).encode()) for j in range(blocks))
+    return keyed_core.tokenize_int(keys.master, value, INTEGER_MAX[sql_type])
 
 
 def encrypt_text(keys: KeyMaterial, value: str) -> str:
-    message = value.encode().hex()
-    iv = hmac_hex(keys, "encrypt-iv", value.encode())[:32]
-    stream = _keystream(keys, bytes.fromhex(iv), len(message))
-    cipher = "".join(HEX[int(m, 16) ^ int(s, 16)] for m, s in zip(message, stream))
-    return ENCRYPTED_PREFIX + iv + cipher
+    return keyed_core.encrypt_text(keys.master, value)
 
 
 def decrypt(keys: KeyMaterial, token: str) -> str:
@@ -153,7 +115,7 @@ def decrypt(keys: KeyMaterial, token: str) -> str:
     body = token[len(ENCRYPTED_PREFIX):]
     iv, cipher = body[:32], body[32:]
     try:
-        stream = _keystream(keys, bytes.fromhex(iv), len(cipher))
+        stream = keyed_core.keystream(keys.master, bytes.fromhex(iv), len(cipher))
         message = bytes.fromhex("".join(HEX[int(c, 16) ^ int(s, 16)] for c, s in zip(cipher, stream)))
         value = message.decode()
     except ValueError:

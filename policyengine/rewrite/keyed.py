@@ -16,8 +16,7 @@ from policyengine.rewrite.templates import build, cast
 
 HEX = "'0123456789abcdef'"
 
-INTEGER_HASH_NIBBLES = {"TINYINT": 1, "SMALLINT": 3, "INTEGER": 7, "BIGINT": 15}
-INTEGER_MAX = {"TINYINT": 2**7 - 1, "SMALLINT": 2**15 - 1, "INTEGER": 2**31 - 1, "BIGINT": 2**63 - 1}
+from policyengine.crypto import INTEGER_HASH_NIBBLES, INTEGER_MAX  # noqa: E402 - one definition of both
 
 
 def variable_name(purpose: str, pad: str) -> str:

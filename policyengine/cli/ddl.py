@@ -1,0 +1,33 @@
+"""``policyengine ddl snowflake``: the DDL that makes Snowflake enforce the policy set natively."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from policyengine.cli import EXIT_OK, app, load_or_exit
+from policyengine.cli.common import failed
+
+ddl_app = typer.Typer(help="Generate native warehouse policies from the policy set.", no_args_is_help=True)
+app.add_typer(ddl_app, name="ddl")
+
+
+@ddl_app.command("snowflake")
+def snowflake(
+    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (clearances differ by environment).")] = None,
+    database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
+    schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
+) -> int:
+    """Print Snowflake masking, projection and row access policies, tags and their attachments."""
+    from policyengine.ddl.snowflake import render
+    from policyengine.ddl.snowflake_plan import plan
+    from policyengine.decision import DecisionError, environment_for
+
+    policy_set = load_or_exit()
+    try:
+        environment = environment_for(policy_set, env)
+    except DecisionError as error:
+        failed(str(error))
+    typer.echo(render(plan(policy_set, environment, database=database, schema=schema)), nl=False)
+    return EXIT_OK

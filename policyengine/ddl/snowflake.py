@@ -1,0 +1,76 @@
+"""Rendering a :class:`SnowflakePlan` as DDL text with the jinja2 templates in ``sql/snowflake``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from sqlglot import exp
+
+from policyengine.ddl.keyed_handler import UDFS, handler_source
+from policyengine.ddl.snowflake_plan import DIALECT, SnowflakePlan, identifier
+
+def _templates() -> Path:
+    """``sql/snowflake``: ``policyengine/sql_templates`` links to the top-level ``sql/`` in the source
+    tree, and holds copies of its files in an installed wheel."""
+    return Path(__file__).resolve().parent.parent / "sql_templates" / "snowflake"
+
+
+@dataclass(frozen=True)
+class Udf:
+    name: str
+    signature: str
+    returns: str
+    handler: str
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_templates())), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True, trim_blocks=False)
+    env.filters["sql_string"] = lambda text: exp.Literal.string(str(text)).sql(DIALECT)
+    env.filters["snowflake"] = lambda tree: tree.sql(dialect=DIALECT, comments=False)
+    env.filters["ident"] = identifier
+    return env
+
+
+def render(plan: SnowflakePlan, *, master_key_hex: str | None = None) -> str:
+    """The DDL text. Without ``master_key_hex`` the keyed UDFs carry a placeholder, never a key."""
+    udfs = [Udf(name, *UDFS[name]) for name in sorted(plan.keyed_udfs)]
+    template = _environment().get_template("policies.sql.j2")
+    return template.render(plan=plan, udfs=udfs, handler_source=handler_source(master_key_hex).strip("\n"))
+
+
+def statements(text: str) -> list[str]:
+    """Split rendered DDL into statements (``$$`` bodies and quoted strings kept whole), comments dropped."""
+    out, current, quote, i = [], [], None, 0
+    while i < len(text):
+        if quote is None and text.startswith("--", i):
+            i = text.find("\n", i) if "\n" in text[i:] else len(text)
+            continue
+        if text.startswith("$$", i) and quote in (None, "$$"):
+            quote = None if quote == "$$" else "$$"
+            current.append("$$")
+            i += 2
+            continue
+        char = text[i]
+        if quote is None and char == "'":
+            quote = "'"
+        elif quote == "'" and char == "'":
+            if text.startswith("''", i):
+                current.append("''")
+                i += 2
+                continue
+            quote = None
+        if quote is None and char == ";":
+            statement = "".join(current).strip()
+            if statement:
+                out.append(statement)
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    tail = "".join(current).strip()
+    if tail:
+        out.append(tail)
+    return out

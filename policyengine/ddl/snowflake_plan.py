@@ -1,0 +1,281 @@
+"""What Snowflake needs to enforce a policy set in one environment, derived from the decision.
+
+For each protected column, a masking policy whose body shows the raw value to exactly the roles
+the decision shows it raw to (tested with ``IS_ROLE_IN_SESSION``, so Snowflake's role hierarchy
+counts as ``inherits`` does) and the column's protection to everyone else; for each denied column
+also a projection policy; for every table a row access policy that admits only roles with access in
+the environment and applies the ``row_access`` rules. Bodies are built as syntax trees from the same
+protection builders the DuckDB rewrite uses, then written in Snowflake's dialect: never pasted
+policy text.
+
+The keyed kinds call secure UDFs (``PE_HASH_TEXT`` ...) that hold the key, so no key is ever in a
+policy body; see ``sql/snowflake/keyed_udfs.sql.j2``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from policyengine.decision import Outcome, Subject, decide
+from policyengine.model import Column, PolicySet, Table, TypeFamily, name_key
+from policyengine.model.expressions import outer_columns
+from policyengine.rewrite.protections import protect
+from policyengine.rewrite.templates import literal
+
+DIALECT = "snowflake"
+
+SNOWFLAKE_TYPES = {
+    "VARCHAR": "VARCHAR", "BIGINT": "NUMBER(38,0)", "INTEGER": "NUMBER(38,0)", "SMALLINT": "NUMBER(38,0)",
+    "TINYINT": "NUMBER(38,0)", "DOUBLE": "FLOAT", "REAL": "FLOAT", "BOOLEAN": "BOOLEAN", "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP_NTZ", "TIMESTAMPTZ": "TIMESTAMP_TZ", "TIME": "TIME", "BLOB": "BINARY",
+}
+
+ATTRIBUTES_TABLE = "PE_PRINCIPAL_ATTRIBUTES"
+SENSITIVITY_TAG = "PE_SENSITIVITY"
+
+
+def snowflake_type(column: Column) -> str:
+    sql = column.type.sql
+    if sql.startswith("DECIMAL("):
+        return "NUMBER" + sql[len("DECIMAL"):]
+    return SNOWFLAKE_TYPES[sql]
+
+
+def identifier(name: str) -> str:
+    """Simple names unquoted, so Snowflake matches them case-insensitively as DuckDB does; others quoted."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name):
+        return name
+    return exp.to_identifier(name, quoted=True).sql(DIALECT)
+
+
+def object_name(*parts: str) -> str:
+    """A policy object's name: upper case, safe characters, a short digest where names were changed."""
+    raw = "_".join(parts)
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", raw).upper()
+    if clean != raw.upper():
+        clean += "_" + hashlib.sha256(raw.encode()).hexdigest()[:6].upper()
+    return clean[:255]
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class MaskingPolicy:
+    name: str
+    table: Table
+    column: Column
+    signature: tuple[Argument, ...]  # the masked column first, then conditional columns
+    body: exp.Expression
+    exempt_other_policies: bool
+    comment: str
+
+
+@dataclass(frozen=True)
+class ProjectionPolicy:
+    name: str
+    table: Table
+    column: Column
+    body: exp.Expression
+
+
+@dataclass(frozen=True)
+class RowAccessPolicy:
+    name: str
+    table: Table
+    signature: tuple[Argument, ...]
+    body: exp.Expression
+
+
+@dataclass
+class SnowflakePlan:
+    environment: str
+    database: str | None
+    schema: str | None
+    masking: list[MaskingPolicy] = field(default_factory=list)
+    projection: list[ProjectionPolicy] = field(default_factory=list)
+    row_access: list[RowAccessPolicy] = field(default_factory=list)
+    #: (table, column, level) for the sensitivity tag
+    tags: list[tuple[Table, Column, str]] = field(default_factory=list)
+    levels: tuple[str, ...] = ()
+    #: (principal in upper case, attribute, value as text) for row filters that read attributes
+    attributes: list[tuple[str, str, str]] = field(default_factory=list)
+    keyed_udfs: set[str] = field(default_factory=set)
+
+    def qualified(self, name: str) -> str:
+        return ".".join(identifier(p) for p in (self.database, self.schema) if p) + ("." if self.database or self.schema else "") + name
+
+    def table_name(self, table: Table) -> str:
+        parts = table.name.split(".")
+        if len(parts) == 1:
+            parts = [p for p in (self.database, self.schema) if p] + parts
+        elif len(parts) == 2 and self.database:
+            parts = [self.database] + parts
+        return ".".join(identifier(p) for p in parts)
+
+
+def _role_literal(role_key: str, policy_set: PolicySet) -> str:
+    return policy_set.roles[role_key].name.upper()
+
+
+def _in_session(roles: list[str]) -> exp.Expression:
+    checks = [exp.Anonymous(this="IS_ROLE_IN_SESSION", expressions=[exp.Literal.string(r)]) for r in roles]
+    return exp.or_(*checks) if checks else exp.false()
+
+
+class _Udfs:
+    """Keyed protections as calls of the plan's secure UDFs, marking which ones the plan needs."""
+
+    def __init__(self, plan: SnowflakePlan):
+        self.plan = plan
+
+    def call(self, name: str, *arguments: exp.Expression) -> exp.Expression:
+        self.plan.keyed_udfs.add(name)
+        return exp.Anonymous(this=self.plan.qualified(name), expressions=list(arguments))
+
+
+def _keyed(kind: str, value: exp.Expression, column: Column, udfs: _Udfs) -> exp.Expression:
+    integer = column.type.family is TypeFamily.INTEGER
+    from policyengine.rewrite.keyed import INTEGER_HASH_NIBBLES, INTEGER_MAX
+
+    if kind == "hash":
+        return (udfs.call("PE_HASH_INT", value, literal(INTEGER_HASH_NIBBLES[column.type.sql])) if integer
+                else udfs.call("PE_HASH_TEXT", value))
+    if kind == "tokenize":
+        return (udfs.call("PE_TOKENIZE_INT", value, literal(INTEGER_MAX[column.type.sql])) if integer
+                else udfs.call("PE_TOKENIZE_TEXT", value))
+    return udfs.call("PE_ENCRYPT_TEXT", value)
+
+
+def _masked_value(column: Column, argument: exp.Expression, udfs: _Udfs, bind_context) -> exp.Expression:
+    kind = column.protection.kind
+    if kind in ("hash", "tokenize", "encrypt"):
+        return exp.Cast(this=_keyed(kind, argument, column, udfs), to=exp.DataType.build(snowflake_type(column),
+                                                                                          dialect=DIALECT))
+    if kind == "deny":
+        return exp.Cast(this=exp.null(), to=exp.DataType.build(snowflake_type(column), dialect=DIALECT))
+    return protect(argument, column, column.protection, bind=bind_context)
+
+
+def plan(policy_set: PolicySet, environment: str, *, database: str | None = None,
+         schema: str | None = None) -> SnowflakePlan:
+    """The Snowflake objects that enforce ``policy_set`` in ``environment``."""
+    env = name_key(environment)
+    result = SnowflakePlan(env, database, schema, levels=policy_set.settings.sensitivity_levels)
+    udfs = _Udfs(result)
+    roles = list(policy_set.roles)
+    for table in policy_set.tables.values():
+        decisions = {role: decide(policy_set, Subject((role,)), env, table) for role in roles}
+        with_access = [r for r, d in decisions.items() if d.allowed]
+        for column in table.columns:
+            result.tags.append((table, column, column.sensitivity))
+            raw_roles = [_role_literal(r, policy_set) for r in with_access
+                         if decisions[r].column(column.name).outcome is Outcome.RAW]
+            uncleared = [r for r in with_access if decisions[r].column(column.name).outcome is not Outcome.RAW]
+            if not uncleared and column.protection.kind == "none":
+                continue
+            if column.protection.kind == "none":
+                continue  # validation makes this unreachable for sensitive columns
+            _add_column_policies(result, policy_set, table, column, raw_roles, udfs)
+        result.row_access.append(_row_access(result, policy_set, table, with_access))
+    for principal in policy_set.principals.values():
+        for attribute, value in sorted(principal.attributes.items()):
+            result.attributes.append((principal.name.upper(), attribute, str(value)))
+    return result
+
+
+def _add_column_policies(result: SnowflakePlan, policy_set: PolicySet, table: Table, column: Column,
+                         raw_roles: list[str], udfs: _Udfs) -> None:
+    value = exp.column("val")
+    conditional: list[Column] = []
+    if column.protection.kind == "custom" and column.custom_expr is not None:
+        for reference in outer_columns(column.custom_expr):
+            other = table.column(reference.name)
+            if other is not None and other.key != column.key and other not in conditional:
+                conditional.append(other)
+
+    def bind_context(tree: exp.Expression) -> exp.Expression:
+        # conditional columns are the policy's extra arguments, named as the columns
+        return tree
+
+    masked = _masked_value(column, value, udfs, bind_context)
+    body = (exp.Case(ifs=[exp.If(this=_in_session(raw_roles), true=value.copy())], default=masked)
+            if raw_roles else masked)
+    signature = (Argument("val", snowflake_type(column)),) + tuple(
+        Argument(identifier(c.name), snowflake_type(c)) for c in conditional)
+    in_row_filters = any(table.column(c.name) is not None and name_key(c.name) == column.key
+                         for rule in table.row_access for c in outer_columns(rule.where))
+    used_as_condition = any(
+        other.protection.kind == "custom" and other.custom_expr is not None and
+        any(name_key(r.name) == column.key for r in outer_columns(other.custom_expr))
+        for other in table.columns if other.key != column.key)
+    result.masking.append(MaskingPolicy(
+        name=object_name("PE_MASK", table.name, column.name), table=table, column=column, signature=signature,
+        body=body, exempt_other_policies=in_row_filters or used_as_condition,
+        comment=f"policyengine: {table.name}.{column.name} ({column.sensitivity}, {column.protection.kind}) in "
+                f"{result.environment}"))
+    if column.protection.kind == "deny":
+        allow = exp.Anonymous(this="PROJECTION_CONSTRAINT", expressions=[
+            exp.Kwarg(this=exp.var("ALLOW"), expression=exp.true())])
+        forbid = exp.Anonymous(this="PROJECTION_CONSTRAINT", expressions=[
+            exp.Kwarg(this=exp.var("ALLOW"), expression=exp.false())])
+        projection = (exp.Case(ifs=[exp.If(this=_in_session(raw_roles), true=allow)], default=forbid)
+                      if raw_roles else forbid)
+        result.projection.append(ProjectionPolicy(object_name("PE_DENY", table.name, column.name), table, column,
+                                                  projection))
+
+
+def _row_access(result: SnowflakePlan, policy_set: PolicySet, table: Table, with_access: list[str]) -> RowAccessPolicy:
+    """Rows for roles with access in the environment, through the rules of those roles."""
+    if not table.row_access:
+        body: exp.Expression = _in_session([_role_literal(r, policy_set) for r in with_access])
+        referenced: list[Column] = []
+    else:
+        terms = []
+        referenced = []
+        for rule in table.row_access:
+            holders = [r for r in rule.roles if r in with_access]
+            if not holders:
+                continue
+            where = _snowflake_row_condition(result, policy_set, table, rule.where)
+            terms.append(exp.and_(exp.paren(_in_session([_role_literal(r, policy_set) for r in holders])),
+                                  exp.paren(where)))
+            for column in outer_columns(rule.where):
+                found = table.column(column.name)
+                if found is not None and found not in referenced:
+                    referenced.append(found)
+        body = exp.or_(*terms) if terms else exp.false()
+    if not referenced:
+        referenced = [table.columns[0]]  # a row access policy takes at least one column
+    signature = tuple(Argument(identifier(c.name), snowflake_type(c)) for c in referenced)
+    return RowAccessPolicy(object_name("PE_ROWS", table.name), table, signature, body)
+
+
+def _snowflake_row_condition(result: SnowflakePlan, policy_set: PolicySet, table: Table,
+                             where: exp.Expression) -> exp.Expression:
+    """A row rule in Snowflake: attributes read from the attributes table, mapping tables qualified."""
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "PRINCIPAL_ATTRIBUTE":
+            attribute = node.expressions[0].this
+            lookup = exp.select("VALUE").from_(result.qualified(ATTRIBUTES_TABLE)).where(
+                exp.and_(exp.EQ(this=exp.column("PRINCIPAL"), expression=exp.CurrentUser()),
+                         exp.EQ(this=exp.column("NAME"), expression=exp.Literal.string(attribute))))
+            return exp.Subquery(this=lookup)
+        if isinstance(node, exp.Table):
+            mapped = policy_set.find_table(".".join(part.name for part in node.parts))
+            if mapped is not None:
+                new = exp.to_table(result.table_name(mapped), dialect=DIALECT)
+                if node.alias:
+                    new.set("alias", exp.TableAlias(this=exp.to_identifier(node.alias)))
+                return new
+        return node
+
+    return where.copy().transform(rewrite)

@@ -41,11 +41,13 @@ SHAPES = [
     r"DELETE FROM [\w.]+",
     r"INSERT INTO [\w.]+ \(PRINCIPAL, NAME, VALUE\) VALUES.*",
     r"CREATE TAG IF NOT EXISTS [\w.]+ ALLOWED_VALUES ('\w+'(, )?)+ COMMENT = '[^']*'",
+    r"CREATE TAG IF NOT EXISTS [\w.]+ COMMENT = '[^']*'",
+    r"ALTER TAG [\w.]+ SET MASKING POLICY [\w.]+(, MASKING POLICY [\w.]+)*",
     r"CREATE OR REPLACE MASKING POLICY [\w.]+ AS \(val [\w(),]+(, \w+ [\w(),]+)*\) RETURNS [\w(),]+ ->\s+(?P<body>.*?)"
     r"\s+COMMENT = '(?:[^']|'')*'(\s+EXEMPT_OTHER_POLICIES = TRUE)?",
     r"CREATE OR REPLACE PROJECTION POLICY [\w.]+ AS \(\) RETURNS PROJECTION_CONSTRAINT ->\s+(?P<body>.*)",
     r"CREATE OR REPLACE ROW ACCESS POLICY [\w.]+ AS \(\w+ [\w(),]+(, \w+ [\w(),]+)*\) RETURNS BOOLEAN ->\s+(?P<body>.*)",
-    r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET TAG [\w.]+ = '\w+'",
+    r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET TAG [\w.]+ = '[^']*'",
     r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET MASKING POLICY [\w.]+( USING \(\w+(, \w+)+\))? FORCE",
     r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET PROJECTION POLICY [\w.]+ FORCE",
     r"ALTER TABLE [\w.]+ ADD ROW ACCESS POLICY [\w.]+ ON \(\w+(, \w+)*\)",
@@ -57,18 +59,26 @@ def policy_set():
     return load_policy_set(EXAMPLE)
 
 
-def generate(policy_set, env: str) -> str:
-    return render(plan(policy_set, env, database="ANALYTICS", schema="REVIEWS"))
+MODES = ("column", "tag")
+GOLDENS = [(env, mode) for mode in MODES for env in ENVIRONMENTS]
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_golden(policy_set, env):
-    assert generate(policy_set, env) == (GOLDEN / f"{env}.sql").read_text()
+def generate(policy_set, env: str, mode: str = "column") -> str:
+    return render(plan(policy_set, env, database="ANALYTICS", schema="REVIEWS", mode=mode))
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_every_statement_has_a_known_shape_and_its_body_parses(policy_set, env):
-    text = generate(policy_set, env)
+def golden_path(env: str, mode: str) -> Path:
+    return GOLDEN / (f"{env}.sql" if mode == "column" else f"{env}-{mode}.sql")
+
+
+@pytest.mark.parametrize(("env", "mode"), GOLDENS)
+def test_golden(policy_set, env, mode):
+    assert generate(policy_set, env, mode) == golden_path(env, mode).read_text()
+
+
+@pytest.mark.parametrize(("env", "mode"), GOLDENS)
+def test_every_statement_has_a_known_shape_and_its_body_parses(policy_set, env, mode):
+    text = generate(policy_set, env, mode)
     found = statements(text)
     assert len(found) > 50
     for statement in found:
@@ -113,7 +123,7 @@ UDF_SQL = {
 }
 
 
-def to_duckdb(body: exp.Expression, held: set[str], user: str | None) -> str:
+def to_duckdb(body: exp.Expression, held: set[str], user: str | None, tags: dict[str, str] | None = None) -> str:
     """A Snowflake body as DuckDB SQL, with the session's roles and user bound and the keyed UDFs inlined."""
     snowflake_text = body.sql(dialect="snowflake")
     tree = sqlglot.parse_one(snowflake_text, read="snowflake")
@@ -123,6 +133,9 @@ def to_duckdb(body: exp.Expression, held: set[str], user: str | None) -> str:
             name = node.name.upper().rsplit(".", 1)[-1]
             if name == "IS_ROLE_IN_SESSION":
                 return exp.true() if name_key(node.expressions[0].name) in held else exp.false()
+            if name == "SYSTEM$GET_TAG_ON_CURRENT_COLUMN":
+                value = (tags or {}).get(node.expressions[0].name.rsplit(".", 1)[-1])
+                return exp.Literal.string(value) if value is not None else exp.null()
             if name == "PROJECTION_CONSTRAINT":
                 return node.expressions[0].expression
             if name in UDF_SQL:
@@ -161,13 +174,16 @@ SUBJECTS = [("principal", p) for p in ("alice", "bob", "carol", "dave", "erin", 
            [("role", r) for r in ("reader", "marketing_analyst", "bi_analyst")]
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 @pytest.mark.parametrize(("how", "who"), SUBJECTS, ids=[f"{h}-{w}" for h, w in SUBJECTS])
-def test_snowflake_bodies_equal_the_duckdb_rewrite(world, policy_set, env, how, who):
+def test_snowflake_bodies_equal_the_duckdb_rewrite(world, policy_set, env, how, who, mode):
     engine, simulated = world
     subject = subject_for(policy_set, principal=who) if how == "principal" else subject_for(policy_set, roles=[who])
-    snowflake = plan(policy_set, env)
+    snowflake = plan(policy_set, env, mode=mode)
     masks = {(m.table.key, m.column.key): m for m in snowflake.masking}
+    tagged = {(t.key, c.key): value for t, c, value in snowflake.protection_tags}
+    by_family = {p.type: p for p in snowflake.tag_masking}
     projections = {(p.table.key, p.column.key): p for p in snowflake.projection}
     held = set(decide(policy_set, subject, env, "reviews").grant.roles)
     user = subject.name.upper() if subject.name else None
@@ -188,9 +204,16 @@ def test_snowflake_bodies_equal_the_duckdb_rewrite(world, policy_set, env, how, 
                     assert simulated.execute(f"SELECT count(*) FROM {table.name} WHERE {where}").fetchone()[0] == 0
                 continue
             mask = masks.get((table.key, column.key))
+            tags = {"PE_SENSITIVITY": column.sensitivity}
+            if mask is None and (table.key, column.key) in tagged:
+                # Snowflake applies the protection tag's policy for the column's data type
+                from policyengine.ddl.snowflake_plan import snowflake_family
+
+                mask = by_family[snowflake_family(column)]
+                tags["PE_PROTECTION"] = tagged[(table.key, column.key)]
             value = quoted_column
             if mask is not None:
-                body = sqlglot.parse_one(to_duckdb(mask.body, held, user), read="duckdb")
+                body = sqlglot.parse_one(to_duckdb(mask.body, held, user, tags), read="duckdb")
                 body = body.transform(lambda n: exp.column(column.name, quoted=True)
                                       if isinstance(n, exp.Column) and n.name.lower() == "val" else n)
                 value = body.sql(dialect="duckdb")
@@ -203,5 +226,5 @@ def test_snowflake_bodies_equal_the_duckdb_rewrite(world, policy_set, env, how, 
 if __name__ == "__main__":  # regenerate the golden files, by hand, after a deliberate change
     loaded = load_policy_set(EXAMPLE)
     GOLDEN.mkdir(parents=True, exist_ok=True)
-    for environment in ENVIRONMENTS:
-        (GOLDEN / f"{environment}.sql").write_text(generate(loaded, environment))
+    for environment, how in GOLDENS:
+        golden_path(environment, how).write_text(generate(loaded, environment, how))

@@ -18,6 +18,8 @@ def snowflake(
     env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (clearances differ by environment).")] = None,
     database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
     schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="column: a policy per column; tag: one policy per data "
+                                                      "type on the sensitivity tag, where that suffices.")] = "column",
 ) -> int:
     """Print Snowflake masking, projection and row access policies, tags and their attachments."""
     from policyengine.ddl.snowflake import render
@@ -25,9 +27,11 @@ def snowflake(
     from policyengine.decision import DecisionError, environment_for
 
     policy_set = load_or_exit()
+    if mode not in ("column", "tag"):
+        failed(f"unknown mode '{mode}' (column or tag)")
     try:
         environment = environment_for(policy_set, env)
     except DecisionError as error:
         failed(str(error))
-    typer.echo(render(plan(policy_set, environment, database=database, schema=schema)), nl=False)
+    typer.echo(render(plan(policy_set, environment, database=database, schema=schema, mode=mode)), nl=False)
     return EXIT_OK

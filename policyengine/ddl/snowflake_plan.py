@@ -36,6 +36,25 @@ SNOWFLAKE_TYPES = {
 
 ATTRIBUTES_TABLE = "PE_PRINCIPAL_ATTRIBUTES"
 SENSITIVITY_TAG = "PE_SENSITIVITY"
+PROTECTION_TAG = "PE_PROTECTION"
+
+#: the data type a tag-based policy is written for: Snowflake allows one policy per type on a tag
+FAMILIES = {"VARCHAR": "VARCHAR", "FLOAT": "FLOAT", "BOOLEAN": "BOOLEAN", "DATE": "DATE", "TIME": "TIME",
+            "TIMESTAMP_NTZ": "TIMESTAMP_NTZ", "TIMESTAMP_TZ": "TIMESTAMP_TZ", "BINARY": "BINARY"}
+
+
+def snowflake_family(column: Column) -> str:
+    kind = snowflake_type(column)
+    return "NUMBER" if kind.startswith("NUMBER") else FAMILIES[kind]
+
+
+def protection_tag(column: Column) -> str:
+    """The protection tag's value: the column's type, kind and parameters, as plain text without quotes."""
+    protection = column.protection
+    params = [f"{name}={value}" for name, value in protection.model_dump(exclude={"kind"}).items()
+              if value is not None and value != type(protection).model_fields[name].default]
+    text = f"{column.type.sql}:{protection.kind}" + (f"({','.join(params)})" if params else "")
+    return re.sub(r"[^A-Za-z0-9_:(),=.#*@ -]", "_", text)[:256]
 
 
 def snowflake_type(column: Column) -> str:
@@ -79,6 +98,19 @@ class MaskingPolicy:
 
 
 @dataclass(frozen=True)
+class TagMaskingPolicy:
+    """One policy per Snowflake data type, set on the protection tag (Snowflake allows one per type).
+
+    Set on the protection tag, not the sensitivity tag, so that it reaches only the columns this
+    plan tags for it: every column carries a sensitivity, and unprotected ones must stay untouched.
+    """
+
+    name: str
+    type: str
+    body: exp.Expression
+
+
+@dataclass(frozen=True)
 class ProjectionPolicy:
     name: str
     table: Table
@@ -108,6 +140,10 @@ class SnowflakePlan:
     #: (principal in upper case, attribute, value as text) for row filters that read attributes
     attributes: list[tuple[str, str, str]] = field(default_factory=list)
     keyed_udfs: set[str] = field(default_factory=set)
+    mode: str = "column"
+    #: tag mode: (table, column, protection tag value) of the columns the tag policies mask
+    protection_tags: list[tuple[Table, Column, str]] = field(default_factory=list)
+    tag_masking: list["TagMaskingPolicy"] = field(default_factory=list)
 
     def qualified(self, name: str) -> str:
         return ".".join(identifier(p) for p in (self.database, self.schema) if p) + ("." if self.database or self.schema else "") + name
@@ -165,10 +201,19 @@ def _masked_value(column: Column, argument: exp.Expression, udfs: _Udfs, bind_co
 
 
 def plan(policy_set: PolicySet, environment: str, *, database: str | None = None,
-         schema: str | None = None) -> SnowflakePlan:
-    """The Snowflake objects that enforce ``policy_set`` in ``environment``."""
+         schema: str | None = None, mode: str = "column") -> SnowflakePlan:
+    """The Snowflake objects that enforce ``policy_set`` in ``environment``.
+
+    ``mode="tag"``: columns whose protection depends only on their sensitivity and protection tags
+    are masked by one policy per data type set on the protection tag; columns with ``unmask``
+    exceptions, custom masks or ``deny`` keep a policy of their own, which Snowflake applies in
+    preference to the tag's.
+    """
+    if mode not in ("column", "tag"):
+        raise ValueError(f"unknown mode '{mode}' (column or tag)")
     env = name_key(environment)
-    result = SnowflakePlan(env, database, schema, levels=policy_set.settings.sensitivity_levels)
+    result = SnowflakePlan(env, database, schema, levels=policy_set.settings.sensitivity_levels, mode=mode)
+    tagged: dict[str, list[tuple[Column, list[str]]]] = {}
     udfs = _Udfs(result)
     roles = list(policy_set.roles)
     for table in policy_set.tables.values():
@@ -183,8 +228,14 @@ def plan(policy_set: PolicySet, environment: str, *, database: str | None = None
                 continue
             if column.protection.kind == "none":
                 continue  # validation makes this unreachable for sensitive columns
+            if mode == "tag" and _tag_maskable(policy_set, table, column):
+                result.protection_tags.append((table, column, protection_tag(column)))
+                tagged.setdefault(snowflake_family(column), []).append((column, raw_roles))
+                continue
             _add_column_policies(result, policy_set, table, column, raw_roles, udfs)
         result.row_access.append(_row_access(result, policy_set, table, with_access))
+    for family, columns in sorted(tagged.items()):
+        result.tag_masking.append(_tag_policy(result, family, columns, udfs))
     for principal in policy_set.principals.values():
         for attribute, value in sorted(principal.attributes.items()):
             result.attributes.append((principal.name.upper(), attribute, str(value)))
@@ -279,3 +330,47 @@ def _snowflake_row_condition(result: SnowflakePlan, policy_set: PolicySet, table
         return node
 
     return where.copy().transform(rewrite)
+
+
+def _tag_maskable(policy_set: PolicySet, table: Table, column: Column) -> bool:
+    """Whether a column's masking depends only on what its two tags say.
+
+    Decimals with a scale keep a policy of their own: one NUMBER policy returns NUMBER(38,0) and
+    would round them.
+    """
+    if column.protection.kind in ("custom", "deny"):
+        return False
+    if snowflake_type(column).startswith("NUMBER(") and not snowflake_type(column).endswith(",0)"):
+        return False
+    return not any((table.key, column.key) in role.unmask for role in policy_set.roles.values())
+
+
+def _get_tag(result: SnowflakePlan, tag: str) -> exp.Expression:
+    return exp.Anonymous(this="SYSTEM$GET_TAG_ON_CURRENT_COLUMN",
+                         expressions=[exp.Literal.string(result.qualified(tag))])
+
+
+def _tag_policy(result: SnowflakePlan, family: str, columns: list[tuple[Column, list[str]]],
+                udfs: "_Udfs") -> TagMaskingPolicy:
+    """CASE over the (sensitivity, protection) pairs present: raw for the roles cleared for that
+    sensitivity, the protection for everyone else. A column with no protection tag is one the
+    policy set leaves raw; a pair this policy does not know shows NULL (fail closed)."""
+    value = exp.column("val")
+    ifs = []
+    seen: set[tuple[str, str]] = set()
+    for column, raw_roles in columns:
+        pair = (column.sensitivity, protection_tag(column))
+        if pair in seen:
+            continue
+        seen.add(pair)
+        masked = _masked_value(column, value, udfs, lambda tree: tree)
+        shown = (exp.Case(ifs=[exp.If(this=_in_session(raw_roles), true=value.copy())], default=masked)
+                 if raw_roles else masked)
+        condition = exp.and_(
+            exp.EQ(this=_get_tag(result, SENSITIVITY_TAG), expression=exp.Literal.string(pair[0])),
+            exp.EQ(this=_get_tag(result, PROTECTION_TAG), expression=exp.Literal.string(pair[1])))
+        ifs.append(exp.If(this=condition, true=shown))
+    ifs.append(exp.If(this=exp.Is(this=_get_tag(result, PROTECTION_TAG), expression=exp.null()), true=value.copy()))
+    type_name = "NUMBER" if family == "NUMBER" else family
+    body = exp.Case(ifs=ifs, default=exp.Cast(this=exp.null(), to=exp.DataType.build(type_name, dialect=DIALECT)))
+    return TagMaskingPolicy(object_name("PE_TAG_MASK", family), type_name, body)

@@ -95,6 +95,24 @@ def test_every_statement_has_a_known_shape_and_its_body_parses(policy_set, env, 
             assert not isinstance(sqlglot.parse_one(statement, read="snowflake"), exp.Command), statement
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_tables_created_with_inline_policies_parse(policy_set, mode):
+    text = render(plan(policy_set, "prod", database="ANALYTICS", schema="REVIEWS", mode=mode), create_tables=True)
+    assert text == golden_path("prod", f"{mode}-create").read_text()
+    created = [s for s in statements(text) if s.startswith("CREATE TABLE IF NOT EXISTS ANALYTICS.REVIEWS.")
+               and "PE_PRINCIPAL" not in s]
+    assert len(created) == len(policy_set.tables)
+    assert not any(s.startswith("ALTER TABLE") for s in statements(text))  # nothing attached afterwards
+    for statement in created:
+        tree = sqlglot.parse_one(statement, read="snowflake")
+        assert isinstance(tree, exp.Create), statement[:120]
+        assert "WITH ROW ACCESS POLICY ANALYTICS.REVIEWS.PE_ROWS_" in statement
+    users = next(s for s in created if ".user_demographics (" in s)
+    assert "NationalID VARCHAR WITH MASKING POLICY ANALYTICS.REVIEWS.PE_MASK_USER_DEMOGRAPHICS_NATIONALID " \
+           "WITH PROJECTION POLICY ANALYTICS.REVIEWS.PE_DENY_USER_DEMOGRAPHICS_NATIONALID" in users
+    assert "PRIMARY KEY (UserID)" in users
+
+
 def test_no_key_in_printed_ddl_and_the_handler_matches_crypto(policy_set):
     text = generate(policy_set, "prod")
     assert KEY.master.hex() not in text and "<set by policyengine apply" in text
@@ -228,3 +246,6 @@ if __name__ == "__main__":  # regenerate the golden files, by hand, after a deli
     GOLDEN.mkdir(parents=True, exist_ok=True)
     for environment, how in GOLDENS:
         golden_path(environment, how).write_text(generate(loaded, environment, how))
+    for how in MODES:
+        golden_path("prod", f"{how}-create").write_text(
+            render(plan(loaded, "prod", database="ANALYTICS", schema="REVIEWS", mode=how), create_tables=True))

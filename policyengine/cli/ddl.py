@@ -19,7 +19,9 @@ def snowflake(
     database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
     schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
     mode: Annotated[str, typer.Option("--mode", help="column: a policy per column; tag: one policy per data "
-                                                      "type on the sensitivity tag, where that suffices.")] = "column",
+                                                      "type on the protection tag, where that suffices.")] = "column",
+    create_tables: Annotated[bool, typer.Option("--create-tables", help="Create the tables with their policies "
+                                                                          "inline, never unprotected.")] = False,
 ) -> int:
     """Print Snowflake masking, projection and row access policies, tags and their attachments."""
     from policyengine.ddl.snowflake import render
@@ -33,5 +35,6 @@ def snowflake(
         environment = environment_for(policy_set, env)
     except DecisionError as error:
         failed(str(error))
-    typer.echo(render(plan(policy_set, environment, database=database, schema=schema, mode=mode)), nl=False)
+    typer.echo(render(plan(policy_set, environment, database=database, schema=schema, mode=mode),
+                      create_tables=create_tables), nl=False)
     return EXIT_OK

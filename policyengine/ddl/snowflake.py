@@ -9,7 +9,7 @@ import jinja2
 from sqlglot import exp
 
 from policyengine.ddl.keyed_handler import UDFS, handler_source
-from policyengine.ddl.snowflake_plan import DIALECT, SnowflakePlan, identifier
+from policyengine.ddl.snowflake_plan import DIALECT, SnowflakePlan, identifier, snowflake_type
 
 def _templates() -> Path:
     """``sql/snowflake``: ``policyengine/sql_templates`` links to the top-level ``sql/`` in the source
@@ -31,14 +31,20 @@ def _environment() -> jinja2.Environment:
     env.filters["sql_string"] = lambda text: exp.Literal.string(str(text)).sql(DIALECT)
     env.filters["snowflake"] = lambda tree: tree.sql(dialect=DIALECT, comments=False)
     env.filters["ident"] = identifier
+    env.filters["sftype"] = snowflake_type
     return env
 
 
-def render(plan: SnowflakePlan, *, master_key_hex: str | None = None) -> str:
-    """The DDL text. Without ``master_key_hex`` the keyed UDFs carry a placeholder, never a key."""
+def render(plan: SnowflakePlan, *, master_key_hex: str | None = None, create_tables: bool = False) -> str:
+    """The DDL text. Without ``master_key_hex`` the keyed UDFs carry a placeholder, never a key.
+
+    ``create_tables``: the tables are created with their policies and tags inline (``WITH MASKING
+    POLICY``, ``WITH ROW ACCESS POLICY``), instead of attached to existing tables afterwards.
+    """
     udfs = [Udf(name, *UDFS[name]) for name in sorted(plan.keyed_udfs)]
     template = _environment().get_template("policies.sql.j2")
-    return template.render(plan=plan, udfs=udfs, handler_source=handler_source(master_key_hex).strip("\n"))
+    return template.render(plan=plan, udfs=udfs, handler_source=handler_source(master_key_hex).strip("\n"),
+                           create_tables=create_tables)
 
 
 def statements(text: str) -> list[str]:

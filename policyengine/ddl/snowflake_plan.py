@@ -148,6 +148,25 @@ class SnowflakePlan:
     def qualified(self, name: str) -> str:
         return ".".join(identifier(p) for p in (self.database, self.schema) if p) + ("." if self.database or self.schema else "") + name
 
+    def tables(self) -> list[Table]:
+        return [policy.table for policy in self.row_access]
+
+    def masking_for(self, table: Table, column: Column) -> MaskingPolicy | None:
+        return next((m for m in self.masking if m.table.key == table.key and m.column.key == column.key), None)
+
+    def projection_for(self, table: Table, column: Column) -> ProjectionPolicy | None:
+        return next((p for p in self.projection if p.table.key == table.key and p.column.key == column.key), None)
+
+    def protection_tag_for(self, table: Table, column: Column) -> str | None:
+        return next((v for t, c, v in self.protection_tags if t.key == table.key and c.key == column.key), None)
+
+    def row_access_for(self, table: Table) -> RowAccessPolicy | None:
+        return next((r for r in self.row_access if r.table.key == table.key), None)
+
+    @staticmethod
+    def primary_key(table: Table) -> list[str]:
+        return [c.name for c in table.columns if c.primary_key]
+
     def table_name(self, table: Table) -> str:
         parts = table.name.split(".")
         if len(parts) == 1:

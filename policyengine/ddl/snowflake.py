@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from sqlglot import exp
 
-from policyengine.ddl.keyed_handler import UDFS, handler_source
-from policyengine.ddl.snowflake_plan import DIALECT, SnowflakePlan, identifier, snowflake_type
+from policyengine.ddl import snowflake_statements
+from policyengine.ddl.snowflake_plan import SnowflakePlan
 
 def _templates() -> Path:
     """``sql/snowflake``: ``policyengine/sql_templates`` links to the top-level ``sql/`` in the source
@@ -17,22 +15,9 @@ def _templates() -> Path:
     return Path(__file__).resolve().parent.parent / "sql_templates" / "snowflake"
 
 
-@dataclass(frozen=True)
-class Udf:
-    name: str
-    signature: str
-    returns: str
-    handler: str
-
-
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_templates())), undefined=jinja2.StrictUndefined,
-                             autoescape=False, keep_trailing_newline=True, trim_blocks=False)
-    env.filters["sql_string"] = lambda text: exp.Literal.string(str(text)).sql(DIALECT)
-    env.filters["snowflake"] = lambda tree: tree.sql(dialect=DIALECT, comments=False)
-    env.filters["ident"] = identifier
-    env.filters["sftype"] = snowflake_type
-    return env
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(_templates())), undefined=jinja2.StrictUndefined,
+                              autoescape=False, keep_trailing_newline=True)
 
 
 def render(plan: SnowflakePlan, *, master_key_hex: str | None = None, create_tables: bool = False) -> str:
@@ -41,9 +26,8 @@ def render(plan: SnowflakePlan, *, master_key_hex: str | None = None, create_tab
     ``create_tables``: the tables are created with their policies and tags inline (``WITH MASKING
     POLICY``, ``WITH ROW ACCESS POLICY``), instead of attached to existing tables afterwards.
     """
-    udfs = [Udf(name, *UDFS[name]) for name in sorted(plan.keyed_udfs)]
     template = _environment().get_template("policies.sql.j2")
-    return template.render(plan=plan, udfs=udfs, handler_source=handler_source(master_key_hex).strip("\n"),
+    return template.render(plan=plan, sf=snowflake_statements, master_key_hex=master_key_hex,
                            create_tables=create_tables)
 
 

@@ -80,7 +80,7 @@ class QueryResult:
 
 
 class Engine:
-    def __init__(self, policy_set: PolicySet, backend: DuckDBBackend | None = None, *,
+    def __init__(self, policy_set: PolicySet, backend: Any = None, *,
                  audit: AuditLog | None = None):
         self.policy_set = policy_set
         self.backend = backend
@@ -119,13 +119,15 @@ class Engine:
     def rewrite_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
                     write: str = "duckdb") -> Rewritten:
         key = (self.policy_set.version, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
-               env, read, write, sql)
+               env, read, write, getattr(self.backend, "udf_prefix", None), sql)
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        result = rewrite(sql, self.policy_set, subject, env, read=read, write=write, resolver=self._resolver())
+        udf_prefix = getattr(self.backend, "udf_prefix", None)
+        result = rewrite(sql, self.policy_set, subject, env, read=read, write=write, resolver=self._resolver(),
+                         udf_prefix=udf_prefix)
         with self._cache_lock:
             self._cache[key] = result
             if len(self._cache) > CACHE_SIZE:
@@ -153,7 +155,7 @@ class Engine:
             "statement": sql, "fingerprint": fingerprint(sql, read),
         }
         try:
-            rewritten = self.rewrite_for(subject, sql, env=env, read=read)
+            rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=self.backend.dialect)
             self._require_keys(rewritten)
             stream = self.backend.execute(rewritten, parameters)
         except (Refused, QueryFailed) as problem:

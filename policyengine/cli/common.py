@@ -72,3 +72,21 @@ def open_engine(db: Optional[Path], key_file: Optional[Path], audit: Optional[Pa
             failed(error.message)
     return Engine(policy_set, backend, audit=AuditLog(audit) if audit else None)
 
+
+
+def open_snowflake_engine(connection: Optional[str], database: Optional[str], schema: Optional[str],
+                          audit: Optional[Path]):
+    """The engine over the policy set with Snowflake as the backend, or exit 1 saying what is wrong."""
+    from policyengine.audit import AuditLog
+    from policyengine.backends.snowflake import SnowflakeBackend
+    from policyengine.backends.snowflake_connection import SnowflakeUnavailable, connect
+    from policyengine.cli import load_or_exit
+    from policyengine.engine import Engine
+
+    policy_set = load_or_exit()
+    try:
+        connected = connect(connection)
+    except SnowflakeUnavailable as error:
+        failed(str(error))
+    backend = SnowflakeBackend(connected, database=database, schema=schema)
+    return Engine(policy_set, backend, audit=AuditLog(audit) if audit else None)

@@ -20,6 +20,7 @@ from policyengine.cli.common import (
     SqlArgument,
     failed,
     open_engine,
+    open_snowflake_engine,
     refused,
     statement_text,
 )
@@ -36,6 +37,11 @@ def query(
     read: ReadOption = "duckdb",
     key_file: KeyFileOption = None,
     audit: AuditOption = DEFAULT_AUDIT,
+    backend: Annotated[str, typer.Option("--backend", help="duckdb (the local database) or snowflake.")] = "duckdb",
+    connection: Annotated[Optional[str], typer.Option("--connection", "-c",
+                                                      help="Snowflake: a connection of connections.toml.")] = None,
+    database: Annotated[Optional[str], typer.Option("--database", help="Snowflake: the database.")] = None,
+    schema: Annotated[Optional[str], typer.Option("--schema", help="Snowflake: the schema.")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
     """Run a query as a role or principal; exit 2 with the reason when the policy refuses it."""
@@ -44,7 +50,12 @@ def query(
     from policyengine.rewrite import Refused
 
     text = statement_text(sql)
-    engine = open_engine(db, key_file, audit)
+    if backend == "snowflake":
+        engine = open_snowflake_engine(connection, database, schema, audit)
+    elif backend == "duckdb":
+        engine = open_engine(db, key_file, audit)
+    else:
+        failed(f"unknown backend '{backend}' (duckdb or snowflake)")
     try:
         result = engine.query(text, roles=role or [], principal=principal, env=env, read=read)
         rows = result.fetchall()
@@ -81,7 +92,10 @@ def rewrite_command(
     try:
         subject = subject_for(policy_set, principal=principal, roles=role or [])
         resolver = TableResolver(policy_set, frozenset({db.lower()}) if db else frozenset())
-        result = rewrite(text, policy_set, subject, env, read=read, write=dialect, resolver=resolver)
+        # Snowflake holds the key in its secure UDFs (created by apply): keyed kinds call them there
+        udf_prefix = "" if dialect == "snowflake" else None
+        result = rewrite(text, policy_set, subject, env, read=read, write=dialect, resolver=resolver,
+                         udf_prefix=udf_prefix)
     except Refused as refusal:
         refused(refusal.reason)
     except DecisionError as error:

@@ -23,6 +23,7 @@ from sqlglot import exp
 from policyengine.decision import Outcome, Subject, decide
 from policyengine.model import Column, PolicySet, Table, TypeFamily, name_key
 from policyengine.model.expressions import outer_columns
+from policyengine.rewrite.keyed import udf_call as keyed_udf_call
 from policyengine.rewrite.protections import protect
 from policyengine.rewrite.templates import literal
 
@@ -191,22 +192,13 @@ class _Udfs:
     def __init__(self, plan: SnowflakePlan):
         self.plan = plan
 
-    def call(self, name: str, *arguments: exp.Expression) -> exp.Expression:
+    def qualify(self, name: str) -> str:
         self.plan.keyed_udfs.add(name)
-        return exp.Anonymous(this=self.plan.qualified(name), expressions=list(arguments))
+        return self.plan.qualified(name)
 
 
 def _keyed(kind: str, value: exp.Expression, column: Column, udfs: _Udfs) -> exp.Expression:
-    integer = column.type.family is TypeFamily.INTEGER
-    from policyengine.rewrite.keyed import INTEGER_HASH_NIBBLES, INTEGER_MAX
-
-    if kind == "hash":
-        return (udfs.call("PE_HASH_INT", value, literal(INTEGER_HASH_NIBBLES[column.type.sql])) if integer
-                else udfs.call("PE_HASH_TEXT", value))
-    if kind == "tokenize":
-        return (udfs.call("PE_TOKENIZE_INT", value, literal(INTEGER_MAX[column.type.sql])) if integer
-                else udfs.call("PE_TOKENIZE_TEXT", value))
-    return udfs.call("PE_ENCRYPT_TEXT", value)
+    return keyed_udf_call(kind, value, column.type.sql, udfs.qualify)
 
 
 def _masked_value(column: Column, argument: exp.Expression, udfs: _Udfs, bind_context) -> exp.Expression:

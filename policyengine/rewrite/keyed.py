@@ -10,9 +10,11 @@ bound with a one-element list and a lambda, DuckDB's way of naming an intermedia
 
 from __future__ import annotations
 
+from typing import Callable
+
 from sqlglot import exp
 
-from policyengine.rewrite.templates import build, cast
+from policyengine.rewrite.templates import build, cast, literal
 
 HEX = "'0123456789abcdef'"
 
@@ -100,3 +102,19 @@ def encrypt_value(value: exp.Expression) -> exp.Expression:
         "''))[1])[1])[1]",
         message=message, iv=iv, keystream=keystream)
     return _when_not_null(value, body)
+
+
+def udf_call(kind: str, value: exp.Expression, sql_type: str, qualify: Callable[[str], str]) -> exp.Expression:
+    """A keyed protection as a call of the warehouse's secure UDF (``PE_HASH_TEXT`` ...), named by
+    ``qualify``: the form used where the key lives in the warehouse, not in session variables."""
+    def call(name: str, *arguments: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this=qualify(name), expressions=list(arguments))
+
+    integer = sql_type in INTEGER_MAX
+    if kind == "hash":
+        return call("PE_HASH_INT", value, literal(INTEGER_HASH_NIBBLES[sql_type])) if integer \
+            else call("PE_HASH_TEXT", value)
+    if kind == "tokenize":
+        return call("PE_TOKENIZE_INT", value, literal(INTEGER_MAX[sql_type])) if integer \
+            else call("PE_TOKENIZE_TEXT", value)
+    return call("PE_ENCRYPT_TEXT", value)

@@ -132,14 +132,18 @@ BUILDERS: dict[str, Callable[..., exp.Expression]] = {
 
 
 def protect(value: exp.Expression, column: Column, protection: Any,
-            bind: Callable[[exp.Expression], exp.Expression] | None = None) -> exp.Expression:
+            bind: Callable[[exp.Expression], exp.Expression] | None = None,
+            udfs: Callable[[str], str] | None = None) -> exp.Expression:
     """The protected value of ``column``, cast back to the column's type.
 
     A custom expression's result is converted with TRY_CAST: the policy author's expression may
-    yield another type, and a conversion error would echo the value.
+    yield another type, and a conversion error would echo the value. ``udfs`` names the warehouse's
+    keyed UDFs, for a target where the key lives there (Snowflake) rather than in session variables.
     """
     kind = protection.kind
     if kind == "custom":
         result = custom(value, column, protection, bind=bind)
         return exp.TryCast(this=result, to=exp.DataType.build(column.type.sql, dialect="duckdb"))
+    if udfs is not None and kind in ("hash", "tokenize", "encrypt"):
+        return cast(keyed.udf_call(kind, value, column.type.sql, udfs), column.type.sql)
     return cast(BUILDERS[kind](value, column, protection), column.type.sql)

@@ -37,6 +37,7 @@ class RewriteState:
     environment: str | None
     resolver: TableResolver
     nonce: str
+    udf_prefix: str | None = None
     classified: Classified | None = None
     decisions: list[TableDecision] = field(default_factory=list)
     factory: WrapperFactory | None = None
@@ -65,7 +66,8 @@ def _rename_ctes(tree: exp.Expression, state: RewriteState) -> exp.Expression:
 
 def _wrap(tree: exp.Expression, state: RewriteState) -> exp.Expression:
     assert state.classified is not None
-    state.factory = WrapperFactory(state.nonce, state.policy_set.find_table, version=state.policy_set.version)
+    state.factory = WrapperFactory(state.nonce, state.policy_set.find_table, version=state.policy_set.version,
+                                   udf_prefix=state.udf_prefix)
 
     def decide_table(table: Table) -> TableDecision:
         return decide(state.policy_set, state.subject, state.environment, table)
@@ -91,10 +93,14 @@ class Rewritten:
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,
             read: str = "duckdb", write: str = "duckdb", resolver: TableResolver | None = None,
-            nonce: str | None = None) -> Rewritten:
-    """Rewrite one query for ``subject`` in ``environment``; raises :class:`Refused` with a reason."""
+            nonce: str | None = None, udf_prefix: str | None = None) -> Rewritten:
+    """Rewrite one query for ``subject`` in ``environment``; raises :class:`Refused` with a reason.
+
+    ``udf_prefix`` (e.g. ``ANALYTICS.REVIEWS``; ``""`` for unqualified): keyed protections call the
+    warehouse's secure UDFs of that schema instead of the session-variable form DuckDB uses.
+    """
     state = RewriteState(policy_set, subject, environment, resolver or TableResolver(policy_set),
-                         nonce or secrets.token_hex(6))
+                         nonce or secrets.token_hex(6), udf_prefix)
     tree = parse_statement(sql, read)
     try:
         for rule in RULES:

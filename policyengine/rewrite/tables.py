@@ -114,7 +114,7 @@ def wrap_base_tables(root: exp.Expression, classified: Classified, context: Wrap
         # the table becomes a placeholder the wrapper's text replaces after generation; its alias
         # (the table's own name when it had none) and pivots, samples and laterals stay with it
         if table.args.get("alias") is None:
-            table.set("alias", exp.TableAlias(this=quoted(table.name)))
+            table.set("alias", exp.TableAlias(this=table.this.copy()))  # as the reader wrote the name
         table.set("this", quoted(context.factory.splice_point(decision)))
         table.set("db", None)
         table.set("catalog", None)

@@ -9,6 +9,7 @@ values before anything the reader wrote. Reading the same table twice gives two 
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
@@ -44,6 +45,19 @@ _TEXTS_SIZE = 4096
 _SLOT = "SLOT"
 
 
+#: dialects where a quoted name is case-sensitive and unquoted names are folded (to upper case): there
+#: the wrapper names tables and columns unquoted, as the reader's own unquoted names resolve
+CASE_FOLDING_DIALECTS = frozenset({"snowflake"})
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def _fold_simple_identifiers(tree: exp.Expression) -> exp.Expression:
+    for identifier in tree.find_all(exp.Identifier):
+        if identifier.quoted and _SIMPLE.fullmatch(identifier.name) and not identifier.name.startswith("__pe_"):
+            identifier.set("quoted", False)
+    return tree
+
+
 def _quoted_sql(name: str, dialect: str) -> str:
     return quoted(name).sql(dialect=dialect)
 
@@ -62,6 +76,8 @@ class WrapperFactory:
     find_table: Callable[[str], Table | None]
     database: str | None = None
     version: str = ""
+    #: qualifier of the warehouse's keyed UDFs, for targets where the key lives there (Snowflake)
+    udf_prefix: str | None = None
     aliases: list[tuple[str, str]] = field(default_factory=list)  # (alias, table key) of every raw read
     splices: list[tuple[str, TableDecision]] = field(default_factory=list)
 
@@ -89,15 +105,18 @@ class WrapperFactory:
 
     def _wrapper_text(self, decision: TableDecision, dialect: str) -> str:
         subject = decision.subject
-        key = (self.version, self.database, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
+        key = (self.version, self.database, self.udf_prefix, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
                decision.grant.environment, decision.table.key if decision.table else None, dialect)
         with _TEXTS_LOCK:
             cached = _TEXTS.get(key)
             if cached is not None:
                 _TEXTS.move_to_end(key)
         if cached is None:
-            template = WrapperFactory(_SLOT, self.find_table, self.database, self.version)
-            text = template.wrapper(decision).sql(dialect=dialect, comments=False)
+            template = WrapperFactory(_SLOT, self.find_table, self.database, self.version, self.udf_prefix)
+            tree = template.wrapper(decision)
+            if dialect in CASE_FOLDING_DIALECTS:
+                tree = _fold_simple_identifiers(tree)
+            text = tree.sql(dialect=dialect, comments=False)
             cached = (text, [table_key for _, table_key in template.aliases])
             with _TEXTS_LOCK:
                 _TEXTS[key] = cached
@@ -108,6 +127,13 @@ class WrapperFactory:
             text = text.replace(_quoted_sql(f"__pe_{_SLOT}_{slot}", dialect),
                                 _quoted_sql(self._alias_for(table_key), dialect))
         return text
+
+    @property
+    def _udf_name(self) -> Callable[[str], str] | None:
+        if self.udf_prefix is None:
+            return None
+        prefix = self.udf_prefix
+        return lambda name: f"{prefix}.{name}" if prefix else name
 
     def reference(self, table: Table) -> exp.Table:
         return table_reference(table, self._alias(table), database=self.database)
@@ -128,7 +154,7 @@ class WrapperFactory:
             if choice.outcome is Outcome.DENIED:
                 continue
             value = raw if choice.outcome is Outcome.RAW else protect(raw, choice.column, choice.protection,
-                                                                      bind=bind_expression)
+                                                                      bind=bind_expression, udfs=self._udf_name)
             projections.append(exp.alias_(value, quoted(choice.column.name), copy=False))
         if not projections:
             # every column denied: the table still has rows, but nothing may be shown of them

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 import duckdb
 
 from policyengine.backends import crosscheck
+from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed, sanitize
 from policyengine.crypto import PURPOSES, KeyMaterial
 from policyengine.model import PolicySet
@@ -196,16 +197,7 @@ class ResultStream:
         self.types = [str(d[1]) for d in description]
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        try:
-            while True:
-                rows = self._cursor.fetchmany(self._batch_rows)
-                if not rows:
-                    break
-                yield rows
-        except duckdb.Error as error:
-            raise sanitize(error) from None
-        finally:
-            self.close()
+        return read_batches(self._cursor, self._batch_rows, duckdb.Error, sanitize, self.close)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]

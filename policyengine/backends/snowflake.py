@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed
 from policyengine.model import PolicySet
 from policyengine.rewrite import Rewritten, TableResolver
@@ -68,16 +69,8 @@ class SnowflakeResult:
         self.types = [str(getattr(d, "type_code", d[1])) for d in description]
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        try:
-            while True:
-                rows = self._cursor.fetchmany(self._batch_rows)
-                if not rows:
-                    break
-                yield [tuple(row) for row in rows]
-        except Exception as error:  # noqa: BLE001
-            raise sanitize(error) from None
-        finally:
-            self.close()
+        # the connector's error classes vary by version: every error is sanitized
+        return read_batches(self._cursor, self._batch_rows, Exception, sanitize, self.close)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from policyengine.cli import EXIT_OK, FormatOption, app, load_or_exit
+from policyengine.cli import EXIT_OK, FormatOption, app
 from policyengine.cli.common import failed
 from policyengine.cli.output import Format, stdout, write_json
 
@@ -32,19 +32,15 @@ def apply_snowflake(
     """Read the policies Snowflake has, plan the difference, show it, and apply it."""
     from policyengine.backends.snowflake_connection import SnowflakeUnavailable, connect
     from policyengine.crypto import KeyError_, load_key
+    from policyengine.cli.ddl import snowflake_target
     from policyengine.ddl.snowflake_apply import ApplyFailed, apply, plan_changes, read_existing
-    from policyengine.ddl.snowflake_plan import plan
-    from policyengine.decision import DecisionError, environment_for
 
-    policy_set = load_or_exit()
-    if mode not in ("column", "tag"):
-        failed(f"unknown mode '{mode}' (column or tag)")
+    target = snowflake_target(env, database, schema, mode)
+    environment = target.environment
     try:
-        environment = environment_for(policy_set, env)
         keys = load_key()
-    except (DecisionError, KeyError_) as error:
+    except KeyError_ as error:
         failed(str(error))
-    target = plan(policy_set, environment, database=database, schema=schema, mode=mode)
     if target.keyed_udfs and keys is None:
         failed("the policies use hash, tokenize or encrypt: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, "
                "so the secure functions get the same key as the engine")

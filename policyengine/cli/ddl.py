@@ -25,6 +25,14 @@ def snowflake(
 ) -> int:
     """Print Snowflake masking, projection and row access policies, tags and their attachments."""
     from policyengine.ddl.snowflake import render
+
+    target = snowflake_target(env, database, schema, mode)
+    typer.echo(render(target, create_tables=create_tables), nl=False)
+    return EXIT_OK
+
+
+def snowflake_target(env: Optional[str], database: Optional[str], schema: Optional[str], mode: str):
+    """The Snowflake plan for the options both ``ddl`` and ``apply`` take, or exit 1 saying what is wrong."""
     from policyengine.ddl.snowflake_plan import plan
     from policyengine.decision import DecisionError, environment_for
 
@@ -35,6 +43,4 @@ def snowflake(
         environment = environment_for(policy_set, env)
     except DecisionError as error:
         failed(str(error))
-    typer.echo(render(plan(policy_set, environment, database=database, schema=schema, mode=mode),
-                      create_tables=create_tables), nl=False)
-    return EXIT_OK
+    return plan(policy_set, environment, database=database, schema=schema, mode=mode)

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from policyengine.decision import Outcome, Subject, decide
-from policyengine.model import Column, PolicySet, Table, TypeFamily, name_key
+from policyengine.model import Column, PolicySet, Table, name_key
 from policyengine.model.expressions import outer_columns
 from policyengine.rewrite.keyed import udf_call as keyed_udf_call
 from policyengine.rewrite.protections import protect
-from policyengine.rewrite.templates import literal
 
 DIALECT = "snowflake"
 

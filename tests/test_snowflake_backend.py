@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -139,3 +140,26 @@ def test_rewritten_sql_for_snowflake_uses_folded_names_and_udfs(engines):
     # the reader's unquoted table name works as a qualifier, as Snowflake folds both to PEOPLE
     rows = warehouse.query("SELECT people.name FROM people WHERE people.region = 'EU'", role="admin").fetchall()
     assert len(rows) == 3
+
+
+@pytest.mark.parametrize(("sql", "reason"), [
+    ("SELECT * FROM TABLE(RESULT_SCAN(LAST_QUERY_ID()))", "table function result_scan() is not allowed"),
+    ("SELECT * FROM IDENTIFIER('people')", "is not allowed"),
+    ("SELECT $1 FROM @stage", "is not allowed"),
+    ("SELECT SYSTEM$GET_TAG('t', 'people.ssn', 'column')", "system$get_tag"),
+    ("SELECT GET_DDL('table', 'people')", "get_ddl"),
+    ("SELECT * FROM people AT(OFFSET => -60)", "when on table 'people' is not allowed"),
+    ("SELECT * FROM people CHANGES(INFORMATION => DEFAULT) AT(OFFSET => -60)", "not allowed"),
+    ("SELECT * FROM snowflake.account_usage.query_history", "unknown table"),
+    ("SELECT MY_UDF(email) FROM people", "my_udf() is not known to the engine for this warehouse"),
+    ("CALL proc()", "only queries are allowed"),
+    ("EXECUTE IMMEDIATE 'SELECT 1'", "only queries are allowed"),
+])
+def test_snowflake_only_constructs_are_refused(sql, reason):
+    from policyengine.decision import subject_for
+    from policyengine.rewrite import rewrite
+
+    policy_set = load_policy_set(POLICIES)
+    with pytest.raises(Refused, match=re.escape(reason)):
+        rewrite(sql, policy_set, subject_for(policy_set, roles=["analyst"]), None, read="snowflake",
+                write="snowflake", udf_prefix="")

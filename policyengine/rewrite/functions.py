@@ -22,7 +22,9 @@ DENIED_FUNCTIONS = frozenset({
 })
 
 DENIED_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "sqlite_", "postgres_", "mysql_", "iceberg_",
-                   "delta_", "glob", "sniff_", "load_", "which_secret", "json_execute")
+                   "delta_", "glob", "sniff_", "load_", "which_secret", "json_execute",
+                   # Snowflake: other queries' results, object definitions, system functions
+                   "result_scan", "last_query_id", "get_ddl", "system$")
 
 #: table functions that only generate values from their arguments
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -46,9 +48,22 @@ def refuse_denied_functions(root: exp.Expression) -> exp.Expression:
                 raise Refused(f"function {name}() is not allowed")
         if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
             raise Refused(f"qualified or method-style function call '{node.expression.sql_name().lower()}' is not allowed")
+        if isinstance(node, exp.TableFromRows) and not isinstance(node.this, (exp.Explode, exp.Unnest)):
+            inner = node.this
+            name = function_name(inner) if isinstance(inner, exp.Func) else inner.key
+            raise Refused(f"table function {name}() is not allowed")
         if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
             inner = node.this
             name = function_name(inner) if isinstance(inner, exp.Func) else inner.key
             if name not in ALLOWED_TABLE_FUNCTIONS and not isinstance(inner, (exp.GenerateSeries, exp.Unnest)):
                 raise Refused(f"table function {name}() is not allowed")
+    return root
+
+
+def refuse_unknown_functions(root: exp.Expression) -> exp.Expression:
+    """Where no database parser cross-checks the final SQL (Snowflake), a function sqlglot does not
+    know is refused: it cannot be told apart from one that reads other queries' results or metadata."""
+    for node in root.walk():
+        if isinstance(node, exp.Anonymous):
+            raise Refused(f"function {node.name.lower()}() is not known to the engine for this warehouse")
     return root

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from policyengine.decision import Subject, TableDecision, decide
 from policyengine.model import PolicySet, Table
-from policyengine.rewrite.functions import refuse_denied_functions
+from policyengine.rewrite.functions import refuse_denied_functions, refuse_unknown_functions
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 from policyengine.rewrite.statement import parse_statement, refuse_forbidden_nodes
@@ -30,6 +30,10 @@ from policyengine.rewrite.tables import (
 from policyengine.rewrite.wrapper import WrapperFactory
 
 
+#: dialects whose final SQL DuckDB's own parser cross-checks before it runs
+CROSS_CHECKED = frozenset({"duckdb"})
+
+
 @dataclass
 class RewriteState:
     policy_set: PolicySet
@@ -38,6 +42,7 @@ class RewriteState:
     resolver: TableResolver
     nonce: str
     udf_prefix: str | None = None
+    write: str = "duckdb"
     classified: Classified | None = None
     decisions: list[TableDecision] = field(default_factory=list)
     factory: WrapperFactory | None = None
@@ -46,6 +51,8 @@ class RewriteState:
 def _gate(tree: exp.Expression, state: RewriteState) -> exp.Expression:
     refuse_forbidden_nodes(tree)
     refuse_denied_functions(tree)
+    if state.write not in CROSS_CHECKED:
+        refuse_unknown_functions(tree)
     return tree
 
 
@@ -100,7 +107,7 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     warehouse's secure UDFs of that schema instead of the session-variable form DuckDB uses.
     """
     state = RewriteState(policy_set, subject, environment, resolver or TableResolver(policy_set),
-                         nonce or secrets.token_hex(6), udf_prefix)
+                         nonce or secrets.token_hex(6), udf_prefix, write)
     tree = parse_statement(sql, read)
     try:
         for rule in RULES:

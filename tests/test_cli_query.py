@@ -86,7 +86,7 @@ def test_rewrite_prints_sql_in_the_chosen_dialect(workdir):
     text = result.stdout
     assert re.search(r'FROM verified_reviews AS "__pe_\w+_0"', text)  # read only inside the wrapper
     assert text.rstrip().endswith(") AS verified_reviews")
-    assert "PE_HASH_TEXT(" in text  # the hashed UserID: Snowflake's secure UDF holds the key
+    assert "PE_KEYED_TEXT('hash', " in text  # the hashed UserID: Snowflake's secure UDF holds the key
     assert "GETVARIABLE" not in text.upper() and KEY not in text
 
 

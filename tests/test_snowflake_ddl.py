@@ -118,27 +118,32 @@ def test_no_key_in_printed_ddl_and_the_handler_matches_crypto(policy_set):
     assert KEY.master.hex() not in text and "<set by policyengine apply" in text
     namespace: dict = {}
     exec(compile(handler_source(KEY.master.hex()), "handler", "exec"), namespace)  # noqa: S102 - our own source
+    text_udf, int_udf = namespace["pe_keyed_text"], namespace["pe_keyed_int"]
     for value in ["alice@example.com", "", "Ünïcödé 12", "x" * 90]:
-        assert namespace["pe_hash_text"](value) == crypto.hash_text(KEY, value)
-        assert namespace["pe_tokenize_text"](value) == crypto.tokenize_text(KEY, value)
-        assert namespace["pe_encrypt_text"](value) == crypto.encrypt_text(KEY, value)
+        assert text_udf("hash", value) == crypto.hash_text(KEY, value)
+        assert text_udf("tokenize", value) == crypto.tokenize_text(KEY, value)
+        assert text_udf("encrypt", value) == crypto.encrypt_text(KEY, value)
     for value in [0, 7, -42, 2147483647]:
-        assert namespace["pe_hash_int"](value, 7) == crypto.hash_integer(KEY, value, "INTEGER")
-        assert namespace["pe_tokenize_int"](value, 2**31 - 1) == crypto.tokenize_integer(KEY, value, "INTEGER")
-    assert namespace["pe_hash_text"](None) is None
+        assert int_udf("hash", value, 7) == crypto.hash_integer(KEY, value, "INTEGER")
+        assert int_udf("tokenize", value, 2**31 - 1) == crypto.tokenize_integer(KEY, value, "INTEGER")
+    assert text_udf("hash", None) is None
 
 
 # --- equivalence -----------------------------------------------------------------------------------
 
-UDF_SQL = {
-    "PE_HASH_TEXT": lambda args: keyed.hash_value(args[0], "VARCHAR"),
-    "PE_TOKENIZE_TEXT": lambda args: keyed.tokenize_value(args[0], "VARCHAR"),
-    "PE_ENCRYPT_TEXT": lambda args: keyed.encrypt_value(args[0]),
-    "PE_HASH_INT": lambda args: keyed.hash_value(cast(args[0], "BIGINT"), {1: "TINYINT", 3: "SMALLINT", 7: "INTEGER",
-                                                                          15: "BIGINT"}[int(args[1].name)]),
-    "PE_TOKENIZE_INT": lambda args: keyed.tokenize_value(args[0], {2**7 - 1: "TINYINT", 2**15 - 1: "SMALLINT",
-                                                                   2**31 - 1: "INTEGER", 2**63 - 1: "BIGINT"}[int(args[1].name)]),
-}
+INTEGER_TYPES = {("hash", 1): "TINYINT", ("hash", 3): "SMALLINT", ("hash", 7): "INTEGER", ("hash", 15): "BIGINT",
+                 ("tokenize", 2**7 - 1): "TINYINT", ("tokenize", 2**15 - 1): "SMALLINT",
+                 ("tokenize", 2**31 - 1): "INTEGER", ("tokenize", 2**63 - 1): "BIGINT"}
+
+
+def keyed_sql(kind: str, value: exp.Expression, parameter: exp.Expression | None) -> exp.Expression:
+    """The DuckDB SQL of the same algorithm the Snowflake UDF runs."""
+    if parameter is None:
+        return {"hash": lambda v: keyed.hash_value(v, "VARCHAR"), "tokenize": lambda v: keyed.tokenize_value(v, "VARCHAR"),
+                "encrypt": keyed.encrypt_value}[kind](value)
+    sql_type = INTEGER_TYPES[(kind, int(parameter.name))]
+    builder = keyed.hash_value if kind == "hash" else keyed.tokenize_value
+    return builder(cast(value, sql_type), sql_type)
 
 
 def to_duckdb(body: exp.Expression, held: set[str], user: str | None, tags: dict[str, str] | None = None) -> str:
@@ -156,8 +161,9 @@ def to_duckdb(body: exp.Expression, held: set[str], user: str | None, tags: dict
                 return exp.Literal.string(value) if value is not None else exp.null()
             if name == "PROJECTION_CONSTRAINT":
                 return node.expressions[0].expression
-            if name in UDF_SQL:
-                return UDF_SQL[name](node.expressions)
+            if name in ("PE_KEYED_TEXT", "PE_KEYED_INT"):
+                kind, value, *parameter = node.expressions
+                return keyed_sql(kind.name, value, parameter[0] if parameter else None)
         if isinstance(node, exp.CurrentUser):
             return exp.Literal.string(user) if user else exp.null()
         return node

@@ -12,13 +12,11 @@ import inspect
 
 from policyengine import keyed_core
 
-#: UDF name -> (SQL signature, return type, handler entry point)
+#: UDF name -> (SQL signature, return type, handler entry point); the kind is the first argument,
+#: so the handler's source is shipped twice at most, not once per kind
 UDFS = {
-    "PE_HASH_TEXT": ("V VARCHAR", "VARCHAR", "pe_hash_text"),
-    "PE_HASH_INT": ("V NUMBER(38,0), NIBBLES NUMBER(38,0)", "NUMBER(38,0)", "pe_hash_int"),
-    "PE_TOKENIZE_TEXT": ("V VARCHAR", "VARCHAR", "pe_tokenize_text"),
-    "PE_TOKENIZE_INT": ("V NUMBER(38,0), MAXIMUM NUMBER(38,0)", "NUMBER(38,0)", "pe_tokenize_int"),
-    "PE_ENCRYPT_TEXT": ("V VARCHAR", "VARCHAR", "pe_encrypt_text"),
+    "PE_KEYED_TEXT": ("KIND VARCHAR, V VARCHAR", "VARCHAR", "pe_keyed_text"),
+    "PE_KEYED_INT": ("KIND VARCHAR, V NUMBER(38,0), PARAMETER NUMBER(38,0)", "NUMBER(38,0)", "pe_keyed_int"),
 }
 
 #: what ``policyengine ddl`` prints in place of the key; ``apply`` sends the real one, to Snowflake only
@@ -33,24 +31,16 @@ def _master():
     return bytes.fromhex(MASTER_KEY_HEX)
 
 
-def pe_hash_text(v):
-    return None if v is None else hash_text(_master(), v)
+def pe_keyed_text(kind, v):
+    if v is None:
+        return None
+    return {"hash": hash_text, "tokenize": tokenize_text, "encrypt": encrypt_text}[kind](_master(), v)
 
 
-def pe_hash_int(v, nibbles):
-    return None if v is None else hash_int(_master(), v, nibbles)
-
-
-def pe_tokenize_text(v):
-    return None if v is None else tokenize_text(_master(), v)
-
-
-def pe_tokenize_int(v, maximum):
-    return None if v is None else tokenize_int(_master(), v, maximum)
-
-
-def pe_encrypt_text(v):
-    return None if v is None else encrypt_text(_master(), v)
+def pe_keyed_int(kind, v, parameter):
+    if v is None:
+        return None
+    return {"hash": hash_int, "tokenize": tokenize_int}[kind](_master(), v, parameter)
 '''
 
 

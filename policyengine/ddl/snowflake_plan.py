@@ -8,7 +8,7 @@ the environment and applies the ``row_access`` rules. Bodies are built as syntax
 protection builders the DuckDB rewrite uses, then written in Snowflake's dialect: never pasted
 policy text.
 
-The keyed kinds call secure UDFs (``PE_HASH_TEXT`` ...) that hold the key, so no key is ever in a
+The keyed kinds call secure UDFs (``PE_KEYED_TEXT``, ``PE_KEYED_INT``) that hold the key, so no key is ever in a
 policy body; see ``sql/snowflake/keyed_udfs.sql.j2``.
 """
 

@@ -105,16 +105,11 @@ def encrypt_value(value: exp.Expression) -> exp.Expression:
 
 
 def udf_call(kind: str, value: exp.Expression, sql_type: str, qualify: Callable[[str], str]) -> exp.Expression:
-    """A keyed protection as a call of the warehouse's secure UDF (``PE_HASH_TEXT`` ...), named by
-    ``qualify``: the form used where the key lives in the warehouse, not in session variables."""
-    def call(name: str, *arguments: exp.Expression) -> exp.Expression:
-        return exp.Anonymous(this=qualify(name), expressions=list(arguments))
-
-    integer = sql_type in INTEGER_MAX
-    if kind == "hash":
-        return call("PE_HASH_INT", value, literal(INTEGER_HASH_NIBBLES[sql_type])) if integer \
-            else call("PE_HASH_TEXT", value)
-    if kind == "tokenize":
-        return call("PE_TOKENIZE_INT", value, literal(INTEGER_MAX[sql_type])) if integer \
-            else call("PE_TOKENIZE_TEXT", value)
-    return call("PE_ENCRYPT_TEXT", value)
+    """A keyed protection as a call of the warehouse's secure UDF, named by ``qualify``: the form used
+    where the key lives in the warehouse, not in session variables. ``PE_KEYED_TEXT(kind, value)`` for
+    strings, ``PE_KEYED_INT(kind, value, parameter)`` for integers (digits kept, or range bounded)."""
+    if sql_type in INTEGER_MAX:
+        parameter = INTEGER_HASH_NIBBLES[sql_type] if kind == "hash" else INTEGER_MAX[sql_type]
+        return exp.Anonymous(this=qualify("PE_KEYED_INT"),
+                             expressions=[exp.Literal.string(kind), value, literal(parameter)])
+    return exp.Anonymous(this=qualify("PE_KEYED_TEXT"), expressions=[exp.Literal.string(kind), value])

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import sqlglot
 from policyengine.decision import TableDecision
 
 
+@lru_cache(maxsize=4096)
 def fingerprint(sql: str, dialect: str = "duckdb") -> str:
     """Same query shape, same fingerprint: literals and whitespace do not count."""
     try:

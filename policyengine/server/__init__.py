@@ -1,0 +1,1 @@
+"""The PostgreSQL wire-protocol front door (issue 5): principals log in, every statement is rewritten."""

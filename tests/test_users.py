@@ -1,0 +1,69 @@
+"""The users file and `policyengine user`: verifiers, never passwords; a real SCRAM exchange against them."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from scramp import ScramClient, ScramException, ScramMechanism
+
+from policyengine.server.users import UsersFileError, Verifier, load_users, make_verifier, set_password
+from tests.conftest import EXAMPLE
+
+
+def exchange(verifier: Verifier, password: str) -> None:
+    """A full SCRAM-SHA-256 exchange: client with the password, server with only the verifier."""
+    server = ScramMechanism("SCRAM-SHA-256").make_server(lambda username: verifier.auth_info())
+    client = ScramClient(["SCRAM-SHA-256"], "alice", password)
+    server.set_client_first(client.get_client_first())
+    client.set_server_first(server.get_server_first())
+    server.set_client_final(client.get_client_final())
+    client.set_server_final(server.get_server_final())
+
+
+def test_verifier_round_trips_in_postgres_format():
+    verifier = make_verifier("correct horse")
+    text = str(verifier)
+    assert text.startswith("SCRAM-SHA-256$4096:") and "correct horse" not in text
+    assert Verifier.parse(text) == verifier
+    with pytest.raises(UsersFileError):
+        Verifier.parse("md5abcdef")
+
+
+def test_the_right_password_passes_and_a_wrong_one_fails():
+    verifier = make_verifier("s3cret")
+    exchange(verifier, "s3cret")
+    with pytest.raises(ScramException):
+        exchange(verifier, "S3cret")
+
+
+def test_users_file_is_private_and_holds_no_password(tmp_path):
+    path = tmp_path / "users.yaml"
+    set_password(path, "Alice", "pa55word")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "pa55word" not in path.read_text()
+    users = load_users(path)
+    assert list(users) == ["alice"]
+    exchange(users["alice"], "pa55word")
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "policyengine", "-p", str(EXAMPLE), *args], input=stdin,
+                            capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+def test_cli_add_list_remove(tmp_path):
+    path = str(tmp_path / "users.yaml")
+    added = run("user", "add", "bob", "--users", path, "--password-stdin", stdin="hunter22\n")
+    assert added.returncode == 0
+    listed = run("user", "list", "--users", path, "-f", "csv")
+    assert listed.stdout.splitlines() == ["user,roles", "bob,bi_analyst"]
+    assert "hunter22" not in open(path).read()
+    assert run("user", "add", "mallory", "--users", path, "--password-stdin", stdin="x\n").returncode == 1
+    assert run("user", "remove", "bob", "--users", path).returncode == 0
+    assert run("user", "remove", "bob", "--users", path).returncode == 1

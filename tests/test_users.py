@@ -8,20 +8,25 @@ import subprocess
 import sys
 
 import pytest
-from scramp import ScramClient, ScramException, ScramMechanism
+from scramp import ScramClient, ScramMechanism
 
+from policyengine.server.scram import ScramFailed
 from policyengine.server.users import UsersFileError, Verifier, load_users, make_verifier, set_password
 from tests.conftest import EXAMPLE
 
 
 def exchange(verifier: Verifier, password: str) -> None:
-    """A full SCRAM-SHA-256 exchange: client with the password, server with only the verifier."""
-    server = ScramMechanism("SCRAM-SHA-256").make_server(lambda username: verifier.auth_info())
+    """A full SCRAM-SHA-256 exchange: scramp's client (an independent implementation) with the password,
+    our server with only the verifier; the client also checks the server's signature."""
+    server = verifier.exchange()
     client = ScramClient(["SCRAM-SHA-256"], "alice", password)
-    server.set_client_first(client.get_client_first())
-    client.set_server_first(server.get_server_first())
-    server.set_client_final(client.get_client_final())
-    client.set_server_final(server.get_server_final())
+    client.set_server_first(server.first(client.get_client_first()))
+    client.set_server_final(server.final(client.get_client_final()))
+
+
+def test_scramps_own_verifier_works_with_our_server():
+    salt, stored_key, server_key, iterations = ScramMechanism("SCRAM-SHA-256").make_auth_info("pw", iteration_count=4096)
+    exchange(Verifier(salt, stored_key, server_key, iterations), "pw")
 
 
 def test_verifier_round_trips_in_postgres_format():
@@ -36,7 +41,7 @@ def test_verifier_round_trips_in_postgres_format():
 def test_the_right_password_passes_and_a_wrong_one_fails():
     verifier = make_verifier("s3cret")
     exchange(verifier, "s3cret")
-    with pytest.raises(ScramException):
+    with pytest.raises(ScramFailed):
         exchange(verifier, "S3cret")
 
 

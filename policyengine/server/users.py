@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from scramp import ScramMechanism
+from policyengine.server.scram import ScramServer, derive_keys
 
 MECHANISM = "SCRAM-SHA-256"
 ITERATIONS = 4096  # PostgreSQL's default scram_iterations
@@ -50,16 +50,17 @@ class Verifier:
         except (ValueError, TypeError):
             raise UsersFileError("not a SCRAM-SHA-256 verifier") from None
 
-    def auth_info(self) -> tuple[bytes, bytes, bytes, int]:
-        """What scramp's server side needs to run the exchange."""
-        return self.salt, self.stored_key, self.server_key, self.iterations
+    def exchange(self) -> ScramServer:
+        """The server side of a SCRAM exchange against this verifier."""
+        return ScramServer(self.salt, self.stored_key, self.server_key, self.iterations)
 
 
 def make_verifier(password: str, iterations: int = ITERATIONS) -> Verifier:
     if not password:
         raise UsersFileError("the password is empty")
-    salt, stored_key, server_key, count = ScramMechanism(MECHANISM).make_auth_info(password, iteration_count=iterations)
-    return Verifier(salt, stored_key, server_key, count)
+    salt = os.urandom(16)
+    stored_key, server_key = derive_keys(password, salt, iterations)
+    return Verifier(salt, stored_key, server_key, iterations)
 
 
 def load_users(path: str | Path) -> dict[str, Verifier]:

@@ -1,0 +1,239 @@
+"""One client connection: startup (TLS, SCRAM), then statements, each through the policy engine.
+
+Supported so far: SSLRequest with TLS, GSSENCRequest declined, CancelRequest, SCRAM-SHA-256, the
+simple query protocol (several statements per message), SET/SHOW/RESET and transaction statements
+answered locally for a read-only session, text results streamed batch by batch from a worker thread.
+Not yet: the extended protocol, COPY, cursors and the per-principal catalog (issue 5 continues).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from policyengine.backends.errors import QueryFailed
+from policyengine.decision import Subject, subject_for
+from policyengine.rewrite import Refused
+from policyengine.server import messages as m
+from policyengine.server.scram import ScramFailed
+from policyengine.server.users import make_verifier
+
+READ_DIALECT = "postgres"
+REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000"}
+#: a verifier no password matches: unknown users go through the same exchange and fail the same way
+_NOBODY = make_verifier(secrets.token_hex(16))
+
+SERVER_PARAMETERS = {
+    "server_version": "15.0 (policyengine)", "server_encoding": "UTF8", "client_encoding": "UTF8",
+    "DateStyle": "ISO, MDY", "TimeZone": "UTC", "integer_datetimes": "on", "standard_conforming_strings": "on",
+    "IntervalStyle": "postgres", "is_superuser": "off", "application_name": "",
+}
+
+
+class Closed(Exception):
+    pass
+
+
+@dataclass
+class Session:
+    server: Any  # policyengine.server.server.Server
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    pid: int = field(default_factory=lambda: secrets.randbelow(2**31 - 1) + 1)
+    secret: int = field(default_factory=lambda: secrets.randbelow(2**31 - 1) + 1)
+    subject: Subject | None = None
+    settings: dict[str, str] = field(default_factory=lambda: dict(SERVER_PARAMETERS))
+    in_transaction: bool = False
+    running: Any = None  # the result being streamed, for CancelRequest
+
+    async def run(self) -> None:
+        try:
+            parameters = await self._startup()
+            if parameters is None:
+                return
+            await self._authenticate(parameters)
+            await self._serve()
+        except (asyncio.IncompleteReadError, ConnectionError, Closed):
+            pass
+        except m.ProtocolViolation as violation:
+            await self._send(m.error_response("08P01", f"protocol violation: {violation}", "FATAL"))
+        finally:
+            self.server.sessions.pop((self.pid, self.secret), None)
+            try:
+                self.writer.close()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    async def _send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    # --- startup and authentication -------------------------------------------------------------
+
+    async def _startup(self) -> dict[str, str] | None:
+        while True:
+            code, payload = await m.read_startup(self.reader)
+            if code == m.SSL_REQUEST:
+                if self.server.tls is None:
+                    await self._send(b"N")
+                else:
+                    await self._send(b"S")
+                    await self.writer.start_tls(self.server.tls)
+                continue
+            if code == m.GSSENC_REQUEST:
+                await self._send(b"N")
+                continue
+            if code == m.CANCEL_REQUEST:
+                pid, secret = struct.unpack("!ii", payload[:8])
+                self.server.cancel(pid, secret)
+                return None
+            if code != m.PROTOCOL_3:
+                await self._send(m.error_response("0A000", "unsupported frontend protocol", "FATAL"))
+                return None
+            return m.parse_startup_parameters(payload)
+
+    async def _authenticate(self, parameters: dict[str, str]) -> None:
+        user = parameters.get("user", "")
+        principal = self.server.engine.policy_set.principal(user)
+        verifier = self.server.users.get(user.lower()) if principal is not None else None
+        scram = (verifier or _NOBODY).exchange()
+        await self._send(m.authentication(10, m.cstring("SCRAM-SHA-256") + b"\0"))
+        try:
+            kind, payload = await m.read_message(self.reader)
+            if kind != b"p":
+                raise m.ProtocolViolation("expected a SASL response")
+            mechanism_end = payload.index(b"\0")
+            (length,) = struct.unpack("!i", payload[mechanism_end + 1:mechanism_end + 5])
+            server_first = scram.first(payload[mechanism_end + 5:mechanism_end + 5 + length].decode())
+            await self._send(m.authentication(11, server_first.encode()))
+            kind, payload = await m.read_message(self.reader)
+            if kind != b"p":
+                raise m.ProtocolViolation("expected a SASL response")
+            server_final = scram.final(payload.decode())
+            if verifier is None:
+                raise ScramFailed("unknown user")
+        except (ScramFailed, ValueError, struct.error):
+            await self.server.login_failed(self.writer)
+            await self._send(m.error_response("28P01", f'password authentication failed for user "{user}"', "FATAL"))
+            raise Closed() from None
+        await self._send(m.authentication(12, server_final.encode()) + m.authentication(0))
+        self.subject = subject_for(self.server.engine.policy_set, principal=user)
+        self.settings["application_name"] = parameters.get("application_name", "")
+        status = b"".join(m.parameter_status(k, v) for k, v in self.settings.items())
+        self.server.sessions[(self.pid, self.secret)] = self
+        await self._send(status + m.backend_key_data(self.pid, self.secret) + m.ready_for_query())
+
+    # --- statements ----------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        while True:
+            kind, payload = await m.read_message(self.reader)
+            if kind == b"X":
+                return
+            if kind == b"Q":
+                await self._simple_query(payload.rstrip(b"\0").decode("utf-8", "replace"))
+            elif kind in (b"P", b"B", b"E", b"D", b"C", b"H"):
+                await self._send(m.error_response("0A000", "the extended query protocol is not supported yet"))
+                await self._skip_until_sync()
+            elif kind == b"S":
+                await self._send(m.ready_for_query(self._status()))
+            else:
+                raise m.ProtocolViolation(f"unexpected message {kind!r}")
+
+    async def _skip_until_sync(self) -> None:
+        while True:
+            kind, _ = await m.read_message(self.reader)
+            if kind == b"S":
+                await self._send(m.ready_for_query(self._status()))
+                return
+            if kind == b"X":
+                raise Closed()
+
+    def _status(self) -> bytes:
+        return b"T" if self.in_transaction else b"I"
+
+    async def _simple_query(self, text: str) -> None:
+        try:
+            statements = [tree for tree in sqlglot.parse(text, read=READ_DIALECT) if tree is not None]
+        except Exception:  # noqa: BLE001 - the engine would refuse it too; say so with its reason
+            statements = None
+        if statements is None:
+            await self._statement(text)
+        elif not statements:
+            await self._send(m.empty_query())
+        else:
+            for tree in statements:
+                if not await self._statement(tree.sql(dialect=READ_DIALECT), tree):
+                    break  # the rest of a failed message is not run, as PostgreSQL does
+        await self._send(m.ready_for_query(self._status()))
+
+    async def _statement(self, sql: str, tree: exp.Expression | None = None) -> bool:
+        local = self._answer_locally(tree)
+        if local is not None:
+            await self._send(local)
+            return True
+        engine = self.server.engine
+        try:
+            result = await asyncio.to_thread(engine.query_for, self.subject, sql, read=READ_DIALECT)
+        except Refused as refusal:
+            await self._send(m.error_response(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason))
+            return False
+        except QueryFailed as failure:
+            await self._send(m.error_response(failure.sqlstate, failure.message))
+            return False
+        self.running = result
+        try:
+            await self._send(m.row_description(result.columns, result.types))
+            batches = result.batches()
+            count = 0
+            while True:
+                batch = await asyncio.to_thread(next, batches, None)
+                if batch is None:
+                    break
+                count += len(batch)
+                await self._send(b"".join(m.data_row(row) for row in batch))
+            await self._send(m.command_complete(f"SELECT {count}"))
+            return True
+        except QueryFailed as failure:
+            await self._send(m.error_response(failure.sqlstate, failure.message))
+            return False
+        finally:
+            self.running = None
+            result.close()
+
+    def _answer_locally(self, tree: exp.Expression | None) -> bytes | None:
+        """Session statements a read-only session answers itself; they never reach the database."""
+        if tree is None:
+            return None
+        if isinstance(tree, exp.Transaction):
+            self.in_transaction = True
+            return m.command_complete("BEGIN")
+        if isinstance(tree, exp.Commit):
+            self.in_transaction = False
+            return m.command_complete("COMMIT")
+        if isinstance(tree, exp.Rollback):
+            self.in_transaction = False
+            return m.command_complete("ROLLBACK")
+        if isinstance(tree, exp.Set):
+            for item in tree.expressions:
+                assignment = item.this
+                if isinstance(assignment, exp.EQ):
+                    name = assignment.this.name
+                    self.settings[name] = assignment.expression.name
+            return m.command_complete("SET")
+        if isinstance(tree, exp.Show) or (isinstance(tree, exp.Command) and tree.name.upper() == "SHOW"):
+            target = tree.args.get("expression") if isinstance(tree, exp.Command) else None
+            name = tree.name if isinstance(tree, exp.Show) else (target.name if isinstance(target, exp.Literal)
+                                                                 else str(target or ""))
+            name = name.strip().strip('"')
+            value = next((v for k, v in self.settings.items() if k.lower() == name.lower()), "")
+            return (m.row_description([name], ["VARCHAR"]) + m.data_row((value,)) + m.command_complete("SHOW"))
+        if isinstance(tree, exp.Command) and tree.name.upper() in ("RESET", "DISCARD", "DEALLOCATE"):
+            return m.command_complete(tree.name.upper())
+        return None

@@ -1,0 +1,103 @@
+"""The front door with a real client: psql against a started server, logged in as principals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from policyengine import crypto
+from policyengine.demo.data import build_demo_database
+from policyengine.engine import Engine
+from policyengine.server.server import Server
+from policyengine.server.users import load_users, set_password
+from tests.conftest import EXAMPLE
+
+PSQL = shutil.which("psql")
+KEY = crypto.parse_key("7073716c2066726f6e7420646f6f7221")
+PASSWORDS = {"bob": "bob-pass-1", "frank": "frank-pass-1", "erin": "erin-pass-1"}
+
+
+@pytest.fixture(scope="module")
+def server_port(tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    database = root / "demo.duckdb"
+    build_demo_database(database, users=120, reviews=300)
+    users_file = root / "users.yaml"
+    for name, password in PASSWORDS.items():
+        set_password(users_file, name, password)
+    engine = Engine.load(EXAMPLE, database, keys=KEY)
+    server = Server(engine, load_users(users_file))
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    port: list[int] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(server.serve("127.0.0.1", 0, started=lambda p: (port.append(p), started.set())))
+        except RuntimeError:  # the loop is stopped when the tests are done
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(30)
+    yield port[0]
+    loop.call_soon_threadsafe(loop.stop)
+    engine.close()
+
+
+def psql(port: int, user: str, password: str, *commands: str) -> subprocess.CompletedProcess[str]:
+    assert PSQL, "psql is installed by .ci/run (Debian's postgresql-client)"
+    args = [PSQL, f"host=127.0.0.1 port={port} user={user} dbname=demo sslmode=disable", "-X", "-A", "-t", "-v",
+            "ON_ERROR_STOP=0"]
+    for command in commands:
+        args += ["-c", command]
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_masked_for_bob_raw_for_frank(server_port):
+    masked = psql(server_port, "bob", PASSWORDS["bob"], "SELECT Email FROM user_demographics ORDER BY Email LIMIT 3")
+    assert masked.returncode == 0, masked.stderr
+    emails = masked.stdout.split()
+    assert len(emails) == 3 and all(e.startswith("*****@") for e in emails)
+    raw = psql(server_port, "frank", PASSWORDS["frank"], "SELECT Email FROM user_demographics ORDER BY Email LIMIT 3")
+    assert all("@" in e and not e.startswith("*****") for e in raw.stdout.split())
+
+
+def test_refusal_carries_the_reason_and_the_session_goes_on(server_port):
+    result = psql(server_port, "bob", PASSWORDS["bob"], "SELECT NationalID FROM user_demographics",
+                  "SELECT count(*) FROM region_countries")
+    assert "column user_demographics.NationalID is denied to this role" in result.stderr
+    assert result.stdout.strip() == "13"
+
+
+def test_no_access_in_the_environment(server_port):
+    result = psql(server_port, "erin", PASSWORDS["erin"], "SELECT count(*) FROM reviews")
+    assert "has no access in prod" in result.stderr
+
+
+def test_wrong_password_and_unknown_user_fail_alike(server_port):
+    wrong = psql(server_port, "bob", "not-it", "SELECT 1")
+    unknown = psql(server_port, "mallory", "whatever", "SELECT 1")
+    assert wrong.returncode != 0 and 'password authentication failed for user "bob"' in wrong.stderr
+    assert unknown.returncode != 0 and 'password authentication failed for user "mallory"' in unknown.stderr
+
+
+def test_several_statements_set_show_and_transactions(server_port):
+    result = psql(server_port, "frank", PASSWORDS["frank"], "SET application_name = 'bi'; SHOW application_name",
+                  "BEGIN", "SELECT 1 + 1", "COMMIT")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert "bi" in lines and "2" in lines
+
+
+def test_statements_that_write_are_refused(server_port):
+    result = psql(server_port, "frank", PASSWORDS["frank"], "DROP TABLE reviews")
+    assert "only queries are allowed, not DROP" in result.stderr

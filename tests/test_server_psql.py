@@ -102,3 +102,22 @@ def test_several_statements_set_show_and_transactions(server_port):
 def test_statements_that_write_are_refused(server_port):
     result = psql(server_port, "frank", PASSWORDS["frank"], "DROP TABLE reviews")
     assert "only queries are allowed, not DROP" in result.stderr
+
+
+def test_psycopg_extended_protocol_with_parameters(server_port):
+    import psycopg
+
+    dsn = f"host=127.0.0.1 port={server_port} user=bob password={PASSWORDS['bob']} dbname=demo sslmode=disable"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        rows = connection.execute("SELECT Email, Country FROM user_demographics WHERE Country = %s ORDER BY Email",
+                                  ["DE"]).fetchall()
+        assert rows and all(email.startswith("*****@") and country == "DE" for email, country in rows)
+        assert connection.execute("SELECT count(*) FROM user_demographics WHERE Country = %s", ["US"]).fetchone() \
+            == (0,)  # bob's region filter, whatever the parameter says
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="NationalID is denied"):
+            connection.execute("SELECT NationalID FROM user_demographics WHERE Country = %s", ["DE"])
+        # the session goes on after an error
+        assert connection.execute("SELECT %s::int + 1", [41]).fetchone() == (42,)
+        prepared = connection.execute("SELECT ReviewID FROM verified_reviews WHERE BirthYear >= %s LIMIT 3", [1900],
+                                      prepare=True).fetchall()
+        assert len(prepared) == 3

@@ -1,9 +1,10 @@
 """One client connection: startup (TLS, SCRAM), then statements, each through the policy engine.
 
 Supported so far: SSLRequest with TLS, GSSENCRequest declined, CancelRequest, SCRAM-SHA-256, the
-simple query protocol (several statements per message), SET/SHOW/RESET and transaction statements
-answered locally for a read-only session, text results streamed batch by batch from a worker thread.
-Not yet: the extended protocol, COPY, cursors and the per-principal catalog (issue 5 continues).
+simple query protocol (several statements per message), the extended protocol with text formats and
+row limits, SET/SHOW/RESET and transaction statements answered locally for a read-only session,
+results streamed batch by batch from a worker thread. Not yet: binary formats, COPY, cursors and the
+per-principal catalog (issue 5 continues).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlglot import exp
 from policyengine.backends.errors import QueryFailed
 from policyengine.decision import Subject, subject_for
 from policyengine.rewrite import Refused
+from policyengine.server import extended as ext
 from policyengine.server import messages as m
 from policyengine.server.scram import ScramFailed
 from policyengine.server.users import make_verifier
@@ -40,6 +42,14 @@ class Closed(Exception):
     pass
 
 
+class _StatementError(Exception):
+    """A statement failed: the ErrorResponse to send; the extended protocol then waits for Sync."""
+
+    def __init__(self, response: bytes):
+        super().__init__()
+        self.response = response
+
+
 @dataclass
 class Session:
     server: Any  # policyengine.server.server.Server
@@ -51,6 +61,9 @@ class Session:
     settings: dict[str, str] = field(default_factory=lambda: dict(SERVER_PARAMETERS))
     in_transaction: bool = False
     running: Any = None  # the result being streamed, for CancelRequest
+    prepared: dict[str, Any] = field(default_factory=dict)
+    portals: dict[str, Any] = field(default_factory=dict)
+    failed: bool = False  # an extended-protocol error: messages are ignored until Sync
 
     async def run(self) -> None:
         try:
@@ -139,21 +152,149 @@ class Session:
             if kind == b"Q":
                 await self._simple_query(payload.rstrip(b"\0").decode("utf-8", "replace"))
             elif kind in (b"P", b"B", b"E", b"D", b"C", b"H"):
-                await self._send(m.error_response("0A000", "the extended query protocol is not supported yet"))
-                await self._skip_until_sync()
+                if not self.failed:
+                    try:
+                        await self._extended(kind, payload)
+                    except _StatementError as error:
+                        self.failed = True
+                        await self._send(error.response)
             elif kind == b"S":
+                self.failed = False
+                self.portals.pop("", None)
                 await self._send(m.ready_for_query(self._status()))
             else:
                 raise m.ProtocolViolation(f"unexpected message {kind!r}")
 
-    async def _skip_until_sync(self) -> None:
-        while True:
-            kind, _ = await m.read_message(self.reader)
-            if kind == b"S":
-                await self._send(m.ready_for_query(self._status()))
-                return
-            if kind == b"X":
-                raise Closed()
+    # --- the extended protocol ------------------------------------------------------------------
+
+    async def _extended(self, kind: bytes, payload: bytes) -> None:
+        if kind == b"P":
+            try:
+                name, statement = ext.parse_message(payload)
+            except (ValueError, struct.error):
+                raise m.ProtocolViolation("malformed Parse message") from None
+            self.prepared[name] = statement
+            await self._send(ext.PARSE_COMPLETE)
+        elif kind == b"B":
+            try:
+                name, portal, formats = ext.bind_message(payload, self.prepared)
+            except KeyError as missing:
+                raise _StatementError(m.error_response("26000", f"prepared statement {missing} does not exist")) from None
+            except (ValueError, struct.error, UnicodeDecodeError):
+                raise _StatementError(m.error_response("22P02", "a parameter value could not be read")) from None
+            if any(formats):
+                raise _StatementError(m.error_response("0A000", "binary result format is not supported yet"))
+            self._close_portal(name)
+            self.portals[name] = portal
+            await self._send(ext.BIND_COMPLETE)
+        elif kind == b"D":
+            target, name = payload[:1], payload[1:].rstrip(b"\0").decode()
+            if target == b"S":
+                statement = self._statement_named(name)
+                await self._send(ext.parameter_description(statement) + await self._describe(statement))
+            else:
+                portal = self._portal_named(name)
+                if self._local(portal.statement.sql) is not None:
+                    await self._send(ext.NO_DATA)
+                    return
+                await self._run_portal(portal)
+                await self._send(m.row_description(portal.result.columns, portal.result.types))
+        elif kind == b"E":
+            end = payload.index(b"\0")
+            portal = self._portal_named(payload[:end].decode())
+            (limit,) = struct.unpack("!i", payload[end + 1:end + 5])
+            await self._execute_portal(portal, limit)
+        elif kind == b"C":
+            target, name = payload[:1], payload[1:].rstrip(b"\0").decode()
+            if target == b"S":
+                self.prepared.pop(name, None)
+            else:
+                self._close_portal(name)
+            await self._send(ext.CLOSE_COMPLETE)
+        elif kind == b"H":
+            await self.writer.drain()
+
+    def _statement_named(self, name: str) -> ext.Prepared:
+        if name not in self.prepared:
+            raise _StatementError(m.error_response("26000", f"prepared statement \"{name}\" does not exist"))
+        return self.prepared[name]
+
+    def _portal_named(self, name: str) -> ext.Portal:
+        if name not in self.portals:
+            raise _StatementError(m.error_response("34000", f"portal \"{name}\" does not exist"))
+        return self.portals[name]
+
+    def _close_portal(self, name: str) -> None:
+        portal = self.portals.pop(name, None)
+        if portal is not None and portal.result is not None:
+            portal.result.close()
+
+    def _local(self, sql: str) -> bytes | None:
+        try:
+            trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
+        except Exception:  # noqa: BLE001 - not a local statement; the engine judges it
+            return None
+        return self._answer_locally(trees[0]) if len(trees) == 1 else None
+
+    async def _describe(self, statement: ext.Prepared) -> bytes:
+        """A statement's columns without running it for real: the same statement with no rows."""
+        if self._local(statement.sql) is not None:
+            return ext.NO_DATA
+        probe = f"SELECT * FROM ({statement.sql.strip().rstrip(';')}) AS pe_describe LIMIT 0"
+        result = await self._query(probe, [None] * len(statement.parameter_oids))
+        try:
+            return m.row_description(result.columns, result.types)
+        finally:
+            result.close()
+
+    async def _query(self, sql: str, parameters: list[Any] | None) -> Any:
+        try:
+            return await asyncio.to_thread(self.server.engine.query_for, self.subject, sql, read=READ_DIALECT,
+                                           parameters=parameters or None)
+        except Refused as refusal:
+            raise _StatementError(m.error_response(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)) \
+                from None
+        except QueryFailed as failure:
+            raise _StatementError(m.error_response(failure.sqlstate, failure.message)) from None
+
+    async def _run_portal(self, portal: ext.Portal) -> None:
+        if portal.result is None:
+            portal.result = await self._query(portal.statement.sql, portal.parameters)
+            portal.batches = portal.result.batches()
+
+    async def _execute_portal(self, portal: ext.Portal, limit: int) -> None:
+        local = self._local(portal.statement.sql)
+        if local is not None:
+            await self._send(local)
+            return
+        await self._run_portal(portal)
+        out: list[bytes] = []
+        sent = 0
+        while limit <= 0 or sent < limit:
+            if not portal.pending:
+                if portal.done:
+                    break
+                try:
+                    batch = await asyncio.to_thread(next, portal.batches, None)
+                except QueryFailed as failure:
+                    raise _StatementError(m.error_response(failure.sqlstate, failure.message)) from None
+                if batch is None:
+                    portal.done = True
+                    break
+                portal.pending = list(batch)
+            take = portal.pending if limit <= 0 else portal.pending[: limit - sent]
+            portal.pending = portal.pending[len(take):]
+            out.append(b"".join(m.data_row(row) for row in take))
+            sent += len(take)
+            if sum(map(len, out)) > 1 << 20:
+                await self._send(b"".join(out))
+                out = []
+        portal.sent += sent
+        if portal.done and not portal.pending:
+            out.append(m.command_complete(f"SELECT {portal.sent}"))
+        else:
+            out.append(ext.PORTAL_SUSPENDED)
+        await self._send(b"".join(out))
 
     def _status(self) -> bytes:
         return b"T" if self.in_transaction else b"I"

@@ -14,7 +14,7 @@ import pytest
 from policyengine import crypto
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
-from policyengine.server.server import Server
+from policyengine.server.server import Server, tls_context
 from policyengine.server.users import load_users, set_password
 from tests.conftest import EXAMPLE
 
@@ -23,6 +23,31 @@ PSQL = shutil.which("psql")
 pytestmark = pytest.mark.skipif(PSQL is None, reason="needs psql: apt-get install postgresql-client")
 KEY = crypto.parse_key("7073716c2066726f6e7420646f6f7221")
 PASSWORDS = {"bob": "bob-pass-1", "frank": "frank-pass-1", "erin": "erin-pass-1"}
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1, made with the cryptography package."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import datetime as dt
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "server.crt", folder / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +59,7 @@ def server_port(tmp_path_factory):
     for name, password in PASSWORDS.items():
         set_password(users_file, name, password)
     engine = Engine.load(EXAMPLE, database, keys=KEY)
-    server = Server(engine, load_users(users_file))
+    server = Server(engine, load_users(users_file), tls=tls_context(*self_signed(root)))
     loop = asyncio.new_event_loop()
     started = threading.Event()
     port: list[int] = []
@@ -54,8 +79,8 @@ def server_port(tmp_path_factory):
     engine.close()
 
 
-def psql(port: int, user: str, password: str, *commands: str) -> subprocess.CompletedProcess[str]:
-    args = [PSQL, f"host=127.0.0.1 port={port} user={user} dbname=demo sslmode=disable", "-X", "-A", "-t", "-v",
+def psql(port: int, user: str, password: str, *commands: str, sslmode: str = "disable") -> subprocess.CompletedProcess[str]:
+    args = [PSQL, f"host=127.0.0.1 port={port} user={user} dbname=demo sslmode={sslmode}", "-X", "-A", "-t", "-v",
             "ON_ERROR_STOP=0"]
     for command in commands:
         args += ["-c", command]
@@ -121,3 +146,16 @@ def test_psycopg_extended_protocol_with_parameters(server_port):
         prepared = connection.execute("SELECT ReviewID FROM verified_reviews WHERE BirthYear >= %s LIMIT 3", [1900],
                                       prepare=True).fetchall()
         assert len(prepared) == 3
+
+
+def test_tls_with_sslmode_require(server_port):
+    result = psql(server_port, "bob", PASSWORDS["bob"], "SELECT Email FROM user_demographics LIMIT 1",
+                  sslmode="require")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("*****@")
+    import psycopg
+
+    with psycopg.connect(f"host=127.0.0.1 port={server_port} user=frank password={PASSWORDS['frank']} "
+                         "dbname=demo sslmode=require") as connection:
+        assert connection.pgconn.ssl_in_use
+        assert connection.execute("SELECT count(*) FROM region_countries").fetchone() == (13,)

@@ -142,7 +142,8 @@ class Engine:
         return self.query_for(subject, sql, env=env, read=read, parameters=parameters)
 
     def query_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
-                  parameters: Parameters = None) -> QueryResult:
+                  parameters: Parameters = None, on_start: Callable[[Any], None] | None = None) -> QueryResult:
+        """Rewrite, check and run; ``on_start`` gets an object whose ``interrupt()`` cancels the query."""
         if self.backend is None:
             raise QueryFailed("no database: load the engine with db=...", "3D000")
         started = time.perf_counter()
@@ -157,7 +158,7 @@ class Engine:
         try:
             rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=self.backend.dialect)
             self._require_keys(rewritten)
-            stream = self.backend.execute(rewritten, parameters)
+            stream = self.backend.execute(rewritten, parameters, started=on_start)
         except (Refused, QueryFailed) as problem:
             reason = problem.reason if isinstance(problem, Refused) else problem.message
             self._record(entry, started, decision="refused" if isinstance(problem, Refused) else "failed",

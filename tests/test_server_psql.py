@@ -159,3 +159,18 @@ def test_tls_with_sslmode_require(server_port):
                          "dbname=demo sslmode=require") as connection:
         assert connection.pgconn.ssl_in_use
         assert connection.execute("SELECT count(*) FROM region_countries").fetchone() == (13,)
+
+
+def test_cancel_interrupts_a_running_query(server_port):
+    import psycopg
+
+    dsn = f"host=127.0.0.1 port={server_port} user=frank password={PASSWORDS['frank']} dbname=demo sslmode=disable"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        timer = threading.Timer(1.0, connection.cancel_safe)
+        timer.start()
+        started = __import__("time").monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            connection.execute("SELECT count(*) FROM range(200000) a, range(200000) b").fetchall()
+        assert __import__("time").monotonic() - started < 30
+        timer.join()
+        assert connection.execute("SELECT 1").fetchone() == (1,)  # the session is still usable

@@ -157,10 +157,17 @@ class DuckDBBackend:
             if len(self._checked) > 4096:
                 self._checked.pop(next(iter(self._checked)))
 
-    def execute(self, rewritten: Rewritten, parameters: Parameters = None) -> "ResultStream":
-        """Run checked SQL; rows come back in batches as the caller reads them."""
+    def execute(self, rewritten: Rewritten, parameters: Parameters = None,
+                started: Callable[[Any], None] | None = None) -> "ResultStream":
+        """Run checked SQL; rows come back in batches as the caller reads them.
+
+        ``started`` receives the cursor before the query runs, so another thread can interrupt it
+        (a CancelRequest) while DuckDB is still computing.
+        """
         self.check(rewritten)
         cursor = self.cursor()
+        if started is not None:
+            started(cursor)
         try:
             cursor.execute(rewritten.sql, _parameters(parameters))
         except duckdb.Error as error:

@@ -37,7 +37,7 @@ class SnowflakeBackend:
         catalogs = frozenset({self.database.lower()}) if self.database else frozenset()
         return TableResolver(policy_set, catalogs, default_schema=(self.schema or "public").lower())
 
-    def execute(self, rewritten: Rewritten, parameters: Any = None) -> "SnowflakeResult":
+    def execute(self, rewritten: Rewritten, parameters: Any = None, started: Any = None) -> "SnowflakeResult":
         cursor = self.connection.cursor()
         try:
             cursor.execute(rewritten.sql, parameters)

@@ -10,6 +10,7 @@ per-principal catalog (issue 5 continues).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -76,6 +77,12 @@ class Session:
             pass
         except m.ProtocolViolation as violation:
             await self._send(m.error_response("08P01", f"protocol violation: {violation}", "FATAL"))
+        except Exception:  # noqa: BLE001 - a bug must not show internals; this connection ends, others go on
+            logging.getLogger("policyengine.server").exception("session %s ended by an internal error", self.pid)
+            try:
+                await self._send(m.error_response("XX000", "internal error", "FATAL"))
+            except Exception:  # noqa: BLE001 - the client is gone too
+                pass
         finally:
             self.server.sessions.pop((self.pid, self.secret), None)
             try:
@@ -165,6 +172,10 @@ class Session:
             else:
                 raise m.ProtocolViolation(f"unexpected message {kind!r}")
 
+    def _running(self, cursor: Any) -> None:
+        """The cursor of the statement now running: what a CancelRequest for this session interrupts."""
+        self.running = cursor
+
     # --- the extended protocol ------------------------------------------------------------------
 
     async def _extended(self, kind: bytes, payload: bytes) -> None:
@@ -250,7 +261,7 @@ class Session:
     async def _query(self, sql: str, parameters: list[Any] | None) -> Any:
         try:
             return await asyncio.to_thread(self.server.engine.query_for, self.subject, sql, read=READ_DIALECT,
-                                           parameters=parameters or None)
+                                           parameters=parameters or None, on_start=self._running)
         except Refused as refusal:
             raise _StatementError(m.error_response(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)) \
                 from None
@@ -321,7 +332,8 @@ class Session:
             return True
         engine = self.server.engine
         try:
-            result = await asyncio.to_thread(engine.query_for, self.subject, sql, read=READ_DIALECT)
+            result = await asyncio.to_thread(engine.query_for, self.subject, sql, read=READ_DIALECT,
+                                             on_start=self._running)
         except Refused as refusal:
             await self._send(m.error_response(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason))
             return False

@@ -174,3 +174,65 @@ def test_cancel_interrupts_a_running_query(server_port):
         assert __import__("time").monotonic() - started < 30
         timer.join()
         assert connection.execute("SELECT 1").fetchone() == (1,)  # the session is still usable
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize("data", [
+    b"\x00\x00\x00\x08\x04\xd2\x16\x2f",  # SSLRequest, then nothing
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not PostgreSQL at all
+    b"\x00\x00\x00\x03",  # a length shorter than its own header
+    b"\x7f\xff\xff\xff" + b"x" * 100,  # a huge length
+    b"\x00\x00\x00\x10\x00\x03\x00\x00user\x00b",  # truncated startup
+    bytes(range(256)) * 4,  # noise
+])
+def test_garbage_closes_only_that_connection(server_port, data):
+    answer = raw_exchange(server_port, data)
+    assert b"Traceback" not in answer
+    after = psql(server_port, "frank", PASSWORDS["frank"], "SELECT 1")
+    assert after.stdout.strip() == "1"
+
+
+def test_oversized_message_after_login_is_a_protocol_violation(server_port):
+    import struct as st
+
+    startup_body = st.pack("!i", 196608) + b"user\x00frank\x00database\x00demo\x00\x00"
+    answer = raw_exchange(server_port, st.pack("!i", len(startup_body) + 4) + startup_body + b"p" + st.pack("!i", 2**30))
+    assert answer.startswith(b"R")  # the SASL request, then the connection ends
+    assert psql(server_port, "frank", PASSWORDS["frank"], "SELECT 2").stdout.strip() == "2"
+
+
+def test_fifty_concurrent_clients(server_port):
+    import concurrent.futures
+
+    import psycopg
+
+    def one(index: int) -> int:
+        name = ["bob", "frank"][index % 2]
+        dsn = f"host=127.0.0.1 port={server_port} user={name} password={PASSWORDS[name]} dbname=demo sslmode=disable"
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            total = 0
+            for _ in range(5):
+                total += connection.execute("SELECT count(*) FROM reviews WHERE Rating >= %s", [index % 5]).fetchone()[0]
+            return total
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(50)))
+    assert len(results) == 50 and all(r >= 0 for r in results)
+    # the same question gets the same answer whoever else is asking
+    assert results[0] == results[10] and results[1] == results[11]

@@ -236,3 +236,21 @@ def test_fifty_concurrent_clients(server_port):
     assert len(results) == 50 and all(r >= 0 for r in results)
     # the same question gets the same answer whoever else is asking
     assert results[0] == results[10] and results[1] == results[11]
+
+
+PGBENCH = shutil.which("pgbench") if Path("/usr/lib/postgresql").exists() else None
+
+
+@pytest.mark.skipif(PGBENCH is None, reason="needs pgbench: apt-get install postgresql (server package)")
+@pytest.mark.parametrize("mode", ["simple", "extended"])
+def test_pgbench_point_queries(server_port, tmp_path, mode):
+    script = tmp_path / "point.sql"
+    script.write_text("\\set n random(1, 120)\nSELECT Email, Country FROM user_demographics "
+                      "WHERE UserID = 'U' || lpad(:n::text, 6, '0');\n")
+    env = {**os.environ, "PGPASSWORD": PASSWORDS["bob"]}
+    result = subprocess.run([PGBENCH, "-n", "-h", "127.0.0.1", "-p", str(server_port), "-U", "bob", "-f", str(script),
+                             "-M", mode, "-c", "4", "-t", "25", "demo"], capture_output=True, text=True, timeout=120,
+                            env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "number of transactions actually processed: 100/100" in result.stdout
+    assert "number of failed transactions: 0" in result.stdout

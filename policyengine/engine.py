@@ -100,6 +100,18 @@ class Engine:
         log = audit if isinstance(audit, AuditLog) or audit is None else AuditLog(audit)
         return cls(policy_set, backend, audit=log)
 
+    def replace_policy_set(self, policy_set: PolicySet) -> PolicySet:
+        """Put a validated set in force (a policy reload) and return the one it replaces.
+
+        One attribute assignment, so every statement sees one set whole: those already rewritten keep
+        the old set, the next ones get the new. Cached rewrites are keyed by version and could not be
+        served for the new set anyway; they are dropped so the old set's entries do not linger.
+        """
+        with self._cache_lock:
+            previous, self.policy_set = self.policy_set, policy_set
+            self._cache.clear()
+        return previous
+
     # --- who -----------------------------------------------------------------------------------
 
     def subject(self, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None) -> Subject:
@@ -108,8 +120,8 @@ class Engine:
 
     # --- rewrite -------------------------------------------------------------------------------
 
-    def _resolver(self) -> TableResolver:
-        return self.backend.resolver(self.policy_set) if self.backend else TableResolver(self.policy_set)
+    def _resolver(self, policy_set: PolicySet) -> TableResolver:
+        return self.backend.resolver(policy_set) if self.backend else TableResolver(policy_set)
 
     def rewrite(self, sql: str, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None,
                 env: str | None = None, read: str = "duckdb", write: str = "duckdb") -> Rewritten:
@@ -118,7 +130,10 @@ class Engine:
 
     def rewrite_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
                     write: str = "duckdb") -> Rewritten:
-        key = (self.policy_set.version, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
+        # One set for the whole rewrite: a reload may swap self.policy_set meanwhile, and a result made
+        # with the new set must not be cached under the old set's version (or the other way round).
+        policy_set = self.policy_set
+        key = (policy_set.version, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
                env, read, write, getattr(self.backend, "udf_prefix", None), sql)
         with self._cache_lock:
             cached = self._cache.get(key)
@@ -126,8 +141,8 @@ class Engine:
                 self._cache.move_to_end(key)
                 return cached
         udf_prefix = getattr(self.backend, "udf_prefix", None)
-        result = rewrite(sql, self.policy_set, subject, env, read=read, write=write, resolver=self._resolver(),
-                         udf_prefix=udf_prefix)
+        result = rewrite(sql, policy_set, subject, env, read=read, write=write,
+                         resolver=self._resolver(policy_set), udf_prefix=udf_prefix)
         with self._cache_lock:
             self._cache[key] = result
             if len(self._cache) > CACHE_SIZE:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,18 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@dataclass
+class FrontDoor:
+    """A started server, and its engine: the in-process answer every client's answer must equal."""
+
+    port: int
+    engine: Engine
+    server: Server
+    root: Path
+
+
 @pytest.fixture(scope="module")
-def server_port(tmp_path_factory):
+def frontdoor(tmp_path_factory):
     root = tmp_path_factory.mktemp("server")
     database = root / "demo.duckdb"
     build_demo_database(database, users=120, reviews=300)
@@ -74,9 +85,14 @@ def server_port(tmp_path_factory):
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     assert started.wait(30)
-    yield port[0]
+    yield FrontDoor(port[0], engine, server, root)
     loop.call_soon_threadsafe(loop.stop)
     engine.close()
+
+
+@pytest.fixture(scope="module")
+def server_port(frontdoor):
+    return frontdoor.port
 
 
 def psql(port: int, user: str, password: str, *commands: str, sslmode: str = "disable") -> subprocess.CompletedProcess[str]:
@@ -254,3 +270,62 @@ def test_pgbench_point_queries(server_port, tmp_path, mode):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "number of transactions actually processed: 100/100" in result.stdout
     assert "number of failed transactions: 0" in result.stdout
+
+
+# --- the per-principal catalog, through psql's own \d queries ---------------------------------------
+
+def _listed(frontdoor: FrontDoor, principal: str) -> dict[str, list[str]]:
+    """What the decision says this principal may read: table -> columns not denied (the oracle)."""
+    from policyengine.decision.visible import visible_tables
+
+    engine = frontdoor.engine
+    subject = engine.subject(principal=principal)
+    return {d.table.parts[-1]: [c.column.name for c in d.columns if c.outcome.name != "DENIED"]
+            for d in visible_tables(engine.policy_set, subject, None)}
+
+
+def test_psql_lists_databases(server_port):
+    result = psql(server_port, "bob", PASSWORDS["bob"], r"\l")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("|")[0] == "demo"
+
+
+@pytest.mark.parametrize("principal", ["bob", "frank", "erin"])
+def test_psql_lists_exactly_the_tables_the_principal_may_read(frontdoor, principal):
+    result = psql(frontdoor.port, principal, PASSWORDS[principal], r"\dt")
+    assert result.returncode == 0, result.stderr
+    tables = sorted(line.split("|")[1] for line in result.stdout.splitlines() if line)
+    assert tables == sorted(_listed(frontdoor, principal))
+    if principal == "erin":  # no access at all in prod: nothing is listed
+        assert tables == []
+
+
+@pytest.mark.parametrize("principal", ["bob", "frank"])
+def test_psql_describes_a_table_without_denied_columns(frontdoor, principal):
+    result = psql(frontdoor.port, principal, PASSWORDS[principal], r"\d user_demographics", r"\d verified_reviews")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    columns = [line.split("|")[0] for line in lines if line.count("|") >= 4]
+    expected = _listed(frontdoor, principal)
+    assert columns == expected["user_demographics"] + expected["verified_reviews"]
+    assert ("NationalID" in columns) == (principal == "frank")  # denied to bob: not even listed
+    assert "ReviewSentiment|numeric(38,9)||not null|" in lines
+    keys = psql(frontdoor.port, principal, PASSWORDS[principal],
+                "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                "WHERE t.relname = 'verified_reviews' AND c.contype = 'p'")
+    assert keys.stdout.strip() == 'PRIMARY KEY ("ReviewID")'
+
+
+def test_psql_describe_of_a_denied_table_finds_nothing(server_port):
+    result = psql(server_port, "erin", PASSWORDS["erin"], r"\d verified_reviews")
+    assert 'Did not find any relation named "verified_reviews"' in result.stderr
+
+
+def test_catalog_statements_cannot_reach_the_data(server_port):
+    mixed = psql(server_port, "frank", PASSWORDS["frank"],
+                 "SELECT c.relname, r.\"Email\" FROM pg_catalog.pg_class c, user_demographics r LIMIT 1")
+    assert "a statement may read the catalog or data tables, not both" in mixed.stderr
+    files = psql(server_port, "frank", PASSWORDS["frank"],
+                 "SELECT * FROM pg_catalog.pg_class, read_csv('/etc/passwd')")
+    assert "not permitted by the database's hardening" in files.stderr  # the shadow catalog reads no files
+    assert "root:" not in files.stdout + files.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,10 +25,18 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="TLS private key (PEM).")] = None,
     key_file: KeyFileOption = None,
     audit: AuditOption = DEFAULT_AUDIT,
+    watch_interval: Annotated[float, typer.Option(
+        "--watch-interval", min=0,
+        help="Seconds between checks of the policy files for changes (0: reload on SIGHUP only).")] = 1.0,
 ) -> int:
-    """Serve the database over the PostgreSQL protocol; every statement runs as the logged-in principal."""
+    """Serve the database over the PostgreSQL protocol; every statement runs as the logged-in principal.
+
+    The policy set is reloaded on SIGHUP and when its files change; a set that does not validate is
+    rejected (logged with its problems) and the one in force stays.
+    """
     import asyncio
 
+    from policyengine.cli import state
     from policyengine.server.server import Server, tls_context
     from policyengine.server.users import UsersFileError, load_users
 
@@ -42,13 +53,40 @@ def serve(
     except UsersFileError as error:
         failed(str(error))
     engine = open_engine(db, key_file, audit)
-    server = Server(engine, verifiers, tls=tls_context(tls_cert, tls_key) if tls_cert else None)
-    stdout.print(f"policyengine serving {db} on {host}:{port} ({len(verifiers)} users"
-                 f"{', TLS' if tls_cert else ''})", highlight=False)
+    server = Server(engine, verifiers, tls=tls_context(tls_cert, tls_key) if tls_cert else None,
+                    policies=state.policies, watch_interval=watch_interval or None)
+    _log_to_stderr()
+
+    def serving(bound: int) -> None:
+        # printed once the port is open (and with the port bound, for --port 0): a script that waits
+        # for this line can connect at once
+        stdout.print(f"policyengine serving {db} on {host}:{bound} ({len(verifiers)} users"
+                     f"{', TLS' if tls_cert else ''}; policies {state.policies})", highlight=False)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, server.request_reload, "SIGHUP")
+        except (AttributeError, NotImplementedError, RuntimeError):  # no SIGHUP (Windows): the watcher only
+            pass
+        await server.serve(host, port, started=serving)
+
     try:
-        asyncio.run(server.serve(host, port))
+        asyncio.run(run())
     except KeyboardInterrupt:
         pass
     finally:
         engine.close()
     return EXIT_OK
+
+
+def _log_to_stderr() -> None:
+    """The server's log (reloads, rejected policy sets, session errors) on stderr, unless the
+    embedding program configured logging itself."""
+    logger = logging.getLogger("policyengine")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

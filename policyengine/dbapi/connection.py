@@ -8,7 +8,8 @@ from typing import Any, Iterator, Sequence
 
 from policyengine.backends.errors import QueryFailed
 from policyengine.dbapi.exceptions import InterfaceError, NotSupportedError, PolicyDenied, ProgrammingError, from_sqlstate
-from policyengine.decision import DecisionError, Outcome, Subject, TableDecision, decide
+from policyengine.decision import DecisionError, Outcome, Subject, TableDecision
+from policyengine.decision.visible import visible_tables
 from policyengine.engine import Engine, QueryResult
 from policyengine.rewrite import Refused, Rewritten
 
@@ -61,17 +62,7 @@ class Connection:
         """The tables this subject may read here, with what it sees of each (for catalogs and inspectors)."""
         self._check_open()
         present = self.engine.backend.columns() if self.engine.backend else None
-        out = []
-        for table in self.engine.policy_set.tables.values():
-            decision = decide(self.engine.policy_set, self.subject, self.environment, table)
-            if not decision.allowed:
-                continue
-            parts = table.parts
-            key = (parts[-2] if len(parts) >= 2 else "main", parts[-1])
-            if present is not None and key not in present:
-                continue
-            out.append(decision)
-        return out
+        return visible_tables(self.engine.policy_set, self.subject, self.environment, present)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -8,8 +8,6 @@ Parameter types come from Parse, or text when the client gives none (DuckDB cast
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from policyengine.server import messages as m
+from policyengine.server.binary import decode_parameter
 
 TEXT_OID = 25
 
@@ -26,14 +25,17 @@ TEXT_OID = 25
 class Prepared:
     sql: str
     parameter_oids: list[int]
+    utility: Any = None  # the session statement it is (utility.py), or None for a query
 
 
 @dataclass
 class Portal:
     statement: Prepared
     parameters: list[Any]
-    result: Any = None  # the engine's QueryResult, once run
+    formats: list[int] = field(default_factory=list)  # result format codes from Bind
+    result: Any = None  # the running result, once executed
     batches: Any = None
+    encoders: list[Any] = field(default_factory=list)
     pending: list[tuple[Any, ...]] = field(default_factory=list)
     sent: int = 0
     done: bool = False
@@ -69,41 +71,8 @@ def parse_message(payload: bytes) -> tuple[str, Prepared]:
     return name, Prepared(sql, oids)
 
 
-def _text_parameter(raw: bytes, oid: int) -> Any:
-    text = raw.decode("utf-8")
-    if oid in (20, 21, 23):
-        return int(text)
-    if oid in (700, 701):
-        return float(text)
-    if oid == 1700:
-        return decimal.Decimal(text)
-    if oid == 16:
-        return text.lower() in ("t", "true", "1", "yes", "on")
-    if oid == 1082:
-        return dt.date.fromisoformat(text)
-    if oid in (1114, 1184):
-        return dt.datetime.fromisoformat(text)
-    return text
-
-
-def _binary_parameter(raw: bytes, oid: int) -> Any:
-    if oid == 16:
-        return raw != b"\0"
-    if oid in (20, 21, 23):
-        return int.from_bytes(raw, "big", signed=True)
-    if oid == 701:
-        return struct.unpack("!d", raw)[0]
-    if oid == 700:
-        return struct.unpack("!f", raw)[0]
-    if oid == 17:
-        return bytes(raw)
-    if oid in (25, 1043, 0):
-        return raw.decode("utf-8")
-    raise m.ProtocolViolation(f"binary parameters of type {oid} are not supported")
-
-
-def bind_message(payload: bytes, prepared: dict[str, Prepared]) -> tuple[str, Portal, list[int]]:
-    """(portal name, portal, result format codes)."""
+def bind_message(payload: bytes, prepared: dict[str, Prepared]) -> tuple[str, Portal]:
+    """(portal name, portal) from a Bind message; parameters decoded by their types and formats."""
     offset = payload.index(b"\0")
     portal_name = payload[:offset].decode()
     end = payload.index(b"\0", offset + 1)
@@ -117,6 +86,8 @@ def bind_message(payload: bytes, prepared: dict[str, Prepared]) -> tuple[str, Po
     offset += 2 + 2 * format_count
     (count,) = struct.unpack("!h", payload[offset:offset + 2])
     offset += 2
+    if format_count not in (0, 1, count):
+        raise ValueError("parameter format codes do not match the parameters")
     values = []
     for index in range(count):
         (length,) = struct.unpack("!i", payload[offset:offset + 4])
@@ -124,14 +95,16 @@ def bind_message(payload: bytes, prepared: dict[str, Prepared]) -> tuple[str, Po
         if length == -1:
             values.append(None)
             continue
+        if length < 0 or offset + length > len(payload):
+            raise ValueError("parameter length out of bounds")
         raw = payload[offset:offset + length]
         offset += length
         fmt = formats[index] if len(formats) > 1 else (formats[0] if formats else 0)
         oid = statement.parameter_oids[index] if index < len(statement.parameter_oids) else 0
-        values.append(_binary_parameter(raw, oid) if fmt == 1 else _text_parameter(raw, oid))
+        values.append(decode_parameter(raw, oid, fmt))
     (result_count,) = struct.unpack("!h", payload[offset:offset + 2])
     result_formats = list(struct.unpack(f"!{result_count}h", payload[offset + 2:offset + 2 + 2 * result_count]))
-    return portal_name, Portal(statement, values), result_formats
+    return portal_name, Portal(statement, values, formats=result_formats)
 
 
 def parameter_description(statement: Prepared) -> bytes:

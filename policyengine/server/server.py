@@ -1,24 +1,47 @@
-"""The asyncio server: accepts connections, runs a Session for each, and answers CancelRequests."""
+"""The asyncio server: accepts connections, runs a Session for each, and answers CancelRequests.
+
+It also keeps the policy set current: :meth:`Server.reload` (SIGHUP, or the file watcher started by
+:meth:`Server.serve`) puts a changed set in force if it validates and keeps the old one if not.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from pathlib import Path
 from typing import Any
 
 from policyengine.engine import Engine
+from policyengine.server.catalog import Catalogs
+from policyengine.server.reload import PolicyWatcher, ReloadOutcome, policy_folder, reload_policy_set
 from policyengine.server.session import Session
+from policyengine.server.settings import Settings
 from policyengine.server.users import Verifier
 
 
 class Server:
-    def __init__(self, engine: Engine, users: dict[str, Verifier], *, tls: ssl.SSLContext | None = None):
+    """``policies`` is the folder to reload from and to watch for changes (every ``watch_interval``
+    seconds; None or 0 does not watch). Without it, :meth:`reload` (SIGHUP) rereads the folder the
+    set in force was loaded from, and nothing is watched: watching is asked for by naming the folder.
+    """
+
+    def __init__(self, engine: Engine, users: dict[str, Verifier], *, tls: ssl.SSLContext | None = None,
+                 policies: str | Path | None = None, watch_interval: float | None = 1.0):
         self.engine = engine
         self.users = users
         self.tls = tls
         self.sessions: dict[tuple[int, int], Session] = {}
         self._failures: dict[str, int] = {}
+        backend_path = getattr(engine.backend, "path", None)
+        #: the database name clients see (current_database(), pg_database): the file's stem
+        self.database = Path(backend_path).stem if backend_path else "policyengine"
+        self.catalogs = Catalogs(engine, self.database, Settings("").as_dict())
+        self.policies: Path | None = policy_folder(policies, engine.policy_set)
+        self.watch_interval = watch_interval if policies is not None and watch_interval else None
+        self.watcher: PolicyWatcher | None = None
+        self._reload_lock = threading.Lock()
+        self._reloads: set[asyncio.Task[ReloadOutcome]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await Session(self, reader, writer).run()
@@ -34,12 +57,44 @@ class Server:
         self._failures[address] = self._failures.get(address, 0) + 1
         await asyncio.sleep(min(0.2 * self._failures[address], 5.0))
 
+    # --- policy reload -------------------------------------------------------------------------
+
+    async def reload(self, trigger: str = "manual") -> ReloadOutcome:
+        """Reread the policy folder; put the set in force only if it validates (see reload.py).
+
+        The loading runs in a worker thread so sessions keep being served meanwhile.
+        """
+        return await asyncio.to_thread(self.reload_blocking, trigger)
+
+    def reload_blocking(self, trigger: str = "manual") -> ReloadOutcome:
+        """:meth:`reload` for a thread that is not the event loop's; one reload runs at a time."""
+        with self._reload_lock:
+            return reload_policy_set(self.engine, self.policies, trigger=trigger)
+
+    def request_reload(self, trigger: str = "SIGHUP") -> None:
+        """Start a reload from a callback of the loop (``loop.add_signal_handler``), without waiting.
+
+        The task is kept referenced until done: asyncio holds tasks weakly.
+        """
+        task = asyncio.get_running_loop().create_task(self.reload(trigger))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
     async def serve(self, host: str, port: int, started: Any = None) -> None:
         server = await asyncio.start_server(self.handle, host, port)
+        if self.policies is not None and self.watch_interval:
+            self.watcher = PolicyWatcher(self.policies, lambda: self.reload("file change"),
+                                         interval=self.watch_interval)
+            self.watcher.start()
         if started is not None:
             started(server.sockets[0].getsockname()[1])
-        async with server:
-            await server.serve_forever()
+        try:
+            async with server:
+                await server.serve_forever()
+        finally:
+            if self.watcher is not None:
+                await self.watcher.stop()
+                self.watcher = None
 
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:

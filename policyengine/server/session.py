@@ -1,10 +1,9 @@
-"""One client connection: startup (TLS, SCRAM), then statements, each through the policy engine.
+"""One client connection: startup (TLS, SCRAM), then statements, each as the logged-in principal.
 
-Supported so far: SSLRequest with TLS, GSSENCRequest declined, CancelRequest, SCRAM-SHA-256, the
-simple query protocol (several statements per message), the extended protocol with text formats and
-row limits, SET/SHOW/RESET and transaction statements answered locally for a read-only session,
-results streamed batch by batch from a worker thread. Not yet: binary formats, COPY, cursors and the
-per-principal catalog (issue 5 continues).
+Every statement on every path (simple and extended protocol, cursors, COPY, EXPLAIN) is either a
+session statement answered here (utility.py), a catalog query answered from the principal's own
+shadow catalog (catalog/), or a query run by the policy engine. Nothing reaches the database
+any other way. Results stream batch by batch from a worker thread, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -17,38 +16,56 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlglot
-from sqlglot import exp
 
 from policyengine.backends.errors import QueryFailed
 from policyengine.decision import Subject, subject_for
 from policyengine.rewrite import Refused
+from policyengine.server import binary
 from policyengine.server import extended as ext
 from policyengine.server import messages as m
+from policyengine.server import utility as u
+from policyengine.server.catalog import SessionValues, is_catalog_statement
+from policyengine.server.parameters import infer_parameter_types
 from policyengine.server.scram import ScramFailed
+from policyengine.server.settings import REPORTED, SERVER_VERSION, Settings
 from policyengine.server.users import make_verifier
 
 READ_DIALECT = "postgres"
-REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000"}
+REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000", "missing": "42P01",
+                    "invalid": "22023"}
 #: a verifier no password matches: unknown users go through the same exchange and fail the same way
 _NOBODY = make_verifier(secrets.token_hex(16))
-
-SERVER_PARAMETERS = {
-    "server_version": "15.0 (policyengine)", "server_encoding": "UTF8", "client_encoding": "UTF8",
-    "DateStyle": "ISO, MDY", "TimeZone": "UTC", "integer_datetimes": "on", "standard_conforming_strings": "on",
-    "IntervalStyle": "postgres", "is_superuser": "off", "application_name": "",
-}
+FLUSH_BYTES = 1 << 18
+log = logging.getLogger("policyengine.server")
 
 
 class Closed(Exception):
     pass
 
 
-class _StatementError(Exception):
-    """A statement failed: the ErrorResponse to send; the extended protocol then waits for Sync."""
+class StatementError(Exception):
+    """A statement failed: the ErrorResponse to send (the extended protocol then waits for Sync)."""
 
-    def __init__(self, response: bytes):
-        super().__init__()
-        self.response = response
+    def __init__(self, sqlstate: str, text: str):
+        super().__init__(text)
+        self.response = m.error_response(sqlstate, text)
+        self.sqlstate = sqlstate
+
+
+def _refused(refusal: Refused) -> StatementError:
+    return StatementError(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)
+
+
+@dataclass
+class Cursor:
+    """A DECLAREd cursor: an open result read forward by FETCH."""
+
+    result: Any
+    batches: Any
+    binary: bool
+    hold: bool
+    pending: list[tuple[Any, ...]] = field(default_factory=list)
+    done: bool = False
 
 
 @dataclass
@@ -58,12 +75,16 @@ class Session:
     writer: asyncio.StreamWriter
     pid: int = field(default_factory=lambda: secrets.randbelow(2**31 - 1) + 1)
     secret: int = field(default_factory=lambda: secrets.randbelow(2**31 - 1) + 1)
+    user: str = ""
     subject: Subject | None = None
-    settings: dict[str, str] = field(default_factory=lambda: dict(SERVER_PARAMETERS))
+    policy_set: Any = None  # the set self.subject was derived from
+    settings: Settings = field(default_factory=lambda: Settings(""))
     in_transaction: bool = False
-    running: Any = None  # the result being streamed, for CancelRequest
-    prepared: dict[str, Any] = field(default_factory=dict)
-    portals: dict[str, Any] = field(default_factory=dict)
+    failed_transaction: bool = False
+    running: Any = None  # the result being produced, for CancelRequest
+    prepared: dict[str, ext.Prepared] = field(default_factory=dict)
+    portals: dict[str, ext.Portal] = field(default_factory=dict)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
     failed: bool = False  # an extended-protocol error: messages are ignored until Sync
 
     async def run(self) -> None:
@@ -76,23 +97,43 @@ class Session:
         except (asyncio.IncompleteReadError, ConnectionError, Closed):
             pass
         except m.ProtocolViolation as violation:
-            await self._send(m.error_response("08P01", f"protocol violation: {violation}", "FATAL"))
+            await self._try_send(m.error_response("08P01", f"protocol violation: {violation}", "FATAL"))
         except Exception:  # noqa: BLE001 - a bug must not show internals; this connection ends, others go on
-            logging.getLogger("policyengine.server").exception("session %s ended by an internal error", self.pid)
-            try:
-                await self._send(m.error_response("XX000", "internal error", "FATAL"))
-            except Exception:  # noqa: BLE001 - the client is gone too
-                pass
+            log.exception("session %s ended by an internal error", self.pid)
+            await self._try_send(m.error_response("XX000", "internal error", "FATAL"))
         finally:
-            self.server.sessions.pop((self.pid, self.secret), None)
-            try:
-                self.writer.close()
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+            await self._end()
+
+    async def _end(self) -> None:
+        self.server.sessions.pop((self.pid, self.secret), None)
+        for name in list(self.cursors):
+            self._close_cursor(name)
+        for name in list(self.portals):
+            self._close_portal(name)
+        if self.subject is not None:
+            self._audit(event="session_end")
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
     async def _send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
+
+    async def _try_send(self, data: bytes) -> None:
+        try:
+            await self._send(data)
+        except Exception:  # noqa: BLE001 - the client is gone too
+            pass
+
+    def _audit(self, **fields: Any) -> None:
+        audit = self.server.engine.audit
+        if audit is not None:
+            peer = self.writer.get_extra_info("peername")
+            audit.record(front_door="postgres", session=self.pid, principal=self.user,
+                         client=str(peer[0]) if peer else None,
+                         application=self.settings.get("application_name"), **fields)
 
     # --- startup and authentication -------------------------------------------------------------
 
@@ -113,10 +154,15 @@ class Session:
                 pid, secret = struct.unpack("!ii", payload[:8])
                 self.server.cancel(pid, secret)
                 return None
-            if code != m.PROTOCOL_3:
+            if code >> 16 != 3:
                 await self._send(m.error_response("0A000", "unsupported frontend protocol", "FATAL"))
                 return None
-            return m.parse_startup_parameters(payload)
+            parameters = m.parse_startup_parameters(payload)
+            if code != m.PROTOCOL_3:  # 3.x newer than 3.0: offer 3.0, and say which options we ignore
+                options = [k for k in parameters if k.startswith("_pq_.")]
+                await self._send(m.message(b"v", struct.pack("!ii", m.PROTOCOL_3, len(options))
+                                           + b"".join(m.cstring(o) for o in options)))
+            return parameters
 
     async def _authenticate(self, parameters: dict[str, str]) -> None:
         user = parameters.get("user", "")
@@ -140,16 +186,30 @@ class Session:
                 raise ScramFailed("unknown user")
         except (ScramFailed, ValueError, struct.error):
             await self.server.login_failed(self.writer)
+            self.user = user
             await self._send(m.error_response("28P01", f'password authentication failed for user "{user}"', "FATAL"))
             raise Closed() from None
         await self._send(m.authentication(12, server_final.encode()) + m.authentication(0))
-        self.subject = subject_for(self.server.engine.policy_set, principal=user)
-        self.settings["application_name"] = parameters.get("application_name", "")
-        status = b"".join(m.parameter_status(k, v) for k, v in self.settings.items())
+        self.user = user
+        self.settings = Settings(user, parameters.get("application_name", ""))
+        self._refresh_subject()
+        status = b"".join(m.parameter_status(k, v) for k, v in self.settings.as_dict().items()
+                          if k in REPORTED)
         self.server.sessions[(self.pid, self.secret)] = self
+        self._audit(event="session_start", database=self.server.database)
         await self._send(status + m.backend_key_data(self.pid, self.secret) + m.ready_for_query())
 
-    # --- statements ----------------------------------------------------------------------------
+    def _refresh_subject(self) -> None:
+        """Sessions follow policy reloads: the subject is derived again from the set now in force."""
+        policy_set = self.server.engine.policy_set
+        if policy_set is self.policy_set:
+            return
+        if policy_set.principal(self.user) is None:
+            raise StatementError("28000", f'principal "{self.user}" no longer exists in the policy set')
+        self.subject = subject_for(policy_set, principal=self.user)
+        self.policy_set = policy_set
+
+    # --- the message loop ------------------------------------------------------------------------
 
     async def _serve(self) -> None:
         while True:
@@ -162,19 +222,325 @@ class Session:
                 if not self.failed:
                     try:
                         await self._extended(kind, payload)
-                    except _StatementError as error:
+                    except StatementError as error:
+                        self._failed_statement()
                         self.failed = True
                         await self._send(error.response)
             elif kind == b"S":
                 self.failed = False
-                self.portals.pop("", None)
+                self._close_portal("")
                 await self._send(m.ready_for_query(self._status()))
+            elif kind == b"F":
+                await self._send(m.error_response("0A000", "the function call protocol is not supported")
+                                 + m.ready_for_query(self._status()))
             else:
                 raise m.ProtocolViolation(f"unexpected message {kind!r}")
 
+    def _status(self) -> bytes:
+        if self.failed_transaction:
+            return b"E"
+        return b"T" if self.in_transaction else b"I"
+
+    def _failed_statement(self) -> None:
+        if self.in_transaction:
+            self.failed_transaction = True
+
     def _running(self, cursor: Any) -> None:
-        """The cursor of the statement now running: what a CancelRequest for this session interrupts."""
+        """What a CancelRequest for this session interrupts (set before the query starts)."""
         self.running = cursor
+
+    # --- the simple protocol --------------------------------------------------------------------
+
+    async def _simple_query(self, text: str) -> None:
+        statements = u.split_statements(text)
+        if not statements:
+            await self._send(m.empty_query() + m.ready_for_query(self._status()))
+            return
+        for statement in statements:
+            try:
+                await self._simple_statement(statement)
+            except StatementError as error:
+                self._failed_statement()
+                await self._send(error.response)
+                break  # the rest of a failed message is not run, as PostgreSQL does
+        await self._send(m.ready_for_query(self._status()))
+
+    async def _simple_statement(self, text: str) -> None:
+        utility = self._recognize(text)
+        self._check_transaction(utility)
+        if utility is not None:
+            description, body = await self._utility(utility)
+            await self._send((description or b"") + body)
+            return
+        result = await self._open(text, None)
+        try:
+            encoders = binary.column_encoders(result.types, [])
+            await self._send(binary.row_description(result.columns, result.types, []))
+            count = await self._stream(result, result.batches(), encoders, None)
+            await self._send(m.command_complete(f"SELECT {count}"))
+        finally:
+            self.running = None
+            result.close()
+
+    def _recognize(self, text: str) -> u.Utility | None:
+        try:
+            return u.recognize(text)
+        except Refused as refusal:
+            raise _refused(refusal) from None
+
+    def _check_transaction(self, utility: u.Utility | None) -> None:
+        if self.failed_transaction and not (isinstance(utility, u.Transaction)
+                                            and utility.action in ("commit", "rollback", "rollback_to")):
+            raise StatementError("25P02", "current transaction is aborted, commands ignored until end of "
+                                          "transaction block")
+
+    # --- running queries --------------------------------------------------------------------------
+
+    async def _open(self, sql: str, parameters: list[Any] | None) -> Any:
+        """Start a query as this principal: a catalog query from its shadow catalog, any other
+        through the policy engine. Returns a result with columns, types and batches()."""
+        self._refresh_subject()
+        tree = None
+        try:
+            trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
+            tree = trees[0] if len(trees) == 1 else None
+        except Exception:  # noqa: BLE001 - not ours to judge: the engine refuses it with its reason
+            pass
+        try:
+            if tree is not None and is_catalog_statement(tree):
+                values = SessionValues(self.user, self.server.database, self.pid, self.settings.as_dict(),
+                                       "PostgreSQL " + SERVER_VERSION, self._set_config)
+                self._audit(event="catalog", statement=sql)
+                return await asyncio.to_thread(self.server.catalogs.open, self.subject, tree, values, parameters)
+            return await asyncio.to_thread(self.server.engine.query_for, self.subject, sql, read=READ_DIALECT,
+                                           parameters=parameters or None, on_start=self._running)
+        except Refused as refusal:
+            raise _refused(refusal) from None
+        except QueryFailed as failure:
+            raise StatementError(failure.sqlstate, failure.message) from None
+
+    def _set_config(self, name: str, value: str) -> None:
+        try:
+            self.settings.set(name, value)
+        except Refused as refusal:
+            raise _refused(refusal) from None
+
+    async def _next_batch(self, batches: Any) -> list[tuple[Any, ...]] | None:
+        try:
+            return await asyncio.to_thread(next, batches, None)
+        except QueryFailed as failure:
+            raise StatementError(failure.sqlstate, failure.message) from None
+
+    async def _stream(self, result: Any, batches: Any, encoders: list[Any], limit: int | None,
+                      pending: list[tuple[Any, ...]] | None = None) -> int:
+        """Send DataRows as batches arrive, flushing as the socket drains; returns the rows sent."""
+        self.running = result
+        sent, out, size = 0, [], 0
+        rows = pending or []
+        while limit is None or sent < limit:
+            if not rows:
+                batch = await self._next_batch(batches)
+                if batch is None:
+                    break
+                rows = batch
+            take = rows if limit is None else rows[:limit - sent]
+            rows = rows[len(take):]
+            chunk = binary.data_rows(take, encoders)
+            out.append(chunk)
+            size += len(chunk)
+            sent += len(take)
+            if size >= FLUSH_BYTES:
+                await self._send(b"".join(out))
+                out, size = [], 0
+        if out:
+            await self._send(b"".join(out))
+        if pending is not None:
+            pending[:] = rows
+        return sent
+
+    # --- utility statements ------------------------------------------------------------------------
+
+    async def _utility(self, statement: u.Utility, formats: list[int] | None = None,
+                       parameters: list[Any] | None = None) -> tuple[bytes | None, bytes]:
+        """(RowDescription or None, the rest) for a session statement; ``parameters`` are the Bind
+        values of the query inside a DECLARE or COPY sent by the extended protocol."""
+        if isinstance(statement, u.Transaction):
+            return None, self._transaction(statement)
+        if isinstance(statement, u.SetStatement):
+            reports: list[tuple[str, str]] = []
+            try:
+                if statement.name is None and statement.value is None and statement.tag == "RESET":
+                    reports = self.settings.reset_all()
+                elif statement.name is not None:
+                    reports = self.settings.set(statement.name, statement.value)
+            except Refused as refusal:
+                raise _refused(refusal) from None
+            return None, m.command_complete(statement.tag) + b"".join(m.parameter_status(k, v) for k, v in reports)
+        if isinstance(statement, u.Show):
+            return self._show(statement.name, formats or [])
+        if isinstance(statement, u.NoOp):
+            if statement.tag.startswith("DEALLOCATE") and statement.tag.endswith("ALL"):
+                self.prepared.clear()
+            return None, m.command_complete(statement.tag)
+        if isinstance(statement, u.Declare):
+            return None, await self._declare(statement, parameters)
+        if isinstance(statement, u.Fetch):
+            return await self._fetch(statement, formats)
+        if isinstance(statement, u.Close):
+            for name in ([statement.name] if statement.name else list(self.cursors)):
+                if name not in self.cursors:
+                    raise StatementError("34000", f'cursor "{name}" does not exist')
+                self._close_cursor(name)
+            return None, m.command_complete("CLOSE CURSOR")
+        if isinstance(statement, u.Copy):
+            return None, await self._copy(statement, parameters)
+        if isinstance(statement, u.Explain):
+            return self._explain(statement, formats or [])
+        raise StatementError("0A000", "statement not supported")
+
+    def _transaction(self, statement: u.Transaction) -> bytes:
+        action = statement.action
+        if action == "begin":
+            self.in_transaction = True
+            return m.command_complete("BEGIN")
+        if action in ("commit", "rollback"):
+            tag = "ROLLBACK" if self.failed_transaction else ("COMMIT" if action == "commit" else "ROLLBACK")
+            self.in_transaction = self.failed_transaction = False
+            for name in [n for n, c in self.cursors.items() if not c.hold]:
+                self._close_cursor(name)
+            return m.command_complete(tag)
+        if action == "rollback_to":
+            self.failed_transaction = False
+            return m.command_complete("ROLLBACK")
+        return m.command_complete(statement.tag)
+
+    def _show(self, name: str, formats: list[int]) -> tuple[bytes, bytes]:
+        if name == "all":
+            rows = sorted((k, v, "") for k, v in self.settings.as_dict().items())
+            columns, types = ["name", "setting", "description"], ["VARCHAR"] * 3
+        else:
+            value = self.settings.get(name)
+            if value is None:
+                raise StatementError("42704", f'unrecognized configuration parameter "{name}"')
+            rows, columns, types = [(value,)], [name.lower()], ["VARCHAR"]
+        encoders = binary.column_encoders(types, formats)
+        return (binary.row_description(columns, types, formats),
+                binary.data_rows(rows, encoders) + m.command_complete("SHOW"))
+
+    def _explain(self, statement: u.Explain, formats: list[int]) -> tuple[bytes, bytes]:
+        """What the policy does to a query, table by table (never the rewritten text: it may hold
+        masking details a principal need not see). The cost line keeps BI tools' parsers content."""
+        self._refresh_subject()
+        try:
+            rewritten = self.server.engine.rewrite_for(self.subject, statement.query, read=READ_DIALECT)
+        except Refused as refusal:
+            raise _refused(refusal) from None
+        lines = ["Policy Scan  (cost=0.00..0.00 rows=0 width=0)"]
+        for decision in rewritten.decisions:
+            shown = ", ".join(f"{c.column.name}: {c.shows}" for c in decision.columns
+                              if c.outcome.name != "DENIED")
+            lines.append(f"  ->  {decision.table_name} [{shown}] rows: {decision.rows.scope.value}")
+        encoders = binary.column_encoders(["VARCHAR"], formats)
+        return (binary.row_description(["QUERY PLAN"], ["VARCHAR"], formats),
+                binary.data_rows([(line,) for line in lines], encoders) + m.command_complete("EXPLAIN"))
+
+    # --- cursors -----------------------------------------------------------------------------------
+
+    async def _declare(self, statement: u.Declare, parameters: list[Any] | None) -> bytes:
+        if not self.in_transaction and not statement.hold:
+            raise StatementError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
+        if statement.name in self.cursors:
+            raise StatementError("42P03", f'cursor "{statement.name}" already exists')
+        result = await self._open(statement.query, parameters)
+        self.cursors[statement.name] = Cursor(result, result.batches(), statement.binary, statement.hold)
+        return m.command_complete("DECLARE CURSOR")
+
+    def _cursor_named(self, name: str) -> Cursor:
+        if name not in self.cursors:
+            raise StatementError("34000", f'cursor "{name}" does not exist')
+        return self.cursors[name]
+
+    async def _fetch(self, statement: u.Fetch, formats: list[int] | None) -> tuple[bytes | None, bytes]:
+        cursor = self._cursor_named(statement.name)
+        result = cursor.result
+        formats = [1] if cursor.binary and not formats else (formats or [])
+        if statement.move:
+            count = await self._discard(cursor, statement.count)
+            return None, m.command_complete(f"MOVE {count}")
+        encoders = binary.column_encoders(result.types, formats)
+        description = binary.row_description(result.columns, result.types, formats)
+        rows, count = await self._collect(cursor, statement.count, encoders)
+        return description, rows + m.command_complete(f"FETCH {count}")
+
+    async def _collect(self, cursor: Cursor, limit: int | None, encoders: list[Any]) -> tuple[bytes, int]:
+        """The cursor's next rows (all of them: None), as DataRows, and how many."""
+        rows: list[tuple[Any, ...]] = []
+        while limit is None or len(rows) < limit:
+            if not cursor.pending:
+                if cursor.done:
+                    break
+                batch = await self._next_batch(cursor.batches)
+                if batch is None:
+                    cursor.done = True
+                    break
+                cursor.pending = list(batch)
+            take = cursor.pending if limit is None else cursor.pending[:limit - len(rows)]
+            cursor.pending = cursor.pending[len(take):]
+            rows.extend(take)
+        return binary.data_rows(rows, encoders), len(rows)
+
+    async def _discard(self, cursor: Cursor, limit: int | None) -> int:
+        skipped = 0
+        while limit is None or skipped < limit:
+            if not cursor.pending:
+                if cursor.done:
+                    break
+                batch = await self._next_batch(cursor.batches)
+                if batch is None:
+                    cursor.done = True
+                    break
+                cursor.pending = list(batch)
+            take = len(cursor.pending) if limit is None else min(len(cursor.pending), limit - skipped)
+            cursor.pending = cursor.pending[take:]
+            skipped += take
+        return skipped
+
+    def _close_cursor(self, name: str) -> None:
+        cursor = self.cursors.pop(name, None)
+        if cursor is not None:
+            cursor.result.close()
+
+    # --- COPY ... TO STDOUT -------------------------------------------------------------------------
+
+    async def _copy(self, statement: u.Copy, parameters: list[Any] | None) -> bytes:
+        from policyengine.server import copyout
+
+        result = await self._open(statement.query, parameters)
+        try:
+            options = statement.options
+            try:
+                encoder = copyout.CopyEncoder(
+                    result.types, statement.format, columns=result.columns,
+                    header=options.get("header", "false").lower() in ("true", "on", "1"),
+                    delimiter=options.get("delimiter"), null=options.get("null"),
+                    quote=options.get("quote", '"'), escape=options.get("escape"))
+            except ValueError as wrong:
+                raise StatementError("22023", str(wrong)) from None
+            await self._send(copyout.copy_out_response(statement.format, len(result.columns)) + encoder.start())
+            batches, count = result.batches(), 0
+            self.running = result
+            while True:
+                batch = await self._next_batch(batches)
+                if batch is None:
+                    break
+                count += len(batch)
+                await self._send(encoder.rows(batch))
+            return encoder.end() + m.command_complete(f"COPY {count}")
+        except binary.BinaryUnsupported as unsupported:
+            raise StatementError("0A000", f"no binary format for type {unsupported}") from None
+        finally:
+            self.running = None
+            result.close()
 
     # --- the extended protocol ------------------------------------------------------------------
 
@@ -184,17 +550,22 @@ class Session:
                 name, statement = ext.parse_message(payload)
             except (ValueError, struct.error):
                 raise m.ProtocolViolation("malformed Parse message") from None
+            statement.utility = self._recognize(statement.sql)
+            inner = getattr(statement.utility, "query", statement.sql)
+            inferred = infer_parameter_types(inner, self.server.engine.policy_set)
+            statement.parameter_oids = [oid or inferred.get(i, 0) for i, oid in enumerate(statement.parameter_oids, 1)]
+            if name:
+                if name in self.prepared:
+                    raise StatementError("42P05", f'prepared statement "{name}" already exists')
             self.prepared[name] = statement
             await self._send(ext.PARSE_COMPLETE)
         elif kind == b"B":
             try:
-                name, portal, formats = ext.bind_message(payload, self.prepared)
+                name, portal = ext.bind_message(payload, self.prepared)
             except KeyError as missing:
-                raise _StatementError(m.error_response("26000", f"prepared statement {missing} does not exist")) from None
+                raise StatementError("26000", f"prepared statement {missing} does not exist") from None
             except (ValueError, struct.error, UnicodeDecodeError):
-                raise _StatementError(m.error_response("22P02", "a parameter value could not be read")) from None
-            if any(formats):
-                raise _StatementError(m.error_response("0A000", "binary result format is not supported yet"))
+                raise StatementError("22P02", "a parameter value could not be read") from None
             self._close_portal(name)
             self.portals[name] = portal
             await self._send(ext.BIND_COMPLETE)
@@ -202,19 +573,21 @@ class Session:
             target, name = payload[:1], payload[1:].rstrip(b"\0").decode()
             if target == b"S":
                 statement = self._statement_named(name)
-                await self._send(ext.parameter_description(statement) + await self._describe(statement))
+                await self._send(ext.parameter_description(statement) + await self._describe_statement(statement))
+            elif name not in self.portals and name in self.cursors:  # a DECLAREd cursor is a portal too
+                cursor = self.cursors[name]
+                formats = [1] if cursor.binary else []
+                await self._send(binary.row_description(cursor.result.columns, cursor.result.types, formats))
             else:
-                portal = self._portal_named(name)
-                if self._local(portal.statement.sql) is not None:
-                    await self._send(ext.NO_DATA)
-                    return
-                await self._run_portal(portal)
-                await self._send(m.row_description(portal.result.columns, portal.result.types))
+                await self._send(await self._describe_portal(self._portal_named(name)))
         elif kind == b"E":
             end = payload.index(b"\0")
-            portal = self._portal_named(payload[:end].decode())
+            name = payload[:end].decode()
             (limit,) = struct.unpack("!i", payload[end + 1:end + 5])
-            await self._execute_portal(portal, limit)
+            if name not in self.portals and name in self.cursors:
+                await self._execute_cursor(self.cursors[name], limit)
+            else:
+                await self._execute_portal(self._portal_named(name), limit)
         elif kind == b"C":
             target, name = payload[:1], payload[1:].rstrip(b"\0").decode()
             if target == b"S":
@@ -227,12 +600,12 @@ class Session:
 
     def _statement_named(self, name: str) -> ext.Prepared:
         if name not in self.prepared:
-            raise _StatementError(m.error_response("26000", f"prepared statement \"{name}\" does not exist"))
+            raise StatementError("26000", f'prepared statement "{name}" does not exist')
         return self.prepared[name]
 
     def _portal_named(self, name: str) -> ext.Portal:
         if name not in self.portals:
-            raise _StatementError(m.error_response("34000", f"portal \"{name}\" does not exist"))
+            raise StatementError("34000", f'portal "{name}" does not exist')
         return self.portals[name]
 
     def _close_portal(self, name: str) -> None:
@@ -240,153 +613,98 @@ class Session:
         if portal is not None and portal.result is not None:
             portal.result.close()
 
-    def _local(self, sql: str) -> bytes | None:
-        try:
-            trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
-        except Exception:  # noqa: BLE001 - not a local statement; the engine judges it
-            return None
-        return self._answer_locally(trees[0]) if len(trees) == 1 else None
-
-    async def _describe(self, statement: ext.Prepared) -> bytes:
-        """A statement's columns without running it for real: the same statement with no rows."""
-        if self._local(statement.sql) is not None:
-            return ext.NO_DATA
+    async def _describe_statement(self, statement: ext.Prepared) -> bytes:
+        """A statement's columns without running it: the same query with no rows, NULL parameters."""
+        utility = statement.utility
+        if utility is not None:
+            return await self._describe_utility(utility, [])
         probe = f"SELECT * FROM ({statement.sql.strip().rstrip(';')}) AS pe_describe LIMIT 0"
-        result = await self._query(probe, [None] * len(statement.parameter_oids))
+        result = await self._open(probe, [None] * len(statement.parameter_oids))
         try:
-            return m.row_description(result.columns, result.types)
+            return binary.row_description(result.columns, result.types, [])
         finally:
             result.close()
 
-    async def _query(self, sql: str, parameters: list[Any] | None) -> Any:
+    async def _describe_utility(self, utility: u.Utility, formats: list[int]) -> bytes:
+        if isinstance(utility, u.Show):
+            return self._show(utility.name, formats)[0]
+        if isinstance(utility, u.Explain):
+            return binary.row_description(["QUERY PLAN"], ["VARCHAR"], formats)
+        if isinstance(utility, u.Fetch) and not utility.move:
+            cursor = self._cursor_named(utility.name)
+            formats = [1] if cursor.binary and not formats else formats
+            return binary.row_description(cursor.result.columns, cursor.result.types, formats)
+        return ext.NO_DATA
+
+    async def _describe_portal(self, portal: ext.Portal) -> bytes:
+        utility = portal.statement.utility
+        if utility is not None:
+            return await self._describe_utility(utility, portal.formats)
+        await self._run_portal(portal)
+        return self._portal_description(portal)
+
+    def _portal_description(self, portal: ext.Portal) -> bytes:
         try:
-            return await asyncio.to_thread(self.server.engine.query_for, self.subject, sql, read=READ_DIALECT,
-                                           parameters=parameters or None, on_start=self._running)
-        except Refused as refusal:
-            raise _StatementError(m.error_response(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)) \
-                from None
-        except QueryFailed as failure:
-            raise _StatementError(m.error_response(failure.sqlstate, failure.message)) from None
+            return binary.row_description(portal.result.columns, portal.result.types, portal.formats)
+        except ValueError as wrong:
+            raise StatementError("08P01", str(wrong)) from None
 
     async def _run_portal(self, portal: ext.Portal) -> None:
         if portal.result is None:
-            portal.result = await self._query(portal.statement.sql, portal.parameters)
+            portal.result = await self._open(portal.statement.sql, portal.parameters)
             portal.batches = portal.result.batches()
+            try:
+                portal.encoders = binary.column_encoders(portal.result.types, portal.formats)
+            except binary.BinaryUnsupported as unsupported:
+                raise StatementError("0A000", f"no binary format for type {unsupported}") from None
+            except ValueError as wrong:
+                raise StatementError("08P01", str(wrong)) from None
 
     async def _execute_portal(self, portal: ext.Portal, limit: int) -> None:
-        local = self._local(portal.statement.sql)
-        if local is not None:
-            await self._send(local)
+        utility = portal.statement.utility
+        self._check_transaction(utility)
+        if utility is not None:
+            if portal.done:
+                await self._send(m.command_complete("SELECT 0"))
+                return
+            _, body = await self._utility(utility, portal.formats, portal.parameters)
+            portal.done = True
+            await self._send(body)
             return
         await self._run_portal(portal)
-        out: list[bytes] = []
-        sent = 0
-        while limit <= 0 or sent < limit:
-            if not portal.pending:
-                if portal.done:
-                    break
-                try:
-                    batch = await asyncio.to_thread(next, portal.batches, None)
-                except QueryFailed as failure:
-                    raise _StatementError(m.error_response(failure.sqlstate, failure.message)) from None
-                if batch is None:
-                    portal.done = True
-                    break
-                portal.pending = list(batch)
-            take = portal.pending if limit <= 0 else portal.pending[: limit - sent]
-            portal.pending = portal.pending[len(take):]
-            out.append(b"".join(m.data_row(row) for row in take))
-            sent += len(take)
-            if sum(map(len, out)) > 1 << 20:
-                await self._send(b"".join(out))
-                out = []
-        portal.sent += sent
-        if portal.done and not portal.pending:
-            out.append(m.command_complete(f"SELECT {portal.sent}"))
-        else:
-            out.append(ext.PORTAL_SUSPENDED)
-        await self._send(b"".join(out))
-
-    def _status(self) -> bytes:
-        return b"T" if self.in_transaction else b"I"
-
-    async def _simple_query(self, text: str) -> None:
         try:
-            statements = [tree for tree in sqlglot.parse(text, read=READ_DIALECT) if tree is not None]
-        except Exception:  # noqa: BLE001 - the engine would refuse it too; say so with its reason
-            statements = None
-        if statements is None:
-            await self._statement(text)
-        elif not statements:
-            await self._send(m.empty_query())
-        else:
-            for tree in statements:
-                if not await self._statement(tree.sql(dialect=READ_DIALECT), tree):
-                    break  # the rest of a failed message is not run, as PostgreSQL does
-        await self._send(m.ready_for_query(self._status()))
-
-    async def _statement(self, sql: str, tree: exp.Expression | None = None) -> bool:
-        local = self._answer_locally(tree)
-        if local is not None:
-            await self._send(local)
-            return True
-        engine = self.server.engine
-        try:
-            result = await asyncio.to_thread(engine.query_for, self.subject, sql, read=READ_DIALECT,
-                                             on_start=self._running)
-        except Refused as refusal:
-            await self._send(m.error_response(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason))
-            return False
-        except QueryFailed as failure:
-            await self._send(m.error_response(failure.sqlstate, failure.message))
-            return False
-        self.running = result
-        try:
-            await self._send(m.row_description(result.columns, result.types))
-            batches = result.batches()
-            count = 0
-            while True:
-                batch = await asyncio.to_thread(next, batches, None)
-                if batch is None:
-                    break
-                count += len(batch)
-                await self._send(b"".join(m.data_row(row) for row in batch))
-            await self._send(m.command_complete(f"SELECT {count}"))
-            return True
-        except QueryFailed as failure:
-            await self._send(m.error_response(failure.sqlstate, failure.message))
-            return False
+            sent = await self._stream(portal.result, portal.batches, portal.encoders,
+                                      limit if limit > 0 else None, portal.pending)
         finally:
             self.running = None
-            result.close()
+        portal.sent += sent
+        if limit > 0 and sent == limit and (portal.pending or not await self._exhausted(portal)):
+            await self._send(ext.PORTAL_SUSPENDED)
+            return
+        await self._send(m.command_complete(f"SELECT {portal.sent}"))
+        portal.result.close()
 
-    def _answer_locally(self, tree: exp.Expression | None) -> bytes | None:
-        """Session statements a read-only session answers itself; they never reach the database."""
-        if tree is None:
-            return None
-        if isinstance(tree, exp.Transaction):
-            self.in_transaction = True
-            return m.command_complete("BEGIN")
-        if isinstance(tree, exp.Commit):
-            self.in_transaction = False
-            return m.command_complete("COMMIT")
-        if isinstance(tree, exp.Rollback):
-            self.in_transaction = False
-            return m.command_complete("ROLLBACK")
-        if isinstance(tree, exp.Set):
-            for item in tree.expressions:
-                assignment = item.this
-                if isinstance(assignment, exp.EQ):
-                    name = assignment.this.name
-                    self.settings[name] = assignment.expression.name
-            return m.command_complete("SET")
-        if isinstance(tree, exp.Show) or (isinstance(tree, exp.Command) and tree.name.upper() == "SHOW"):
-            target = tree.args.get("expression") if isinstance(tree, exp.Command) else None
-            name = tree.name if isinstance(tree, exp.Show) else (target.name if isinstance(target, exp.Literal)
-                                                                 else str(target or ""))
-            name = name.strip().strip('"')
-            value = next((v for k, v in self.settings.items() if k.lower() == name.lower()), "")
-            return (m.row_description([name], ["VARCHAR"]) + m.data_row((value,)) + m.command_complete("SHOW"))
-        if isinstance(tree, exp.Command) and tree.name.upper() in ("RESET", "DISCARD", "DEALLOCATE"):
-            return m.command_complete(tree.name.upper())
-        return None
+    async def _execute_cursor(self, cursor: Cursor, limit: int) -> None:
+        """Execute on a DECLAREd cursor's portal: its next rows, suspended while more remain."""
+        encoders = binary.column_encoders(cursor.result.types, [1] if cursor.binary else [])
+        rows, count = await self._collect(cursor, limit if limit > 0 else None, encoders)
+        if limit > 0 and not cursor.done and (cursor.pending or not await self._cursor_exhausted(cursor)):
+            await self._send(rows + ext.PORTAL_SUSPENDED)
+            return
+        await self._send(rows + m.command_complete(f"FETCH {count}"))
+
+    async def _cursor_exhausted(self, cursor: Cursor) -> bool:
+        batch = await self._next_batch(cursor.batches)
+        if batch is None:
+            cursor.done = True
+            return True
+        cursor.pending = list(batch)
+        return False
+
+    async def _exhausted(self, portal: ext.Portal) -> bool:
+        """Whether a portal has no rows left (peeking one batch ahead, kept for the next Execute)."""
+        batch = await self._next_batch(portal.batches)
+        if batch is None:
+            return True
+        portal.pending[:] = list(batch)
+        return False

@@ -157,8 +157,10 @@ class Engine:
         return self.query_for(subject, sql, env=env, read=read, parameters=parameters)
 
     def query_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
-                  parameters: Parameters = None, on_start: Callable[[Any], None] | None = None) -> QueryResult:
-        """Rewrite, check and run; ``on_start`` gets an object whose ``interrupt()`` cancels the query."""
+                  parameters: Parameters = None, on_start: Callable[[Any], None] | None = None,
+                  audit_context: dict[str, Any] | None = None) -> QueryResult:
+        """Rewrite, check and run; ``on_start`` gets an object whose ``interrupt()`` cancels the query;
+        ``audit_context`` (a front door's session, client...) goes into the statement's audit line."""
         if self.backend is None:
             raise QueryFailed("no database: load the engine with db=...", "3D000")
         started = time.perf_counter()
@@ -168,7 +170,7 @@ class Engine:
             environment = env
         entry: dict[str, Any] = {
             "principal": subject.name, "roles": list(subject.roles), "environment": environment,
-            "statement": sql, "fingerprint": fingerprint(sql, read),
+            "statement": sql, "fingerprint": fingerprint(sql, read), **(audit_context or {}),
         }
         try:
             rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=self.backend.dialect)

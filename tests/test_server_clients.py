@@ -245,3 +245,35 @@ def test_disconnect_in_the_middle_of_a_large_result(frontdoor):
     assert len(frontdoor.server.sessions) <= before  # the abandoned session is gone
     with psycopg.connect(dsn(frontdoor, "bob")) as conn:
         assert conn.execute(QUERY).fetchall() == expected(frontdoor, "bob")
+
+
+def test_every_session_and_statement_is_audited(frontdoor):
+    import json
+
+    import psycopg
+
+    log = frontdoor.root / "audit.jsonl"
+    start = len(log.read_text().splitlines()) if log.exists() else 0
+    with psycopg.connect(dsn(frontdoor, "bob"), autocommit=True) as conn, psycopg.ClientCursor(conn) as cur:
+        cur.execute("SET application_name = 'audited'")
+        cur.execute("SELECT relname FROM pg_catalog.pg_class LIMIT 1")
+        cur.execute(QUERY)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute('SELECT "NationalID" FROM user_demographics')
+    def session_lines() -> list[dict]:
+        lines = [json.loads(line) for line in log.read_text().splitlines()[start:]]
+        session = next(e["session"] for e in lines if e.get("application") == "audited")
+        return [e for e in lines if e.get("session") == session]
+
+    for _ in range(50):  # the end of the session is recorded as the server notices the client left
+        if any(e.get("event") == "session_end" for e in session_lines()):
+            break
+        import time
+        time.sleep(0.1)
+    mine = session_lines()
+    events = [e.get("event") or e.get("decision") for e in mine]
+    assert events[0] == "session_start" and events[-1] == "session_end"
+    assert {"session_statement", "catalog", "allowed", "refused"} <= set(events)
+    assert any(e.get("application") == "audited" for e in mine)
+    refused = next(e for e in mine if e.get("decision") == "refused")
+    assert "NationalID" in refused["statement"] and "denied" in refused["reason"]

@@ -69,7 +69,7 @@ def frontdoor(tmp_path_factory):
     users_file = root / "users.yaml"
     for name, password in PASSWORDS.items():
         set_password(users_file, name, password)
-    engine = Engine.load(EXAMPLE, database, keys=KEY)
+    engine = Engine.load(EXAMPLE, database, keys=KEY, audit=root / "audit.jsonl")
     server = Server(engine, load_users(users_file), tls=tls_context(*self_signed(root)))
     loop = asyncio.new_event_loop()
     started = threading.Event()

@@ -7,11 +7,7 @@ or oversized message ends that connection with a protocol error and nothing else
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import decimal
 import struct
-import uuid
-from typing import Any
 
 MAX_MESSAGE = 64 * 1024 * 1024  # a single message; larger ones are refused (08P01)
 MAX_STARTUP = 10_000
@@ -89,60 +85,3 @@ def empty_query() -> bytes:
 def error_response(sqlstate: str, text: str, severity: str = "ERROR") -> bytes:
     fields = b"S" + cstring(severity) + b"V" + cstring(severity) + b"C" + cstring(sqlstate) + b"M" + cstring(text)
     return message(b"E", fields + b"\0")
-
-
-# --- types ----------------------------------------------------------------------------------------
-
-#: DuckDB type name (prefix) -> (PostgreSQL type OID, size)
-TYPE_OIDS: list[tuple[str, int, int]] = [
-    ("BOOLEAN", 16, 1), ("TINYINT", 21, 2), ("SMALLINT", 21, 2), ("INTEGER", 23, 4), ("BIGINT", 20, 8),
-    ("HUGEINT", 1700, -1), ("FLOAT", 700, 4), ("REAL", 700, 4), ("DOUBLE", 701, 8), ("DECIMAL", 1700, -1),
-    ("DATE", 1082, 4), ("TIMESTAMP WITH TIME ZONE", 1184, 8), ("TIMESTAMP", 1114, 8), ("TIME", 1083, 8),
-    ("BLOB", 17, -1), ("UUID", 2950, 16), ("INTERVAL", 1186, 16), ("VARCHAR", 25, -1),
-]
-
-
-def type_oid(duckdb_type: str) -> tuple[int, int]:
-    upper = duckdb_type.upper()
-    for prefix, oid, size in TYPE_OIDS:
-        if upper.startswith(prefix):
-            return oid, size
-    return 25, -1  # anything else travels as text
-
-
-def row_description(columns: list[str], types: list[str]) -> bytes:
-    body = struct.pack("!h", len(columns))
-    for name, kind in zip(columns, types):
-        oid, size = type_oid(kind)
-        body += cstring(name) + struct.pack("!ihihih", 0, 0, oid, size, -1, 0)
-    return message(b"T", body)
-
-
-def text_value(value: Any) -> bytes | None:
-    """PostgreSQL's text format for a value DuckDB returned."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return b"t" if value else b"f"
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return b"\\x" + bytes(value).hex().encode()
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ").encode()
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat().encode()
-    if isinstance(value, float):
-        return repr(value).encode() if value == value and value not in (float("inf"), float("-inf")) else \
-            {"nan": b"NaN", "inf": b"Infinity", "-inf": b"-Infinity"}[repr(value)]
-    if isinstance(value, (int, decimal.Decimal, uuid.UUID)):
-        return str(value).encode()
-    if isinstance(value, str):
-        return value.encode()
-    return str(value).encode()
-
-
-def data_row(row: tuple[Any, ...]) -> bytes:
-    body = struct.pack("!h", len(row))
-    for value in row:
-        encoded = text_value(value)
-        body += struct.pack("!i", -1) if encoded is None else struct.pack("!i", len(encoded)) + encoded
-    return message(b"D", body)

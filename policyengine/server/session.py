@@ -56,6 +56,18 @@ def _refused(refusal: Refused) -> StatementError:
     return StatementError(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)
 
 
+def _produce(batches: Any, encoders: list[Any], rows: list[tuple[Any, ...]],
+             want: int | None) -> tuple[bytes | None, list[tuple[Any, ...]], int]:
+    """(DataRows for up to ``want`` rows, the rows left over, how many were encoded); None at the end."""
+    if not rows:
+        batch = next(batches, None)
+        if batch is None:
+            return None, [], 0
+        rows = batch
+    take = rows if want is None else rows[:want]
+    return binary.data_rows(take, encoders), rows[len(take):], len(take)
+
+
 @dataclass
 class Cursor:
     """A DECLAREd cursor: an open result read forward by FETCH."""
@@ -127,13 +139,15 @@ class Session:
         except Exception:  # noqa: BLE001 - the client is gone too
             pass
 
+    def _audit_context(self) -> dict[str, Any]:
+        peer = self.writer.get_extra_info("peername")
+        return {"front_door": "postgres", "session": self.pid, "client": str(peer[0]) if peer else None,
+                "application": self.settings.get("application_name")}
+
     def _audit(self, **fields: Any) -> None:
         audit = self.server.engine.audit
         if audit is not None:
-            peer = self.writer.get_extra_info("peername")
-            audit.record(front_door="postgres", session=self.pid, principal=self.user,
-                         client=str(peer[0]) if peer else None,
-                         application=self.settings.get("application_name"), **fields)
+            audit.record(principal=self.user, **self._audit_context(), **fields)
 
     # --- startup and authentication -------------------------------------------------------------
 
@@ -269,6 +283,7 @@ class Session:
         utility = self._recognize(text)
         self._check_transaction(utility)
         if utility is not None:
+            self._audit(event="session_statement", statement=text)
             description, body = await self._utility(utility)
             await self._send((description or b"") + body)
             return
@@ -313,7 +328,8 @@ class Session:
                 self._audit(event="catalog", statement=sql)
                 return await asyncio.to_thread(self.server.catalogs.open, self.subject, tree, values, parameters)
             return await asyncio.to_thread(self.server.engine.query_for, self.subject, sql, read=READ_DIALECT,
-                                           parameters=parameters or None, on_start=self._running)
+                                           parameters=parameters or None, on_start=self._running,
+                                           audit_context=self._audit_context())
         except Refused as refusal:
             raise _refused(refusal) from None
         except QueryFailed as failure:
@@ -333,22 +349,22 @@ class Session:
 
     async def _stream(self, result: Any, batches: Any, encoders: list[Any], limit: int | None,
                       pending: list[tuple[Any, ...]] | None = None) -> int:
-        """Send DataRows as batches arrive, flushing as the socket drains; returns the rows sent."""
+        """Send DataRows as batches arrive; returns the rows sent. Fetching and encoding both run in
+        the worker thread, so a large result never holds the event loop (and the other sessions)."""
         self.running = result
         sent, out, size = 0, [], 0
-        rows = pending or []
+        rows = list(pending or [])
         while limit is None or sent < limit:
-            if not rows:
-                batch = await self._next_batch(batches)
-                if batch is None:
-                    break
-                rows = batch
-            take = rows if limit is None else rows[:limit - sent]
-            rows = rows[len(take):]
-            chunk = binary.data_rows(take, encoders)
+            try:
+                chunk, rows, count = await asyncio.to_thread(
+                    _produce, batches, encoders, rows, None if limit is None else limit - sent)
+            except QueryFailed as failure:
+                raise StatementError(failure.sqlstate, failure.message) from None
+            if chunk is None:
+                break
             out.append(chunk)
             size += len(chunk)
-            sent += len(take)
+            sent += count
             if size >= FLUSH_BYTES:
                 await self._send(b"".join(out))
                 out, size = [], 0
@@ -667,6 +683,7 @@ class Session:
             if portal.done:
                 await self._send(m.command_complete("SELECT 0"))
                 return
+            self._audit(event="session_statement", statement=portal.statement.sql)
             _, body = await self._utility(utility, portal.formats, portal.parameters)
             portal.done = True
             await self._send(body)

@@ -108,6 +108,34 @@ def test_psycopg_declare_fetch_close_by_hand(frontdoor):
         assert first + rest == expected(frontdoor, "bob")
         with pytest.raises(psycopg.errors.InvalidCursorName):
             cur.execute("FETCH 1 FROM c")
+    with psycopg.connect(dsn(frontdoor, "bob")) as conn, psycopg.ClientCursor(conn) as cur:
+        cur.execute(f"DECLARE d CURSOR FOR {QUERY}")
+        cur.execute("MOVE 2 IN d")
+        assert cur.statusmessage == "MOVE 2"
+        cur.execute("FETCH ALL FROM d")
+        assert cur.fetchall() == expected(frontdoor, "bob")[2:]
+
+
+def test_session_statements_keep_the_principal_and_the_transaction_rules(frontdoor):
+    import psycopg
+
+    with psycopg.connect(dsn(frontdoor, "bob")) as conn, psycopg.ClientCursor(conn) as cur:
+        for statement in ("SET ROLE frank", "SET SESSION AUTHORIZATION frank", "SET client_encoding = 'LATIN1'"):
+            with pytest.raises(psycopg.Error) as refused:
+                cur.execute(statement)
+            assert refused.value.sqlstate in ("42501", "22023")
+            conn.rollback()
+        cur.execute("SELECT current_user")
+        assert cur.fetchone() == ("bob",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute('SELECT "NationalID" FROM user_demographics')
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):  # 25P02 until the transaction ends
+            cur.execute("SELECT 1")
+        conn.rollback()
+        cur.execute(f"EXPLAIN {QUERY}")
+        plan = "\n".join(row[0] for row in cur.fetchall())
+        assert "cost=" in plan and "verified_reviews" in plan and "UserID" in plan
+        assert "getvariable" not in plan.lower()  # what the policy does, not the rewritten SQL
 
 
 # --- SQLAlchemy and pandas ---------------------------------------------------------------------------

@@ -488,8 +488,8 @@ class Session:
         rows, count = await self._collect(cursor, statement.count, encoders)
         return description, rows + m.command_complete(f"FETCH {count}")
 
-    async def _collect(self, cursor: Cursor, limit: int | None, encoders: list[Any]) -> tuple[bytes, int]:
-        """The cursor's next rows (all of them: None), as DataRows, and how many."""
+    async def _take(self, cursor: Cursor, limit: int | None) -> list[tuple[Any, ...]]:
+        """The cursor's next ``limit`` rows (None: all that remain)."""
         rows: list[tuple[Any, ...]] = []
         while limit is None or len(rows) < limit:
             if not cursor.pending:
@@ -503,23 +503,15 @@ class Session:
             take = cursor.pending if limit is None else cursor.pending[:limit - len(rows)]
             cursor.pending = cursor.pending[len(take):]
             rows.extend(take)
+        return rows
+
+    async def _collect(self, cursor: Cursor, limit: int | None, encoders: list[Any]) -> tuple[bytes, int]:
+        """The cursor's next rows as DataRows, and how many."""
+        rows = await self._take(cursor, limit)
         return binary.data_rows(rows, encoders), len(rows)
 
     async def _discard(self, cursor: Cursor, limit: int | None) -> int:
-        skipped = 0
-        while limit is None or skipped < limit:
-            if not cursor.pending:
-                if cursor.done:
-                    break
-                batch = await self._next_batch(cursor.batches)
-                if batch is None:
-                    cursor.done = True
-                    break
-                cursor.pending = list(batch)
-            take = len(cursor.pending) if limit is None else min(len(cursor.pending), limit - skipped)
-            cursor.pending = cursor.pending[take:]
-            skipped += take
-        return skipped
+        return len(await self._take(cursor, limit))
 
     def _close_cursor(self, name: str) -> None:
         cursor = self.cursors.pop(name, None)

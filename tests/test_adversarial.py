@@ -7,11 +7,9 @@ error, and every query is either refused or equal to the materialized oracle.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pytest
@@ -20,63 +18,20 @@ import sqlglot
 from policyengine import crypto
 from policyengine.backends.duckdb import DuckDBBackend
 from policyengine.backends.errors import QueryFailed
-from policyengine.decision import Outcome, decide, subject_for
+from policyengine.decision import subject_for
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
 from policyengine.rewrite import Refused
 from tests.adversarial_queries import all_attacks
 from tests.conftest import EXAMPLE
-from tests.oracle import materialize, normalize_rows
+from policyengine.fuzz.canaries import forbidden as canary_forbidden
+from policyengine.fuzz.canaries import leaks, plant
+from policyengine.fuzz.oracle import materialize, normalize_rows
 
 KEY = crypto.parse_key("726564207465616d206b6579206f6b21")
 
-CANARY_USER = {
-    "UserID": "CANARYUSER1", "FullName": "Xcanaryfullname_51ab", "Email": "canary_local_9f1e@canary.example",
-    "Phone": "+00 canaryphone 4321", "BirthDate": dt.date(1901, 7, 13), "Gender": "canarygender",
-    "City": "CANARYCITY", "Country": "US", "PostalCode": "CANARYPOSTAL", "NationalID": "CANARYNID-000",
-    "Iban": "CANARYIBAN77", "MarketingConsent": False,
-}
-CANARY_REVIEW = {
-    "ReviewID": "R-CANARY-1", "UserID": "CANARYUSER1", "ProductID": "P0001", "Rating": 3,
-    "ReviewText": "Fine product overall and CANARYTEXTSECRET", "CreatedAt": dt.datetime(2023, 3, 17, 13, 37, 42),
-}
-CANARY_VERIFIED = {
-    "ReviewID": "R-CANARY-NA", "UserID": "CANARYUSER1", "ReviewSentiment": decimal.Decimal("0.5"),
-    "BirthYear": 1907, "Gender": 77, "Location": "US",
-}
-
-# (table, column) -> what would betray the raw value: a secret substring, or the exact typed value
-CANARIES: dict[tuple[str, str], Any] = {
-    ("user_demographics", "UserID"): "canaryuser",
-    ("user_demographics", "FullName"): "canaryfullname",
-    ("user_demographics", "Email"): "canary_local_9f1e",
-    ("user_demographics", "Phone"): "canaryphone",
-    ("user_demographics", "BirthDate"): dt.date(1901, 7, 13),
-    ("user_demographics", "Gender"): "canarygender",
-    ("user_demographics", "City"): "canarycity",
-    ("user_demographics", "PostalCode"): "canarypostal",
-    ("user_demographics", "NationalID"): "canarynid",
-    ("user_demographics", "Iban"): "canaryiban",
-    ("reviews", "UserID"): "canaryuser",
-    ("reviews", "ReviewText"): "canarytext",
-    ("reviews", "CreatedAt"): dt.datetime(2023, 3, 17, 13, 37, 42),
-    ("verified_reviews", "UserID"): "canaryuser",
-    ("verified_reviews", "BirthYear"): 1907,
-    ("verified_reviews", "Gender"): 77,
-}
-ROW_CANARY = "r-canary-na"  # a verified review from the US: hidden from EU analysts by the row filter
-
 WHO = [("alice", "prod"), ("bob", "prod"), ("dave", "prod"), ("grace", "prod"), ("erin", "staging"), ("ivan", "dev")]
 NONDETERMINISTIC = ("SAMPLE", "TABLESAMPLE", "POSITIONAL JOIN", "ASOF JOIN")  # ties pick any row
-
-
-def plant(path: Path) -> None:
-    with duckdb.connect(str(path)) as con:
-        for table, row in (("user_demographics", CANARY_USER), ("reviews", CANARY_REVIEW),
-                           ("verified_reviews", CANARY_VERIFIED)):
-            columns = ", ".join(f'"{c}"' for c in row)
-            con.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-        con.execute("INSERT INTO reviews VALUES ('R-CANARY-2', 'CANARYUSER1', 'P0002', 1, NULL, TIMESTAMP '2022-01-01')")
 
 
 @pytest.fixture(scope="module")
@@ -98,40 +53,7 @@ def world(tmp_path_factory):
 
 
 def forbidden(engine: Engine, principal: str, env: str) -> list[Any]:
-    subject = subject_for(engine.policy_set, principal=principal)
-    out: list[Any] = []
-    for (table, column), canary in CANARIES.items():
-        decision = decide(engine.policy_set, subject, env, table)
-        choice = decision.column(column) if decision.allowed else None
-        if choice is None or choice.outcome is not Outcome.RAW:
-            out.append(canary)
-    verified = decide(engine.policy_set, subject, env, "verified_reviews")
-    if verified.allowed and "US" not in verified.rows.describe() and verified.rows.describe() != "(TRUE)":
-        out.append(ROW_CANARY)
-    return out
-
-
-def cells(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from cells(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from cells(item)
-    else:
-        yield value
-
-
-def leaks(values: Any, canaries: list[Any]) -> list[Any]:
-    found = []
-    for value in cells(values):
-        for canary in canaries:
-            if isinstance(canary, str):
-                if canary in str(value).lower():
-                    found.append((canary, value))
-            elif type(value) is type(canary) and value == canary:
-                found.append((canary, value))
-    return found
+    return canary_forbidden(engine.policy_set, subject_for(engine.policy_set, principal=principal), env)
 
 
 ATTACKS = all_attacks()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from pathlib import Path
 
-import duckdb
 import pandas as pd
 import polars as pl
 import pytest
@@ -16,7 +14,7 @@ from policyengine import dbapi
 from policyengine.demo.data import build_demo_database
 from tests.adversarial_queries import all_attacks
 from tests.conftest import EXAMPLE
-from tests.oracle import materialize
+from policyengine.fuzz.oracle import materialize
 from tests.test_adversarial import KEY, Denied, check_attacks, forbidden, plant
 
 KEY_HEX = KEY.master.hex()

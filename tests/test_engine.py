@@ -1,7 +1,7 @@
 """The engine on the demo database, held against the oracle: every principal, two environments.
 
 For each query the engine's result on the real data must equal the untouched query's result on a
-copy where that principal's protections and row filters were materialized by :mod:`tests.oracle`.
+copy where that principal's protections and row filters were materialized by :mod:`policyengine.fuzz.oracle`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
 from policyengine.rewrite import Refused
 from tests.conftest import EXAMPLE
-from tests.oracle import materialize, normalize_rows
+from policyengine.fuzz.oracle import materialize, normalize_rows
 
 import duckdb
 

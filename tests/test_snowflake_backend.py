@@ -25,7 +25,7 @@ from policyengine import load_policy_set
 from policyengine.backends.snowflake import SnowflakeBackend
 from policyengine.engine import Engine
 from policyengine.rewrite import Refused
-from tests.oracle import normalize_rows
+from policyengine.fuzz.oracle import normalize_rows
 
 POLICIES = Path(__file__).parent / "fixtures" / "rewrite" / "policies"
 SERVER = """

@@ -28,7 +28,7 @@ from policyengine.model import name_key
 from policyengine.rewrite import Refused, keyed
 from policyengine.rewrite.templates import cast
 from tests.conftest import EXAMPLE
-from tests.oracle import normalize_rows
+from policyengine.fuzz.oracle import normalize_rows
 
 GOLDEN = Path(__file__).parent / "fixtures" / "snowflake"
 ENVIRONMENTS = ("dev", "staging", "prod")

@@ -20,7 +20,7 @@ from policyengine.engine import Engine
 from policyengine.rewrite import Refused
 from tests import tpc
 from tests.conftest import requires_shared
-from tests.oracle import materialize, normalize_rows
+from policyengine.fuzz.oracle import materialize, normalize_rows
 
 pytestmark = requires_shared
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any, Iterator
 
 from policyengine.rewrite import Refused, Rewritten
@@ -54,18 +55,18 @@ def check(serialized: str, rewritten: Rewritten, builtins: frozenset[str]) -> No
     statements = document.get("statements") or []
     if len(statements) != 1:
         raise Refused("DuckDB's parser sees more than one statement", kind="unsupported")
-    expected = {alias: key for alias, key in rewritten.reads}
+    # each wrapper of the rewrite accounts for exactly one read of its table under its alias
+    expected = Counter((alias, key.rsplit(".", 1)[-1].lower()) for alias, key in rewritten.reads)
     cte = re.compile(rf"__pe_{rewritten.nonce}_cte\d+")
-    seen: set[str] = set()
     for node in _nodes(statements[0]):
         kind, cls = node.get("type"), node.get("class")
         if kind == "BASE_TABLE":
             name, alias = node.get("table_name", ""), node.get("alias", "")
             if cte.fullmatch(name) and not node.get("schema_name") and not node.get("catalog_name"):
                 continue
-            if alias not in expected or alias in seen or name.lower() != expected[alias].rsplit(".", 1)[-1]:
+            if expected[(alias, name.lower())] <= 0:
                 raise Refused("DuckDB's parser sees a table read the rewrite did not protect", kind="unsupported")
-            seen.add(alias)
+            expected[(alias, name.lower())] -= 1
         elif kind == "TABLE_FUNCTION":
             function = node.get("function", {})
             name = str(function.get("function_name", "")).lower()
@@ -83,5 +84,5 @@ def check(serialized: str, rewritten: Rewritten, builtins: frozenset[str]) -> No
                 continue
             if is_denied(name) or name not in builtins:
                 raise Refused(f"function {name}() is not allowed")
-    if seen != set(expected):
+    if any(remaining != 0 for remaining in expected.values()):
         raise Refused("DuckDB's parser does not see every protected read", kind="unsupported")

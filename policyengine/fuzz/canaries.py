@@ -28,7 +28,7 @@ CANARY_REVIEW = {
 }
 CANARY_VERIFIED = {
     "ReviewID": "R-CANARY-NA", "UserID": "CANARYUSER1", "ReviewSentiment": decimal.Decimal("0.5"),
-    "BirthYear": 1907, "Gender": 77, "Location": "US",
+    "BirthYear": 1907, "Gender": 7654321, "Location": "US",
 }
 
 #: (table, column) -> what would betray the raw value: a secret substring (lower case), or the exact typed value
@@ -48,7 +48,7 @@ CANARIES: dict[tuple[str, str], Any] = {
     ("reviews", "CreatedAt"): dt.datetime(2023, 3, 17, 13, 37, 42),
     ("verified_reviews", "UserID"): "canaryuser",
     ("verified_reviews", "BirthYear"): 1907,
-    ("verified_reviews", "Gender"): 77,
+    ("verified_reviews", "Gender"): 7654321,  # no count or sum over the demo data comes near it
 }
 ROW_CANARY = "r-canary-na"  # a verified review from the US: hidden from EU analysts by the row filter
 
@@ -63,8 +63,10 @@ def plant(path: Path) -> None:
         con.execute("INSERT INTO reviews VALUES ('R-CANARY-2', 'CANARYUSER1', 'P0002', 1, NULL, TIMESTAMP '2022-01-01')")
 
 
-def forbidden(policy_set: PolicySet, subject: Subject, env: str | None) -> list[Any]:
-    """The canaries this subject must never receive in this environment."""
+def forbidden(policy_set: PolicySet, subject: Subject, env: str | None, row_visible: bool | None = None) -> list[Any]:
+    """The canaries this subject must never receive in this environment. ``row_visible`` says whether
+    the row filter lets the subject see the canary row (known from a materialized copy); without it,
+    the row is taken as hidden unless the filter is plainly true or names the row's country."""
     out: list[Any] = []
     for (table, column), canary in CANARIES.items():
         decision = decide(policy_set, subject, env, table)
@@ -72,7 +74,9 @@ def forbidden(policy_set: PolicySet, subject: Subject, env: str | None) -> list[
         if choice is None or choice.outcome is not Outcome.RAW:
             out.append(canary)
     verified = decide(policy_set, subject, env, "verified_reviews")
-    if verified.allowed and "US" not in verified.rows.describe() and verified.rows.describe() != "(TRUE)":
+    if row_visible is None:
+        row_visible = "US" in verified.rows.describe() or verified.rows.describe() in ("(TRUE)", "all rows")
+    if verified.allowed and not row_visible:
         out.append(ROW_CANARY)
     return out
 

@@ -123,9 +123,13 @@ class WrapperFactory:
                 if len(_TEXTS) > _TEXTS_SIZE:
                     _TEXTS.popitem(last=False)
         text, slots = cached
+        # the same wrapper gets the same aliases wherever it appears, so that DuckDB sees two uses
+        # of one protected table in a statement (a subquery in SELECT and in GROUP BY) as the same
+        # expression; each wrapper is a derived table of its own, so equal aliases never meet
         for slot, table_key in enumerate(slots):
-            text = text.replace(_quoted_sql(f"__pe_{_SLOT}_{slot}", dialect),
-                                _quoted_sql(self._alias_for(table_key), dialect))
+            alias = f"__pe_{self.nonce}_{slot}"
+            self.aliases.append((alias, table_key))
+            text = text.replace(_quoted_sql(f"__pe_{_SLOT}_{slot}", dialect), _quoted_sql(alias, dialect))
         return text
 
     @property

@@ -71,7 +71,8 @@ _KINDS: dict[str, tuple[int, int, int]] = {
 #: DuckDB type names (as ``cursor.description`` reports them, plus common aliases) -> kind
 _DUCKDB_KIND: dict[str, str] = {
     "BOOLEAN": "bool", "BOOL": "bool", "LOGICAL": "bool",
-    "TINYINT": "int2", "INT1": "int2", "SMALLINT": "int2", "INT2": "int2", "SHORT": "int2", "UTINYINT": "int2",
+    "TINYINT": "int2", "INT1": "int2", "SMALLINT": "int2", "INT2": "int2", "SHORT": "int2",
+    "UTINYINT": "int2",
     "INTEGER": "int4", "INT": "int4", "INT4": "int4", "SIGNED": "int4", "USMALLINT": "int4",
     "BIGINT": "int8", "INT8": "int8", "LONG": "int8", "UINTEGER": "int8",
     "UBIGINT": "numeric", "HUGEINT": "numeric", "INT128": "numeric", "UHUGEINT": "numeric",
@@ -361,42 +362,98 @@ def _float_special(value: float) -> str | None:
     return None
 
 
-def _text_float8(value: Any) -> str:
-    value = float(value)
-    return _float_special(value) or _pg_float(repr(value), 15)
+def _is_boundary(digits: int, exponent: int, ulp_exponent: int, power_of_two: bool, value: float) -> bool:
+    """Is digits * 10**exponent, which reads back as ``value``, exactly halfway to a neighbouring float?
 
-
-def _float4_round_trips(text: str, value: float) -> bool:
-    try:
-        return _F32.unpack(_F32.pack(float(text)))[0] == value
-    except OverflowError:
-        return False
-
-
-def _float4_shortest(value: float) -> str:
-    """The shortest decimal that reads back as this float4 (what PostgreSQL's f2s prints).
-
-    Python only knows doubles, whose repr of a float4 shows spurious digits (0.1 -> 0.10000000149011612);
-    the correctly rounded p-digit decimal for the smallest p that round-trips through float4 is the answer.
-    At a power of two the gap below is half the gap above, so the neighbour above is tried as well.
+    Python's repr accepts such a halfway decimal when the mantissa is even; PostgreSQL's Ryu never does
+    and prints more digits (1.1529215046068639e+18, not 1.152921504606864e+18). A decimal that reads
+    back as the value lies within half an ulp of it, so it is a halfway point exactly when its binary
+    expansion ends one bit below the ulp (two bits below on the short side of a power of two).
     """
-    power_of_two = (_I32.unpack(_F32.pack(value))[0] & 0x7FFFFF) == 0
-    for precision in range(1, 10):
-        text = f"{value:.{precision - 1}e}"
-        if _float4_round_trips(text, value):
-            return text
-        if power_of_two:
-            mantissa, _, exponent = text.partition("e")
-            digits = int(mantissa.replace(".", "").lstrip("-")) + 1
-            above = f"{'-' if value < 0 else ''}{digits}e{int(exponent) - precision + 1}"
-            if _float4_round_trips(above, value):
-                return above
-    return f"{value:.8e}"
+    if exponent < 0 and (-exponent > 25 or digits % 5 ** -exponent):  # not dyadic: never halfway
+        return False
+    twos = (digits & -digits).bit_length() - 1 + exponent
+    if twos == ulp_exponent - 1:
+        return True
+    return power_of_two and twos == ulp_exponent - 2 and decimal.Decimal(digits).scaleb(exponent) < \
+        decimal.Decimal(value)
+
+
+def _float_shortest(value: float, width: int) -> str:
+    """The decimal PostgreSQL's Ryu prints for a positive finite float: shortest strictly inside the
+    rounding interval, the closest such one; as ``<digits>e<exponent>``."""
+    mantissa_part, binary_exponent = math.frexp(value)
+    if width == 64:
+        ulp_exponent, limit, smallest_normal = max(binary_exponent - 53, -1074), 17, -1022
+        fast = repr(value)
+    else:
+        ulp_exponent, limit, smallest_normal = max(binary_exponent - 24, -149), 9, -126
+        fast = ""
+    power_of_two = mantissa_part == 0.5 and binary_exponent - 1 > smallest_normal
+
+    def parse(text: str) -> tuple[int, int]:
+        mantissa, _, exp_text = text.partition("e")
+        whole, _, frac = mantissa.partition(".")
+        return int(whole + frac), (int(exp_text) if exp_text else 0) - len(frac)
+
+    def reads_back(digits: int, exponent: int) -> bool:
+        number = float(f"{digits}e{exponent}")
+        if width == 32:
+            try:
+                number = _F32.unpack(_F32.pack(number))[0]
+            except OverflowError:
+                return False
+        return number == value
+
+    if fast:
+        digits, exponent = parse(fast)
+        if not _is_boundary(digits, exponent, ulp_exponent, power_of_two, value):
+            return f"{digits}e{exponent}"
+        start = len(str(digits))
+    else:
+        start = 1
+    exact = None
+    for precision in range(start, limit + 1):
+        digits, exponent = parse(f"{value:.{precision - 1}e}")
+        candidates = [(digits, exponent)]
+        if power_of_two:  # the interval is lopsided: a neighbour on the far side may fit
+            candidates += [(digits - 1, exponent), (digits + 1, exponent)]
+        fitting = [(d, e) for d, e in candidates if d > 0 and reads_back(d, e)
+                   and not _is_boundary(d, e, ulp_exponent, power_of_two, value)]
+        if fitting:
+            if len(fitting) > 1:
+                exact = exact or decimal.Decimal(value)
+                fitting.sort(key=lambda pair: abs(decimal.Decimal(pair[0]).scaleb(pair[1]) - exact))
+            return f"{fitting[0][0]}e{fitting[0][1]}"
+    return f"{value:.{limit - 1}e}"
+
+
+_FLOAT_WORDS_OUT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _text_float8(value: Any) -> str:
+    if type(value) is not float:
+        value = float(value)
+    text = repr(value)
+    magnitude = -value if value < 0 else value
+    if magnitude < 536870912.0:  # 2**29
+        # Below 2**29 no decimal of 17 digits or fewer is exactly halfway between two doubles, so
+        # Python's shortest repr is PostgreSQL's digits; below 1e15 the layout is the same too, less
+        # Python's trailing ".0" (and NaN, which compares false here, is handled below).
+        return text[:-2] if text[-2:] == ".0" else text
+    if math.isnan(magnitude) or magnitude == math.inf:
+        return _FLOAT_WORDS_OUT[text]
+    text = _pg_float(_float_shortest(magnitude, 64), 15)
+    return "-" + text if value < 0 else text
 
 
 def _text_float4(value: Any) -> str:
     value = _F32.unpack(_F32.pack(float(value)))[0]  # a float4 column's value, whatever Python held
-    return _float_special(value) or _pg_float(_float4_shortest(value), 6)
+    special = _float_special(value)
+    if special:
+        return special
+    text = _pg_float(_float_shortest(abs(value), 32), 6)
+    return "-" + text if value < 0 else text
 
 
 def _text_bytea(value: Any) -> str:
@@ -428,7 +485,7 @@ def _text_timetz(value: Any) -> str:
 
 def _text_timestamp(value: Any) -> str:
     if isinstance(value, dt.datetime):
-        text = value.replace(tzinfo=None).isoformat(" ")
+        text = (value if value.tzinfo is None else value.replace(tzinfo=None)).isoformat(" ")
         return text.rstrip("0") if value.microsecond else text
     if isinstance(value, dt.date):
         return value.isoformat() + " 00:00:00"
@@ -437,6 +494,11 @@ def _text_timestamp(value: Any) -> str:
 
 def _text_timestamptz(value: Any) -> str:
     if isinstance(value, dt.datetime):
+        text = value.isoformat(" ")
+        if text.endswith("+00:00") or value.tzinfo is None:  # UTC (DuckDB's usual zone) or naive: as is
+            if value.tzinfo is not None:
+                text = text[:-6]
+            return (text.rstrip("0") if value.microsecond else text) + "+00"
         offset = value.utcoffset()
         if offset:
             try:
@@ -458,7 +520,7 @@ def _interval_parts(value: Any) -> tuple[int, int, int]:
         total = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
         days, micros = divmod(abs(total), _DAY_US)
         return (0, -days, -micros) if total < 0 else (0, days, micros)
-    if isinstance(value, tuple) and len(value) == 3:  # (months, days, micros), e.g. from a decoded parameter
+    if isinstance(value, tuple) and len(value) == 3:  # an exact (months, days, micros), for callers with one
         return int(value[0]), int(value[1]), int(value[2])
     raise TypeError(f"not an interval: {value!r}")
 
@@ -549,67 +611,74 @@ _bin_int4 = _I32.pack
 _bin_int8 = _I64.pack
 
 
+_FLOAT4_NAN = b"\x7f\xc0\x00\x00"
+_FLOAT8_NAN = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"
+
+
 def _bin_float4(value: Any) -> bytes:
-    return _F32.pack(value)
+    # any NaN goes out as PostgreSQL's own (positive, quiet): sign and payload bits mean nothing
+    return _F32.pack(value) if value == value else _FLOAT4_NAN  # noqa: PLR0124 - the NaN test
 
 
 def _bin_float8(value: Any) -> bytes:
-    return _F64.pack(value)
+    return _F64.pack(value) if value == value else _FLOAT8_NAN  # noqa: PLR0124 - the NaN test
 
 
 _NUMERIC_NAN = struct.pack("!hhHh", 0, 0, 0xC000, 0)
-_NUMERIC_PINF = struct.pack("!hhHh", 0, 0, 0xD000, 0)
-_NUMERIC_NINF = struct.pack("!hhHh", 0, 0, 0xF000, 0)
+# PostgreSQL 14+ sends the infinities with dscale 32: numeric_send reads the display scale out of the
+# short-header bits, which for 0xD000/0xF000 hold 32. Clients ignore it; the bytes match a real server.
+_NUMERIC_PINF = struct.pack("!hhHh", 0, 0, 0xD000, 32)
+_NUMERIC_NINF = struct.pack("!hhHh", 0, 0, 0xF000, 32)
 
 
-def _numeric_digits(negative: bool, digits: str, exponent: int) -> bytes:
-    """numeric_send: ndigits, weight, sign, dscale, then base-10000 digits with zeros trimmed.
+_NUMERIC_HEADS = [struct.Struct(f"!hhHh{count}H") for count in range(33)]
 
-    ``digits * 10**exponent`` is the value; the display scale is the count of decimal places.
-    """
-    dscale = -exponent if exponent < 0 else 0
-    if exponent >= 0:
-        whole, frac = digits + "0" * exponent, ""
-    elif len(digits) > -exponent:
-        whole, frac = digits[:exponent], digits[exponent:]
-    else:
-        whole, frac = "", digits.rjust(-exponent, "0")
+
+def _numeric_fixed(text: str) -> bytes:
+    """numeric_send from a plain decimal string (``-123.4500``): ndigits, weight, sign, display scale,
+    then base-10000 digits with leading and trailing zero groups trimmed, as PostgreSQL stores them."""
+    negative = text[0] == "-"
+    if negative:
+        text = text[1:]
+    whole, _, frac = text.partition(".")
+    dscale = len(frac)
     whole = whole.lstrip("0")
-    whole = "0" * (-len(whole) % 4) + whole
-    frac = frac + "0" * (-len(frac) % 4)
-    groups = [int(whole[i:i + 4]) for i in range(0, len(whole), 4)]
-    groups += [int(frac[i:i + 4]) for i in range(0, len(frac), 4)]
-    weight = len(whole) // 4 - 1
-    start = 0
-    while start < len(groups) and groups[start] == 0:
-        start += 1
-        weight -= 1
-    end = len(groups)
-    while end > start and groups[end - 1] == 0:
-        end -= 1
-    groups = groups[start:end]
-    if not groups:
-        return struct.pack("!hhHh", 0, 0, 0, dscale)
+    weight = (len(whole) + 3) // 4 - 1
+    digits = "0" * (-len(whole) % 4) + whole + frac + "0" * (-len(frac) % 4)
+    number = int(digits) if digits else 0  # one int() and divmods: far cheaper than int() per slice
+    if not number:
+        return _NUMERIC_HEADS[0].pack(0, 0, 0, dscale)
+    groups: list[int] = []  # least significant first
+    while number:
+        number, group = divmod(number, 10000)
+        groups.append(group)
+    weight -= len(digits) // 4 - len(groups)  # leading zero groups (values below 1)
+    trailing = 0
+    while not groups[trailing]:
+        trailing += 1
+    groups = groups[:trailing - 1:-1] if trailing else groups[::-1]
     if not -32768 <= weight <= 32767 or dscale > 0x3FFF:
         raise ValueError("value out of range for numeric")
-    return struct.pack(f"!hhHh{len(groups)}H", len(groups), weight, 0x4000 if negative else 0, dscale, *groups)
+    count = len(groups)
+    head = _NUMERIC_HEADS[count] if count < len(_NUMERIC_HEADS) else struct.Struct(f"!hhHh{count}H")
+    return head.pack(count, weight, 0x4000 if negative else 0, dscale, *groups)
 
 
 def _bin_numeric(value: Any) -> bytes:
     if type(value) is int:
-        return _numeric_digits(value < 0, str(-value if value < 0 else value), 0)
-    if not isinstance(value, decimal.Decimal):
-        if isinstance(value, float) and not math.isfinite(value):
+        return _numeric_fixed(str(value))
+    if type(value) is not decimal.Decimal:
+        if isinstance(value, float) and math.isfinite(value):
+            value = decimal.Decimal(repr(value))
+        elif isinstance(value, float):
             value = decimal.Decimal(value)
         else:
-            value = decimal.Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+            value = decimal.Decimal(str(value).strip())  # BIGNUM arrives as a str
     if not value.is_finite():
         if value.is_nan():
             return _NUMERIC_NAN
         return _NUMERIC_NINF if value.is_signed() else _NUMERIC_PINF
-    sign, digit_tuple, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    return _numeric_digits(bool(sign), "".join(map(str, digit_tuple)), exponent)
+    return _numeric_fixed(format(value, "f"))
 
 
 def _bin_text(value: Any) -> bytes:
@@ -952,8 +1021,8 @@ _PG_DATETIME = re.compile(
     r"(?:(?:[ T]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d*))?)?)?"
     r"\s*(?:(Z|z|UTC|[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?))?"
     r"(?:\s+(BC|AD))?\s*", re.IGNORECASE)
-_PG_TIME = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d*))?)?\s*(Z|z|UTC|[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?)?\s*",
-                      re.IGNORECASE)
+_PG_TIME = re.compile(r"\s*(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d*))?)?"
+                      r"\s*(Z|z|UTC|[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?)?\s*", re.IGNORECASE)
 
 
 def _offset_seconds(text: str | None) -> int | None:
@@ -1064,7 +1133,8 @@ _ISO_INTERVAL = re.compile(
     r"(?:(?P<s>[+-]?\d+(?:\.\d+)?)S)?)?\s*", re.IGNORECASE)
 
 
-def _interval_from_fields(months: decimal.Decimal, days: decimal.Decimal, micros: decimal.Decimal) -> dt.timedelta:
+def _interval_from_fields(months: decimal.Decimal, days: decimal.Decimal,
+                          micros: decimal.Decimal) -> dt.timedelta:
     """Spread fractions down as PostgreSQL does (0.5 month = 15 days), then fold months into 30 days.
 
     DuckDB's Python API binds a timedelta, which has no months: 30 days per month is DuckDB's own rule

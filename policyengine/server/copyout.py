@@ -79,7 +79,8 @@ class CopyEncoder:
             return
         self._formatters = [text_formatter(kind) for kind in self.types]
         csv = self.format == "csv"
-        self.delimiter = _single_byte("delimiter", delimiter if delimiter is not None else ("," if csv else "\t"))
+        default_delimiter = "," if csv else "\t"
+        self.delimiter = _single_byte("delimiter", delimiter if delimiter is not None else default_delimiter)
         self.null = null if null is not None else ("" if csv else "\\N")
         if self.delimiter in "\r\n":
             raise ValueError("COPY delimiter cannot be newline or carriage return")

@@ -14,7 +14,7 @@ from policyengine.cli import EXIT_OK, app
 def schema(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the schemas to.")] = Path("schema"),
 ) -> int:
-    """Write JSON Schemas for policyengine.yaml, roles.yaml and table files (for YAML/JSON editors)."""
+    """Write JSON Schemas for policyengine.yaml, roles.yaml, tables and test cases (for YAML/JSON editors)."""
     from policyengine.model.schema import write
 
     for path in write(out):

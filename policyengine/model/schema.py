@@ -1,4 +1,5 @@
-"""JSON Schemas of the three policy files, for editors (YAML and JSON language servers).
+"""JSON Schemas of the three policy files and of policy test case files, for editors (YAML and JSON
+language servers).
 
 Generated from the same pydantic models that validate the files, then widened where the loader is
 more forgiving than JSON Schema can say directly: enumerated values are accepted in lower, upper
@@ -14,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from policyengine.model.cases import CaseFile
 from policyengine.model.files import ContractSpec, RolesFile, SettingsFile
 from policyengine.model.protections import KINDS
 
@@ -83,10 +85,30 @@ def table_schema() -> dict[str, Any]:
     }
 
 
+def cases_schema() -> dict[str, Any]:
+    """Policy test case files (``tests/*.yaml``); the shorthands the loader takes are spelled out:
+    ``role`` may be one name, ``masked`` a list of column names, and a case names a role or a principal."""
+    schema = _widen(CaseFile.model_json_schema(by_alias=True))
+    defs = schema["$defs"]
+    name = {"type": "string", "minLength": 1}
+    case = defs["CaseSpec"]
+    case["properties"]["role"]["anyOf"].insert(0, {**name, "description": "one role"})
+    case["anyOf"] = [{"required": ["role"]}, {"required": ["principal"]}]
+    expect = defs["Expectation"]["properties"]
+    expect["masked"]["anyOf"].insert(0, {"type": "array", "minItems": 1, "items": name,
+                                         "description": "column names, masked by any protection"})
+    expect["masked"]["anyOf"][1]["minProperties"] = 1
+    value = {"type": ["string", "number", "boolean", "null"]}
+    expect["equals"]["anyOf"][0]["items"] = {"type": "array", "items": value, "description": "one row"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": BASE + "cases.schema.json",
+            "title": "policyengine policy test cases (tests/*.yaml|json)", **schema}
+
+
 SCHEMAS = {
     "policyengine.schema.json": settings_schema,
     "roles.schema.json": roles_schema,
     "table.schema.json": table_schema,
+    "cases.schema.json": cases_schema,
 }
 
 

@@ -9,6 +9,7 @@ Parameter types come from Parse, or text when the client gives none (DuckDB cast
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class Portal:
     done: bool = False
 
 
+@lru_cache(maxsize=2048)
 def parameter_count(sql: str) -> int:
     """How many $n parameters a statement takes, when the client does not say."""
     try:

@@ -8,6 +8,9 @@ else stays unknown (reported as text, which DuckDB casts where it is used).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from threading import Lock
+
 import sqlglot
 from sqlglot import exp
 
@@ -34,8 +37,26 @@ def _columns(tree: exp.Expression, policy_set: PolicySet) -> dict[str, set[str]]
     return out
 
 
+_INFERRED: OrderedDict[tuple[str, str], dict[int, int]] = OrderedDict()
+_LOCK = Lock()
+
+
 def infer_parameter_types(sql: str, policy_set: PolicySet) -> dict[int, int]:
-    """``{n: type OID}`` for the parameters whose type the statement makes plain."""
+    """``{n: type OID}`` for the parameters whose type the statement makes plain (kept per policy
+    version and text: drivers send the same statements again and again)."""
+    key = (policy_set.version, sql)
+    with _LOCK:
+        found = _INFERRED.get(key)
+    if found is None:
+        found = _infer(sql, policy_set)
+        with _LOCK:
+            _INFERRED[key] = found
+            if len(_INFERRED) > 2048:
+                _INFERRED.popitem(last=False)
+    return dict(found)
+
+
+def _infer(sql: str, policy_set: PolicySet) -> dict[int, int]:
     try:
         trees = [t for t in sqlglot.parse(sql, read="postgres") if t is not None]
     except Exception:  # noqa: BLE001 - the engine reports the syntax error when it runs

@@ -13,9 +13,11 @@ import logging
 import secrets
 import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlglot
+from sqlglot import exp
 
 from policyengine.backends.errors import QueryFailed
 from policyengine.decision import Subject, subject_for
@@ -54,6 +56,17 @@ class StatementError(Exception):
 
 def _refused(refusal: Refused) -> StatementError:
     return StatementError(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)
+
+
+@lru_cache(maxsize=2048)
+def _catalog_tree(sql: str) -> exp.Expression | None:
+    """The parsed statement if it is a catalog query, else None (parsed once per text: clients repeat
+    the same statements; the tree is only read, translate.py works on a copy)."""
+    try:
+        trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
+    except Exception:  # noqa: BLE001 - not ours to judge: the engine refuses it with its reason
+        return None
+    return trees[0] if len(trees) == 1 and is_catalog_statement(trees[0]) else None
 
 
 def _produce(batches: Any, encoders: list[Any], rows: list[tuple[Any, ...]],
@@ -315,14 +328,9 @@ class Session:
         """Start a query as this principal: a catalog query from its shadow catalog, any other
         through the policy engine. Returns a result with columns, types and batches()."""
         self._refresh_subject()
-        tree = None
+        tree = _catalog_tree(sql)
         try:
-            trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
-            tree = trees[0] if len(trees) == 1 else None
-        except Exception:  # noqa: BLE001 - not ours to judge: the engine refuses it with its reason
-            pass
-        try:
-            if tree is not None and is_catalog_statement(tree):
+            if tree is not None:
                 values = SessionValues(self.user, self.server.database, self.pid, self.settings.as_dict(),
                                        "PostgreSQL " + SERVER_VERSION, self._set_config)
                 self._audit(event="catalog", statement=sql)

@@ -259,14 +259,22 @@ PGBENCH = shutil.which("pgbench") if Path("/usr/lib/postgresql").exists() else N
 
 @pytest.mark.skipif(PGBENCH is None, reason="needs pgbench: apt-get install postgresql (server package)")
 @pytest.mark.parametrize("mode", ["simple", "extended"])
-def test_pgbench_point_queries(server_port, tmp_path, mode):
+@pytest.mark.parametrize("principal", ["bob", "frank"])
+def test_pgbench_point_queries(server_port, tmp_path, mode, principal):
+    """Each transaction checks what it got: bob's Email masked, frank's raw; a wrong one fails the
+    transaction (a conversion error), and pgbench counts failures."""
+    wrong = ":masked != :seen" if principal == "bob" else ":masked != 0"
     script = tmp_path / "point.sql"
-    script.write_text("\\set n random(1, 120)\nSELECT Email, Country FROM user_demographics "
-                      "WHERE UserID = 'U' || lpad(:n::text, 6, '0');\n")
-    env = {**os.environ, "PGPASSWORD": PASSWORDS["bob"]}
-    result = subprocess.run([PGBENCH, "-n", "-h", "127.0.0.1", "-p", str(server_port), "-U", "bob", "-f", str(script),
-                             "-M", mode, "-c", "4", "-t", "25", "demo"], capture_output=True, text=True, timeout=120,
-                            env=env)
+    script.write_text("\\set n random(60, 120)\n"
+                      "SELECT coalesce(sum(CASE WHEN Email LIKE '*****@%' THEN 1 ELSE 0 END), 0) AS masked, "
+                      "count(*) AS seen FROM user_demographics WHERE UserID <= 'U' || lpad(:n::text, 6, '0') \\gset\n"
+                      f"\\if {wrong} or :seen = 0\n"
+                      "SELECT CAST('the wrong value came back' AS INTEGER);\n"
+                      "\\endif\n")
+    env = {**os.environ, "PGPASSWORD": PASSWORDS[principal]}
+    result = subprocess.run([PGBENCH, "-n", "-h", "127.0.0.1", "-p", str(server_port), "-U", principal, "-f",
+                             str(script), "-M", mode, "-c", "4", "-t", "25", "demo"], capture_output=True, text=True,
+                            timeout=120, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "number of transactions actually processed: 100/100" in result.stdout
     assert "number of failed transactions: 0" in result.stdout

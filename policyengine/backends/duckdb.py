@@ -133,9 +133,10 @@ class DuckDBBackend:
 
     def columns(self) -> dict[tuple[str, str], dict[str, str]]:
         """(schema, table) -> {column (lower case): DuckDB type}, for checking contracts against the data."""
-        rows = self._con.execute(
-            "SELECT lower(schema_name), lower(table_name), lower(column_name), data_type FROM duckdb_columns() "
-            "WHERE NOT internal AND database_name = current_database()").fetchall()
+        with self._lock:  # the shared connection also runs check(): two callers at once cross their results
+            rows = self._con.execute(
+                "SELECT lower(schema_name), lower(table_name), lower(column_name), data_type FROM duckdb_columns() "
+                "WHERE NOT internal AND database_name = current_database()").fetchall()
         out: dict[tuple[str, str], dict[str, str]] = {}
         for schema, table, column, data_type in rows:
             out.setdefault((schema, table), {})[column] = data_type

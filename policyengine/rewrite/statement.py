@@ -42,6 +42,9 @@ def parse_statement(sql: str, dialect: str) -> exp.Expression:
         raise Refused("syntax error: unterminated string, quoted name or comment", kind="syntax") from None
     except RecursionError:
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None
+    except Exception:  # noqa: BLE001 - sqlglot can fail inside a parser rule (``x ?`` raised TypeError):
+        # whatever it cannot read is refused as unreadable, never passed on or shown as an internal error
+        raise Refused("syntax error: the statement cannot be parsed", kind="syntax") from None
     if not trees:
         raise Refused("empty statement", kind="syntax")
     if len(trees) > 1:

@@ -1401,7 +1401,7 @@ def _decode_binary_value(raw: bytes, oid: int) -> Any:
         if raw[:1] != b"\x01":
             raise ValueError("unsupported jsonb version")
         return raw[1:].decode("utf-8")
-    raise BinaryUnsupported(f"type OID {oid}")
+    raise BinaryUnsupported(f"OID {oid}")
 
 
 def _decode_binary_array(raw: bytes, element_oid: int) -> list[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,6 +39,9 @@ REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000"
 #: a verifier no password matches: unknown users go through the same exchange and fail the same way
 _NOBODY = make_verifier(secrets.token_hex(16))
 FLUSH_BYTES = 1 << 18
+TLS_HANDSHAKE_SECONDS = 10.0
+#: from connect to ReadyForQuery, as PostgreSQL's authentication_timeout: a silent client is dropped
+LOGIN_SECONDS = 60.0
 log = logging.getLogger("policyengine.server")
 
 
@@ -56,6 +60,17 @@ class StatementError(Exception):
 
 def _refused(refusal: Refused) -> StatementError:
     return StatementError(REFUSAL_SQLSTATE.get(refusal.kind, "42501"), refusal.reason)
+
+
+def _target_and_name(payload: bytes, message: str) -> tuple[bytes, str]:
+    """Describe and Close name a statement (S) or a portal (P)."""
+    target = payload[:1]
+    if target not in (b"S", b"P") or not payload.endswith(b"\0"):
+        raise m.ProtocolViolation(f"malformed {message} message")
+    try:
+        return target, payload[1:-1].decode()
+    except UnicodeDecodeError:
+        raise m.ProtocolViolation(f"malformed {message} message") from None
 
 
 @lru_cache(maxsize=2048)
@@ -114,10 +129,15 @@ class Session:
 
     async def run(self) -> None:
         try:
-            parameters = await self._startup()
-            if parameters is None:
+            try:
+                async with asyncio.timeout(LOGIN_SECONDS):
+                    parameters = await self._startup()
+                    if parameters is None:
+                        return
+                    await self._authenticate(parameters)
+            except TimeoutError:
+                await self._try_send(m.error_response("08006", "canceling authentication due to timeout", "FATAL"))
                 return
-            await self._authenticate(parameters)
             await self._serve()
         except (asyncio.IncompleteReadError, ConnectionError, Closed):
             pass
@@ -172,14 +192,18 @@ class Session:
                     await self._send(b"N")
                 else:
                     await self._send(b"S")
-                    await self.writer.start_tls(self.server.tls)
+                    try:
+                        await self.writer.start_tls(self.server.tls, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
+                    except (ssl.SSLError, OSError, TimeoutError):  # a failed handshake ends only this connection
+                        raise Closed() from None
                 continue
             if code == m.GSSENC_REQUEST:
                 await self._send(b"N")
                 continue
             if code == m.CANCEL_REQUEST:
-                pid, secret = struct.unpack("!ii", payload[:8])
-                self.server.cancel(pid, secret)
+                if len(payload) >= 8:  # a short one is ignored and the connection closed, as PostgreSQL does
+                    pid, secret = struct.unpack("!ii", payload[:8])
+                    self.server.cancel(pid, secret)
                 return None
             if code >> 16 != 3:
                 await self._send(m.error_response("0A000", "unsupported frontend protocol", "FATAL"))
@@ -553,7 +577,7 @@ class Session:
                 await self._send(encoder.rows(batch))
             return encoder.end() + m.command_complete(f"COPY {count}")
         except binary.BinaryUnsupported as unsupported:
-            raise StatementError("0A000", f"no binary format for type {unsupported}") from None
+            raise StatementError("0A000", str(unsupported)) from None
         finally:
             self.running = None
             result.close()
@@ -580,13 +604,15 @@ class Session:
                 name, portal = ext.bind_message(payload, self.prepared)
             except KeyError as missing:
                 raise StatementError("26000", f"prepared statement {missing} does not exist") from None
+            except binary.BinaryUnsupported as unsupported:
+                raise StatementError("0A000", str(unsupported)) from None
             except (ValueError, struct.error, UnicodeDecodeError):
                 raise StatementError("22P02", "a parameter value could not be read") from None
             self._close_portal(name)
             self.portals[name] = portal
             await self._send(ext.BIND_COMPLETE)
         elif kind == b"D":
-            target, name = payload[:1], payload[1:].rstrip(b"\0").decode()
+            target, name = _target_and_name(payload, "Describe")
             if target == b"S":
                 statement = self._statement_named(name)
                 await self._send(ext.parameter_description(statement) + await self._describe_statement(statement))
@@ -597,15 +623,18 @@ class Session:
             else:
                 await self._send(await self._describe_portal(self._portal_named(name)))
         elif kind == b"E":
-            end = payload.index(b"\0")
-            name = payload[:end].decode()
-            (limit,) = struct.unpack("!i", payload[end + 1:end + 5])
+            try:
+                end = payload.index(b"\0")
+                name = payload[:end].decode()
+                (limit,) = struct.unpack("!i", payload[end + 1:end + 5])
+            except (ValueError, struct.error):  # UnicodeDecodeError is a ValueError
+                raise m.ProtocolViolation("malformed Execute message") from None
             if name not in self.portals and name in self.cursors:
                 await self._execute_cursor(self.cursors[name], limit)
             else:
                 await self._execute_portal(self._portal_named(name), limit)
         elif kind == b"C":
-            target, name = payload[:1], payload[1:].rstrip(b"\0").decode()
+            target, name = _target_and_name(payload, "Close")
             if target == b"S":
                 self.prepared.pop(name, None)
             else:
@@ -672,7 +701,7 @@ class Session:
             try:
                 portal.encoders = binary.column_encoders(portal.result.types, portal.formats)
             except binary.BinaryUnsupported as unsupported:
-                raise StatementError("0A000", f"no binary format for type {unsupported}") from None
+                raise StatementError("0A000", str(unsupported)) from None
             except ValueError as wrong:
                 raise StatementError("08P01", str(wrong)) from None
 

@@ -34,6 +34,7 @@ class Catalogs:
         self.settings = settings
         self._shadows: OrderedDict[tuple[Any, ...], duckdb.DuckDBPyConnection] = OrderedDict()
         self._lock = Lock()
+        self._building: dict[tuple[Any, ...], Lock] = {}
 
     def shadow(self, subject: Subject, environment: str | None = None) -> duckdb.DuckDBPyConnection:
         policy_set = self.engine.policy_set
@@ -43,16 +44,26 @@ class Catalogs:
             if found is not None:
                 self._shadows.move_to_end(key)
                 return found
+            building = self._building.setdefault(key, Lock())
+        with building:  # ten clients of one principal connecting at once build its catalog once
+            with self._lock:
+                found = self._shadows.get(key)
+            if found is not None:
+                return found
+            con = self._build(policy_set, subject, environment)
+            with self._lock:
+                self._shadows[key] = con
+                self._building.pop(key, None)
+                while len(self._shadows) > KEEP:
+                    self._shadows.popitem(last=False)[1].close()
+            return con
+
+    def _build(self, policy_set: Any, subject: Subject, environment: str | None) -> duckdb.DuckDBPyConnection:
         backend = self.engine.backend
         present = backend.columns() if backend is not None else None
         decisions = visible_tables(policy_set, subject, environment, present)
-        con = shadow_database(listing_for(decisions, database=self.database, user=subject.name or ""),
-                              self.settings)
-        with self._lock:
-            self._shadows[key] = con
-            while len(self._shadows) > KEEP:
-                self._shadows.popitem(last=False)[1].close()
-        return con
+        return shadow_database(listing_for(decisions, database=self.database, user=subject.name or ""),
+                               self.settings)
 
     def open(self, subject: Subject, tree: exp.Expression, session: SessionValues,
              parameters: list[Any] | None = None) -> ResultStream:

@@ -95,7 +95,7 @@ def _queries(n: int, seed: int, policies: Path, step: Callable[[int, int], None]
 def _protocol(n: int, seed: int, policies: Path, step: Callable[[int, int], None]) -> Any:
     from policyengine.fuzz.protocol import run
 
-    return run(n, seed, progress=step)
+    return run(n, seed, progress=step, policies=policies)
 
 
 def _policies(n: int, seed: int, policies: Path, step: Callable[[int, int], None]) -> Any:

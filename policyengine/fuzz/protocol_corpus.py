@@ -8,8 +8,8 @@ puts the fuzzer's starting points where the server's real traffic is: psql's cat
 drivers' Parse/Bind/Describe/Execute/Sync shapes, named statements, binary formats, row limits and
 COPY.
 
-The corpus is a committed fixture (``tests/fixtures/protocol/<client>.json``, messages in hex):
-re-record it with ``python -m policyengine.fuzz.protocol --record tests/fixtures/protocol``. The SCRAM
+The corpus ships with the package (``policyengine/fuzz/corpus/<client>.json``, messages in hex):
+re-record it with ``python -m policyengine.fuzz.protocol --record policyengine/fuzz/corpus``. The SCRAM
 client-final message is not stored (it depends on the server's nonce, and a proof is material for an
 offline password guess); the fuzzer logs in itself with a real SCRAM exchange.
 """
@@ -35,7 +35,7 @@ from typing import Self
 from policyengine.fuzz.protocol_mutate import CANCEL_REQUEST, startup_parameters
 from policyengine.fuzz.protocol_world import DATABASE, ROOT, ServedWorld, build_world
 
-DEFAULT_CORPUS = ROOT / "tests" / "fixtures" / "protocol"
+DEFAULT_CORPUS = Path(__file__).resolve().parent / "corpus"  # shipped with the package
 CLIENTS = ("psql", "psycopg", "pg8000", "asyncpg", "pgbench", "pgjdbc")
 PRINCIPAL = "bob"  # masked (bi_analyst, EU rows only): the principal every recorded session logs in as
 

@@ -1,0 +1,90 @@
+"""``policyengine scan``: find personal data in a database by content and name, and check the labels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit, state
+from policyengine.cli.common import DEFAULT_DB, DbOption, failed
+from policyengine.cli.output import Format, lines, render, stderr, stdout, write_json
+
+COLUMNS = ["table", "column", "type", "label", "holds", "suggested", "finding", "evidence"]
+STYLES = {"finding": "bold"}
+
+
+@app.command("scan")
+def scan_command(
+    tables: Annotated[Optional[list[str]], typer.Argument(help="Tables to scan (default: every table).")] = None,
+    db: DbOption = DEFAULT_DB,
+    sample: Annotated[int, typer.Option("--sample", "-n", min=1, max=1_000_000,
+                                        help="Rows sampled per table (a fixed-seed reservoir sample).")] = 1000,
+    show_all: Annotated[bool, typer.Option("--all", help="List every column, not only the findings.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Write the proposed contracts of tables without one "
+                                                       "into the policy set's tables/ folder.")] = False,
+    fmt: FormatOption = Format.table,
+) -> int:
+    """Sample each column, detect personal data (content and column name), and report unclassified
+    columns, columns labelled below what they hold, and a proposed contract for each new table.
+
+    Values are never printed: only what was found, and how often. Exit 0 whatever is found; 1 when the
+    policy set is invalid, the database or a table is missing, or a proposal would not validate.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from policyengine.dlp.scan import ScanError, check_proposals, scan, write_proposals
+
+    policy_set = load_or_exit(fmt)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=stderr, transient=True) as progress:
+        task = progress.add_task("sampling", total=None)
+
+        def step(table: str, done: int, total: int) -> None:
+            progress.update(task, description=f"scanning {table}", completed=done, total=total)
+
+        try:
+            report = scan(db, policy_set, tables or (), sample=sample, progress=step)
+        except ScanError as error:
+            failed(str(error))
+    if write and report.proposals:
+        problems = check_proposals(state.policies, report.proposals)
+        if problems:
+            lines([f"error: the proposed contracts would not validate: {p}" for p in problems], err=True)
+            raise typer.Exit(EXIT_INVALID)
+        write_proposals(state.policies, report.proposals)
+    shown = report.columns if show_all else report.findings()
+    rows = [c.row() for c in shown]
+    if fmt is Format.json:
+        write_json({
+            "database": report.database, "sample": report.sample,
+            "columns": [c.json_row() for c in report.columns],
+            "findings": [c.json_row() for c in report.findings()],  # what `policyengine report --scan` reads
+            "proposals": [{"table": p.table, "file": p.file, "written": p.written, "contract": p.contract}
+                          for p in report.proposals],
+        })
+        return EXIT_OK
+    render(rows, COLUMNS, fmt, title=_title(report, len(rows)) if fmt is Format.table else None, styles=STYLES)
+    if fmt is Format.table:
+        _proposals(report, write)
+    return EXIT_OK
+
+
+def _title(report: Any, shown: int) -> str:
+    findings = len(report.findings())
+    tables = len({c.table for c in report.columns})
+    return (f"{report.database}: {len(report.columns)} columns in {tables} tables, sample of up to "
+            f"{report.sample} rows each; {findings} finding{'s' if findings != 1 else ''}")
+
+
+def _proposals(report: Any, write: bool) -> None:
+    for proposal in report.proposals:
+        target = state.policies / proposal.file
+        if proposal.written:
+            stdout.print(f"wrote {target}", highlight=False)
+        elif write:
+            stdout.print(f"[yellow]kept[/yellow] {target}: the file exists; the proposal is not written",
+                         highlight=False)
+        else:
+            stdout.print(f"\nproposed contract for {proposal.table} ({target}; --write writes it):", highlight=False)
+            stdout.print(proposal.text, highlight=False, markup=False, end="")

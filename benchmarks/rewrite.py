@@ -1,150 +1,107 @@
-"""Rewrite cost and execution overhead per TPC-H / TPC-DS query, against references in the same run.
+"""Rewrite cost per TPC-H / TPC-DS query, against sqlglot's own parse + generate of the same text.
 
-- rewrite, first time: the engine's full rewrite (parse, gate, classify, wrap, generate) against
-  sqlglot's own parse + generate of the same query (the floor any SQL-rewriting proxy pays);
-- rewrite, cached: the engine's cached lookup of the same statement;
-- DuckDB execution: the rewritten query as the masked role and the all-clear role, against the
-  raw query on the same data, on the same hardened instance.
+Measured per query, interleaved round by round:
+
+- ``sqlglot``: ``sqlglot.parse_one(text, read="duckdb").sql("duckdb")``, the floor any SQL-rewriting
+  proxy built on sqlglot pays;
+- ``first``: ``Engine.rewrite_for`` (what every query of the engine and the front door goes through)
+  of a statement the engine has not seen: every sample's text is new (a distinct comment in front),
+  so no statement cache can answer; the per-table wrapper texts of the role are warm, as in a
+  running server;
+- ``cold``: the same with the wrapper-text cache emptied too (the very first query of a role after a
+  start or a policy reload), where the engine has such a cache;
+- ``cached``: ``Engine.rewrite_for`` of a statement it has seen (timed over 200 calls per sample).
+
+All three ratios are per query; the summary is their median over the queries (spread: IQR over the
+queries).
 """
 
 from __future__ import annotations
 
-import shutil
+import itertools
 import statistics
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from typing import Any
 
-import duckdb
 import sqlglot
 
-from policyengine import crypto
-from policyengine.decision import subject_for
-from policyengine.engine import Engine
-from policyengine.rewrite import Refused, rewrite, wrapper
-from tests import tpc
-from tests.test_tpc import SETS
+from benchmarks.common import Steps, interleaved, stat
+from benchmarks.tpcworld import TpcWorld
+from policyengine.rewrite import Refused
 
-KEY = crypto.parse_key("62656e63686d61726b206b6579202121")
+CACHED_CALLS = 200
 
 
-def median_time(fn: Callable[[], object], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
-@dataclass
-class Row:
-    benchmark: str
-    query: str
-    roundtrip_ms: float
-    rewrite_ms: float
-    cached_ms: float
-    cold_ms: float
-    raw_ms: float | None
-    clear_ms: float | None
-    masked_ms: float | None
-    note: str = ""
-
-
-def run(repeat: int = 5, benchmarks: tuple[str, ...] = ("tpch", "tpcds"), limit: int | None = None,
-        progress: Callable[[int, int], None] | None = None) -> list[Row]:
-    rows: list[Row] = []
-    root = Path(tempfile.mkdtemp(prefix="pe-bench-"))
+def _wrapper_cache() -> Any:
+    """The wrapper-text cache, if the engine has one (a dict-like with ``clear``), else None."""
     try:
-        for name in benchmarks:
-            raw = root / f"{name}.duckdb"
-            tpc.build_database(name, raw)
-            served = root / f"{name}-served.duckdb"
-            shutil.copyfile(raw, served)
-            policies = root / f"{name}-policies"
-            tpc.write_policy_set(raw, policies, *SETS[name])
-            engine = Engine.load(policies, served, keys=KEY)
-            masked = subject_for(engine.policy_set, roles=["masked"])
-            clear = subject_for(engine.policy_set, roles=["all_clear"])
-            resolver = engine.backend.resolver(engine.policy_set)
-            reference = duckdb.connect(str(raw), read_only=True)
-            reference.execute("SET enable_progress_bar = false")
-            queries = tpc.queries(name)[:limit]
-            for index, (query_id, sql) in enumerate(queries):
-                if progress:
-                    progress(index, len(queries))
-                roundtrip = median_time(lambda: sqlglot.parse_one(sql, read="duckdb").sql("duckdb"), repeat)
-                def cold() -> object:
-                    wrapper._TEXTS.clear()  # nothing generated yet for this subject: the very first query
-                    return rewrite(sql, engine.policy_set, masked, None, resolver=resolver)
-
-                try:
-                    cold_ms = median_time(cold, repeat) * 1e3
-                    first = median_time(lambda: rewrite(sql, engine.policy_set, masked, None, resolver=resolver), repeat)
-                    engine.rewrite_for(masked, sql)
-                    cached = median_time(lambda: engine.rewrite_for(masked, sql), repeat)
-                except Refused as refusal:
-                    rows.append(Row(name, query_id, roundtrip * 1e3, float("nan"), float("nan"), float("nan"), None,
-                                    None, None, f"refused: {refusal.reason}"))
-                    continue
-                try:
-                    raw_ms = median_time(lambda: reference.execute(sql).fetchall(), repeat) * 1e3
-                    clear_ms = median_time(lambda: engine.query_for(clear, sql).fetchall(), repeat) * 1e3
-                    masked_ms = median_time(lambda: engine.query_for(masked, sql).fetchall(), repeat) * 1e3
-                    note = ""
-                except (duckdb.Error, Exception) as error:  # noqa: BLE001 - reported, not hidden
-                    raw_ms = clear_ms = masked_ms = None
-                    note = f"not run: {type(error).__name__}"
-                rows.append(Row(name, query_id, roundtrip * 1e3, first * 1e3, cached * 1e3, cold_ms, raw_ms, clear_ms,
-                                masked_ms, note))
-            reference.close()
-            engine.close()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return rows
+        from policyengine.rewrite import wrapper
+    except ImportError:
+        return None
+    cache = getattr(wrapper, "_TEXTS", None)
+    return cache if hasattr(cache, "clear") else None
 
 
-def summary(rows: list[Row]) -> dict[str, float]:
-    ok = [r for r in rows if r.rewrite_ms == r.rewrite_ms]  # not NaN
-    ran = [r for r in ok if r.raw_ms]
-    return {
-        "queries": len(rows),
-        "rewritten": len(ok),
-        "rewrite_over_roundtrip_median": statistics.median(r.rewrite_ms / r.roundtrip_ms for r in ok),
-        "cold_rewrite_over_roundtrip_median": statistics.median(r.cold_ms / r.roundtrip_ms for r in ok),
-        "cached_over_roundtrip_median": statistics.median(r.cached_ms / r.roundtrip_ms for r in ok),
-        "clear_over_raw_median": statistics.median(r.clear_ms / r.raw_ms for r in ran),
-        "masked_over_raw_median": statistics.median(r.masked_ms / r.raw_ms for r in ran),
-    }
+def run(worlds: list[TpcWorld], repeat: int, steps: Steps) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
+    counter = itertools.count()
+    cache = _wrapper_cache()
+    for world in worlds:
+        engine, subject = world.engine, world.masked
+        for query_id, sql in world.queries:
+            steps.note(f"rewrite {world.name} {query_id}")
+            tree = sqlglot.parse_one(sql, read="duckdb")
+            row: dict[str, Any] = {"benchmark": world.name, "query": query_id, "chars": len(sql),
+                                   "nodes": sum(1 for _ in tree.walk())}
+
+            def fresh() -> str:
+                return f"/* pe-bench {next(counter)} */ {sql}"
+
+            try:
+                engine.rewrite_for(subject, sql)
+            except Refused as refusal:
+                rows.append({**row, "refused": refusal.reason})
+                steps.step()
+                continue
+
+            def cold() -> object:
+                cache.clear()
+                return engine.rewrite_for(subject, fresh())
+
+            contenders = {
+                "sqlglot": lambda: sqlglot.parse_one(fresh(), read="duckdb").sql("duckdb"),
+                "first": lambda: engine.rewrite_for(subject, fresh()),
+                "cached": lambda: [engine.rewrite_for(subject, sql) for _ in range(CACHED_CALLS)],
+            }
+            if cache is not None:
+                contenders["cold"] = cold
+            samples = interleaved(contenders, repeat)
+            for per in (samples, samples.cpu):
+                per["cached"] = [s / CACHED_CALLS for s in per["cached"]]
+            for name in samples:
+                row[f"{name}_ms"] = statistics.median(samples[name]) * 1e3
+                row[f"{name}_cpu_ms"] = statistics.median(samples.cpu[name]) * 1e3
+            rows.append(row)
+            steps.step()
+    return {"rows": rows, "cached_calls": CACHED_CALLS, "cold_measured": cache is not None}
 
 
-def markdown(rows: list[Row], command: str) -> str:
-    s = summary(rows)
-    lines = [
-        "## Rewrite cost and DuckDB overhead (TPC-H 22, TPC-DS 99)", "",
-        f"Produced by `{command}` on a 2-core machine; medians of repeated runs, ratios against references "
-        "measured in the same run.", "",
-        "| measure | median ratio |", "|---|---|",
-        f"| rewrite, first time (wrappers already generated for the subject) / sqlglot parse+generate | "
-        f"{s['rewrite_over_roundtrip_median']:.2f}x |",
-        f"| rewrite, very first query of a subject (wrappers generated too) / sqlglot parse+generate | "
-        f"{s['cold_rewrite_over_roundtrip_median']:.2f}x |",
-        f"| rewrite, cached / sqlglot parse+generate | {s['cached_over_roundtrip_median']:.4f}x |",
-        f"| DuckDB, all-clear role / raw query (includes the cross-check) | {s['clear_over_raw_median']:.2f}x |",
-        f"| DuckDB, masked role / raw query (includes the cross-check) | {s['masked_over_raw_median']:.2f}x |",
-        "", f"{s['rewritten']} of {s['queries']} queries rewritten (the rest refused with a reason).", "",
-        "| query | sqlglot ms | rewrite ms | cold rewrite ms | cached ms | raw ms | all-clear ms | masked ms | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-
-    def number(value: float | None, digits: int = 2) -> str:
-        return "" if value is None or value != value else f"{value:.{digits}f}"
-
-    for r in rows:
-        lines.append(f"| {r.benchmark} {r.query} | {number(r.roundtrip_ms)} | {number(r.rewrite_ms)} | "
-                     f"{number(r.cold_ms)} | "
-                     f"{number(r.cached_ms, 4)} | {number(r.raw_ms)} | {number(r.clear_ms)} | {number(r.masked_ms)} | "
-                     f"{r.note} |")
-    return "\n".join(lines) + "\n"
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Per-query ratios summarized over the queries: on CPU time (``first``, ``cached``...), and on wall
+    clock (``first_wall``...)."""
+    ok = [r for r in result["rows"] if "refused" not in r]
+    out: dict[str, Any] = {"queries": len(result["rows"]), "rewritten": len(ok),
+                           "refused": len(result["rows"]) - len(ok)}
+    names = ["first", "cached"] + (["cold"] if ok and "cold_ms" in ok[0] else [])
+    for suffix, clock in (("", "_cpu_ms"), ("_wall", "_ms")):
+        base = "sqlglot" + clock
+        if not ok or base not in ok[0]:
+            continue
+        out["sqlglot" + suffix + "_ms"] = stat(r[base] for r in ok)
+        for name in names:
+            out[name + suffix] = stat(r[name + clock] / r[base] for r in ok if r[base] > 0)
+            out[name + suffix + "_ms"] = stat(r[name + clock] for r in ok)
+        for bench in ("tpch", "tpcds"):
+            mine = [r for r in ok if r["benchmark"] == bench and r[base] > 0]
+            if mine:
+                out[f"first_{bench}{suffix}"] = stat(r["first" + clock] / r[base] for r in mine)
+    return out

@@ -1,0 +1,129 @@
+"""One walk over the reader's tree: the gate's refusals, and every node the later rules need.
+
+The gate (forbidden nodes, denied and unknown functions), the CTE and table lists, the columns
+checked against denied ones and the names the query can use were each a walk of their own; one walk
+with a dispatch on the node's type answers all of them. Refusals keep their precedence: a forbidden
+node is reported before a denied function, and that before an unknown one, each the first met in
+the same breadth-first order as :meth:`sqlglot.exp.Expression.walk`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from policyengine.rewrite.functions import ALLOWED_TABLE_FUNCTIONS, function_name, is_denied
+from policyengine.rewrite.refusal import Refused
+from policyengine.rewrite.statement import FORBIDDEN, _name
+
+_FORBIDDEN, _FUNC, _ANONYMOUS, _DOT, _ROWS, _TABLE, _CTE, _COLUMN, _IDENTIFIER, _VAR, _STAR, _IMPLICIT, _JOIN = (
+    1 << i for i in range(13))
+
+#: node types that name or expand columns without an identifier naming each: where one appears, the
+#: wrappers list every visible column (see :mod:`policyengine.rewrite.prune`)
+IMPLICIT_COLUMNS: tuple[type[exp.Expression], ...] = (exp.Columns, exp.PositionalColumn, exp.Pivot)
+
+_ROLES: dict[type, int] = {}
+
+
+def _role(kind: type) -> int:
+    role = _ROLES.get(kind)
+    if role is not None:
+        return role
+    role = 0
+    for bit, types in ((_FORBIDDEN, FORBIDDEN), (_FUNC, exp.Func), (_ANONYMOUS, exp.Anonymous), (_DOT, exp.Dot),
+                       (_ROWS, exp.TableFromRows), (_TABLE, exp.Table), (_CTE, exp.CTE), (_COLUMN, exp.Column),
+                       (_IDENTIFIER, exp.Identifier), (_VAR, exp.Var), (_STAR, exp.Star),
+                       (_IMPLICIT, IMPLICIT_COLUMNS), (_JOIN, exp.Join)):
+        if issubclass(kind, types):
+            role |= bit
+    _ROLES[kind] = role
+    return role
+
+
+@dataclass
+class Scanned:
+    tables: list[exp.Table] = field(default_factory=list)
+    ctes: list[exp.CTE] = field(default_factory=list)
+    columns: list[exp.Column] = field(default_factory=list)
+    stars: list[exp.Star] = field(default_factory=list)
+    #: every identifier and keyword-like name in the tree, lower case
+    names: set[str] = field(default_factory=set)
+    #: the keyword-like names (``Var``) alone, lower case
+    words: set[str] = field(default_factory=set)
+    #: a construct that reads columns it does not name (COLUMNS, #n, PIVOT, NATURAL join, a table alias
+    #: with column names): the wrappers must list every visible column
+    implicit: bool = False
+
+
+def _denied(node: exp.Expression, role: int) -> str | None:
+    """What :func:`policyengine.rewrite.functions.refuse_denied_functions` refuses at this node, in its order."""
+    if role & _FUNC:
+        name = function_name(node)  # type: ignore[arg-type]
+        if is_denied(name):
+            return f"function {name}() is not allowed"
+    if role & _DOT and isinstance(node.expression, exp.Func):
+        return f"qualified or method-style function call '{node.expression.sql_name().lower()}' is not allowed"
+    if role & _ROWS and not isinstance(node.this, (exp.Explode, exp.Unnest)):
+        inner = node.this
+        name = function_name(inner) if isinstance(inner, exp.Func) else inner.key
+        return f"table function {name}() is not allowed"
+    if role & _TABLE and not isinstance(node.this, exp.Identifier):
+        inner = node.this
+        name = function_name(inner) if isinstance(inner, exp.Func) else inner.key
+        if name not in ALLOWED_TABLE_FUNCTIONS and not isinstance(inner, (exp.GenerateSeries, exp.Unnest)):
+            return f"table function {name}() is not allowed"
+    return None
+
+
+def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
+    """Refuse what the gate refuses; otherwise the nodes and names of ``root``.
+
+    ``refuse_unknown``: where no database parser cross-checks the final SQL, a function sqlglot does
+    not know (``Anonymous``) is refused too.
+    """
+    found = Scanned()
+    forbidden: str | None = None
+    denied: str | None = None
+    unknown: str | None = None
+    names = found.names
+    for node in root.walk():
+        role = _ROLES.get(type(node))
+        if role is None:
+            role = _role(type(node))
+        if not role:
+            continue
+        if role & _IDENTIFIER:
+            names.add(str(node.this).lower())
+            continue
+        if role & _FORBIDDEN and forbidden is None:
+            forbidden = f"{_name(node)} is not allowed in a query"
+        if role & (_FUNC | _DOT | _ROWS | _TABLE) and denied is None:
+            denied = _denied(node, role)
+        if role & _ANONYMOUS and refuse_unknown and unknown is None:
+            unknown = f"function {node.name.lower()}() is not known to the engine for this warehouse"
+        if role & _COLUMN:
+            found.columns.append(node)  # type: ignore[arg-type]
+        elif role & _TABLE:
+            found.tables.append(node)  # type: ignore[arg-type]
+            alias = node.args.get("alias")
+            if alias is not None and alias.args.get("columns"):
+                found.implicit = True
+        elif role & _CTE:
+            found.ctes.append(node)  # type: ignore[arg-type]
+        elif role & _VAR:
+            word = str(node.this).lower()
+            names.add(word)
+            found.words.add(word)
+        elif role & _STAR:
+            found.stars.append(node)  # type: ignore[arg-type]
+        elif role & _JOIN:
+            if str(node.args.get("method") or "").upper() == "NATURAL":
+                found.implicit = True
+        if role & _IMPLICIT:
+            found.implicit = True
+    for reason in (forbidden, denied, unknown):
+        if reason is not None:
+            raise Refused(reason)
+    return found

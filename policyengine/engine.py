@@ -25,6 +25,18 @@ from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
 CACHE_SIZE = 4096
 
 
+class _Later:
+    """An audit field worked out when the line is written (not at all when there is no audit log)."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make = make
+
+    def __call__(self) -> Any:
+        return self._make()
+
+
 class QueryResult:
     """Columns, then rows in batches. The audit line is written when the rows are read, or when the
     result is closed or dropped unread, so every statement that ran is recorded."""
@@ -87,6 +99,7 @@ class Engine:
         self.audit = audit
         self._cache: OrderedDict[tuple[Any, ...], Rewritten] = OrderedDict()
         self._cache_lock = Lock()
+        self._plain_resolver: TableResolver | None = None
 
     @classmethod
     def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,
@@ -121,7 +134,12 @@ class Engine:
     # --- rewrite -------------------------------------------------------------------------------
 
     def _resolver(self, policy_set: PolicySet) -> TableResolver:
-        return self.backend.resolver(policy_set) if self.backend else TableResolver(policy_set)
+        if self.backend is not None:
+            return self.backend.resolver(policy_set)
+        kept = self._plain_resolver  # the last one (it indexes the set's tables once)
+        if kept is None or kept.policy_set is not policy_set:
+            kept = self._plain_resolver = TableResolver(policy_set)
+        return kept
 
     def rewrite(self, sql: str, *, role: str | None = None, roles: Sequence[str] = (), principal: str | None = None,
                 env: str | None = None, read: str = "duckdb", write: str = "duckdb") -> Rewritten:
@@ -168,9 +186,10 @@ class Engine:
             environment = environment_for(self.policy_set, env)
         except DecisionError:
             environment = env
+        # the fingerprint (a parse of its own) and the reads are worked out only if a line is written
         entry: dict[str, Any] = {
             "principal": subject.name, "roles": list(subject.roles), "environment": environment,
-            "statement": sql, "fingerprint": fingerprint(sql, read), **(audit_context or {}),
+            "statement": sql, "fingerprint": _Later(lambda: fingerprint(sql, read)), **(audit_context or {}),
         }
         try:
             rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=self.backend.dialect)
@@ -181,12 +200,20 @@ class Engine:
             self._record(entry, started, decision="refused" if isinstance(problem, Refused) else "failed",
                          reason=reason)
             raise
-        entry.update(rewritten=rewritten.sql, reads=reads(rewritten.decisions))
+        entry.update(rewritten=rewritten.sql, reads=_Later(lambda: reads(rewritten.decisions)))
 
         def done(rows: int) -> None:
             self._record(entry, started, decision="allowed", rows=rows)
 
-        return QueryResult(stream.columns, stream.types, rewritten, stream, done)
+        checked: Any = stream
+        settings = self.policy_set.settings
+        if settings.egress_check != "off":  # off: not even an import (docs/dlp.md)
+            from policyengine.dlp.egress import guard
+
+            checked = guard(stream, mode=settings.egress_check, rewritten=rewritten, sql=sql, read=read,
+                            lowest=settings.lowest_level, resolve=self._resolver(self.policy_set).resolve,
+                            version=self.policy_set.version, record=lambda **f: self._record(entry, started, **f))
+        return QueryResult(stream.columns, stream.types, rewritten, checked, done)
 
     def _require_keys(self, rewritten: Rewritten) -> None:
         if self.backend is None or self.backend.keys is not None:
@@ -200,6 +227,9 @@ class Engine:
 
     def _record(self, entry: dict[str, Any], started: float, **fields: Any) -> None:
         if self.audit is not None:
+            for name, value in entry.items():
+                if isinstance(value, _Later):
+                    entry[name] = value()
             self.audit.record(**entry, **fields, duration_ms=round((time.perf_counter() - started) * 1000, 3))
 
     def close(self) -> None:

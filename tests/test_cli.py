@@ -35,13 +35,13 @@ def test_help_everywhere(args):
 def test_validate_ok():
     result = run("--policies", str(EXAMPLE), "validate")
     assert result.returncode == 0
-    assert "valid" in result.stdout and "4 tables, 9 roles, 9 principals" in result.stdout
+    assert "valid" in result.stdout and "5 tables, 9 roles, 9 principals" in result.stdout
 
 
 def test_validate_json():
     result = run("-p", str(EXAMPLE), "validate", "--format", "json")
     summary = json.loads(result.stdout)
-    assert summary["valid"] is True and summary["tables"] == 4 and len(summary["version"]) == 16
+    assert summary["valid"] is True and summary["tables"] == 5 and len(summary["version"]) == 16
 
 
 def test_validate_reports_every_problem_and_exits_1(write_set):
@@ -117,7 +117,7 @@ def test_explain_json_for_principal():
 def test_explain_csv_refused_environment():
     ok = run("-p", str(EXAMPLE), "explain", "-r", "developer", "-e", "dev", "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(ok.stdout)))
-    assert len(rows) == 2 + 6 + 12 + 6 and all(r["sees"] == "raw" for r in rows)
+    assert len(rows) == 2 + 6 + 12 + 6 + 9 and all(r["sees"] == "raw" for r in rows)
     refused = run("-p", str(EXAMPLE), "explain", "-r", "developer", "-e", "prod")
     assert refused.returncode == 0
-    assert refused.stdout.count("refused — role developer has no access in prod") == 4
+    assert refused.stdout.count("refused — role developer has no access in prod") == 5

@@ -80,8 +80,9 @@ def test_query_in_snowflake_dialect(workdir):
 
 
 def test_rewrite_prints_sql_in_the_chosen_dialect(workdir):
+    # the query names UserID: wrappers list only the columns a query names (rewrite/prune.py)
     result = run(workdir, "rewrite", "-r", "bi_analyst", "--dialect", "snowflake", "--compact",
-                 "SELECT Location FROM verified_reviews")
+                 "SELECT Location, UserID FROM verified_reviews")
     assert result.returncode == 0
     text = result.stdout
     assert re.search(r'FROM verified_reviews AS "__pe_\w+_0"', text)  # read only inside the wrapper

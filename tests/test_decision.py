@@ -28,9 +28,17 @@ REGULAR = {
     "verified_reviews.UserID": "hash",
     "verified_reviews.BirthYear": "generalize(bucket=10)",
     "verified_reviews.Gender": "redact",
+    # the derived table (tables/review_summary.yaml): what derive propagated from its sources
+    "review_summary.UserID": "hash",
+    "review_summary.ContactEmail": "email",
+    "review_summary.BirthDecade": "redact",
+    "review_summary.ConsentedCity": "redact",
+    "review_summary.LastReviewAt": "generalize(to='month')",
 }
 INTERNAL = {k: v for k, v in REGULAR.items()
-            if k not in ("reviews.CreatedAt", "user_demographics.Gender", "verified_reviews.Gender")}
+            if k not in ("reviews.CreatedAt", "user_demographics.Gender", "verified_reviews.Gender",
+                         "review_summary.LastReviewAt")}
+# support's unmask names user_demographics' columns: it does not carry over to review_summary.ContactEmail
 SUPPORT = {k: v for k, v in INTERNAL.items() if k not in ("user_demographics.Email", "user_demographics.Phone")}
 RESTRICTED: dict[str, str] = {}
 REFUSED = None
@@ -38,11 +46,14 @@ REFUSED = None
 REGION_RULE = "(Country IN (SELECT Country FROM region_countries WHERE Region = principal_attribute('region')))"
 REGION_RULE_VR = "(Location IN (SELECT Country FROM region_countries WHERE Region = principal_attribute('region')))"
 MARKETS = "(Location IN ('US', 'GB', 'DE', 'FR'))"
+MARKETS_RS = "(Country IN ('US', 'GB', 'DE', 'FR'))"
 
 
-def rows(user_demographics: str = "(TRUE)", verified_reviews: str = "(TRUE)") -> dict[str, str]:
+def rows(user_demographics: str = "(TRUE)", verified_reviews: str = "(TRUE)",
+         review_summary: str = "(TRUE)") -> dict[str, str]:
     return {"region_countries": "all rows", "reviews": "all rows",
-            "user_demographics": user_demographics, "verified_reviews": verified_reviews}
+            "user_demographics": user_demographics, "verified_reviews": verified_reviews,
+            "review_summary": review_summary}
 
 
 NO_ROWS = "no rows (no row access rule names these roles)"
@@ -54,12 +65,13 @@ MATRIX = {
     "developer": {"dev": (RESTRICTED, ALL_ROWS), "staging": (REGULAR, ALL_ROWS), "prod": REFUSED},
     "non_prod_data_reader": {"dev": (INTERNAL, ALL_ROWS), "staging": (REGULAR, ALL_ROWS), "prod": REFUSED},
     "prod_database_reader": {"dev": REFUSED, "staging": REFUSED, "prod": (INTERNAL, ALL_ROWS)},
-    "marketing_analyst": {env: (REGULAR, rows(verified_reviews=MARKETS)) for env in ("dev", "staging", "prod")},
-    "bi_analyst": {env: (REGULAR, rows(REGION_RULE, REGION_RULE_VR)) for env in ("dev", "staging", "prod")},
+    "marketing_analyst": {env: (REGULAR, rows(verified_reviews=MARKETS, review_summary=MARKETS_RS))
+                          for env in ("dev", "staging", "prod")},
+    "bi_analyst": {env: (REGULAR, rows(REGION_RULE, REGION_RULE_VR, REGION_RULE)) for env in ("dev", "staging", "prod")},
     "data_scientist": {env: (INTERNAL, ALL_ROWS) for env in ("dev", "staging", "prod")},
     "support": {env: (SUPPORT, ALL_ROWS) for env in ("dev", "staging", "prod")},
     # reader is a base role: cleared for regular data, but named in no row access rule
-    "reader": {env: (REGULAR, rows(NO_ROWS, NO_ROWS)) for env in ("dev", "staging", "prod")},
+    "reader": {env: (REGULAR, rows(NO_ROWS, NO_ROWS, NO_ROWS)) for env in ("dev", "staging", "prod")},
 }
 
 CASES = [(role, env) for role, envs in MATRIX.items() for env in envs]

@@ -16,12 +16,13 @@ from policyengine.demo import data
 from policyengine.demo.data import build_demo_database
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"
-TABLES = ("user_demographics", "reviews", "verified_reviews", "region_countries")
+TABLES = ("user_demographics", "reviews", "verified_reviews", "region_countries", "review_summary")
 ORDER = {
     "user_demographics": '"UserID"',
     "reviews": '"ReviewID"',
     "verified_reviews": '"ReviewID"',
     "region_countries": '"Region", "Country"',
+    "review_summary": '"UserID"',
 }
 IBAN_LENGTHS = {"GB": 22, "DE": 22, "FR": 27, "ES": 24, "IT": 27, "NL": 18}
 
@@ -36,7 +37,7 @@ def default_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.Duck
     path = tmp_path_factory.mktemp("default") / "demo.duckdb"
     counts = build_demo_database(path)
     assert counts == {"user_demographics": 2000, "reviews": 10000, "verified_reviews": 10000,
-                      "region_countries": 13}
+                      "region_countries": 13, "review_summary": 1665}
     con = duckdb.connect(str(path), read_only=True)
     yield con
     con.close()
@@ -57,13 +58,14 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> object:
 def test_default_row_counts(default_db: duckdb.DuckDBPyConnection) -> None:
     counts = {table: scalar(default_db, f"SELECT count(*) FROM {table}") for table in TABLES}
     assert counts == {"user_demographics": 2000, "reviews": 10000, "verified_reviews": 10000,
-                      "region_countries": 13}
+                      "region_countries": 13, "review_summary": 1665}
 
 
 def test_small_build(tmp_path: Path) -> None:
     path = tmp_path / "small.duckdb"
     counts = build_demo_database(path, users=5, reviews=20, seed=1)
-    assert counts == {"user_demographics": 5, "reviews": 20, "verified_reviews": 20, "region_countries": 13}
+    assert counts == {"user_demographics": 5, "reviews": 20, "verified_reviews": 20, "region_countries": 13,
+                      "review_summary": 5}
     assert {table: len(rows) for table, rows in contents(path).items()} == counts
 
 
@@ -224,3 +226,12 @@ def test_rejects_impossible_sizes(tmp_path: Path) -> None:
         build_demo_database(tmp_path / "x.duckdb", users=0)
     with pytest.raises(ValueError):
         build_demo_database(tmp_path / "x.duckdb", reviews=-1)
+
+
+def test_derived_table_is_built_by_the_sql_its_contract_stores(policy_set: PolicySet) -> None:
+    """review_summary is built by policies/derived/review_summary.sql, the SQL its contract's
+    derivation holds: the contract derive wrote describes what the demo database holds."""
+    table = policy_set.find_table("review_summary")
+    assert table is not None and table.derivation_sql is not None
+    assert table.derivation_sql.strip() == data.derived_sql("review_summary").strip()
+    assert (POLICIES / "derived" / "review_summary.sql").read_text().strip() == table.derivation_sql.strip()

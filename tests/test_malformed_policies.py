@@ -253,6 +253,13 @@ def _row_filter_subqueries(policy_set) -> None:
     assert [r.roles for r in table.row_access] == [("reader",), ("analyst",), ("support",), ("admin",)]
 
 
+def _derived_table(policy_set) -> None:
+    table = policy_set.find_table("ages")
+    assert table.derivation_sql is not None and table.derivation_sql.startswith("CREATE VIEW ages AS")
+    assert table.derivation_dialect == "duckdb"
+    assert table.column("contact").originating_source == "warehouse:users.email"
+
+
 VALID_CHECKS = {
     "seed_registration_deduplicated": _seed,
     "bigquery_schema_list": _bigquery,
@@ -264,6 +271,7 @@ VALID_CHECKS = {
     "yaml_numbers_stay_decimal": _numbers_stay_decimal,
     "redact_dates_and_times": _redact_dates_and_times,
     "row_filter_subqueries": _row_filter_subqueries,
+    "derived_table": _derived_table,
 }
 
 

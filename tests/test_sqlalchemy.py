@@ -30,7 +30,8 @@ def engine_for(database, query: str) -> sa.Engine:
 def test_inspector_shows_what_each_role_may_read(database):
     with engine_for(database, "principal=bob").connect() as connection:
         inspector = sa.inspect(connection)
-        assert inspector.get_table_names() == ["region_countries", "reviews", "user_demographics", "verified_reviews"]
+        assert inspector.get_table_names() == ["region_countries", "review_summary", "reviews", "user_demographics",
+                                               "verified_reviews"]
         columns = {c["name"]: c for c in inspector.get_columns("user_demographics")}
         assert "NationalID" not in columns  # denied to bob: not even listed
         assert isinstance(columns["BirthDate"]["type"], sa.Date)

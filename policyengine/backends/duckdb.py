@@ -62,6 +62,7 @@ class DuckDBBackend:
         self._lock = threading.Lock()
         self._idle: list[duckdb.DuckDBPyConnection] = []
         self._checked: dict[str, None] = {}  # final SQL texts that passed the cross-check, oldest first
+        self._resolver: TableResolver | None = None
         try:
             self._con = duckdb.connect(str(self.path), read_only=True, config={
                 "allow_community_extensions": False,
@@ -129,7 +130,13 @@ class DuckDBBackend:
     # --- what the engine needs ------------------------------------------------------------------
 
     def resolver(self, policy_set: PolicySet) -> TableResolver:
-        return TableResolver(policy_set, frozenset({self.catalog.lower()}))
+        """The resolver for ``policy_set``; the last one is kept (it indexes the set's tables once)."""
+        kept = self._resolver
+        if kept is not None and kept.policy_set is policy_set:
+            return kept
+        kept = TableResolver(policy_set, frozenset({self.catalog.lower()}))
+        self._resolver = kept
+        return kept
 
     def columns(self) -> dict[tuple[str, str], dict[str, str]]:
         """(schema, table) -> {column (lower case): DuckDB type}, for checking contracts against the data."""

@@ -35,7 +35,14 @@ class SnowflakeBackend:
 
     def resolver(self, policy_set: PolicySet) -> TableResolver:
         catalogs = frozenset({self.database.lower()}) if self.database else frozenset()
-        return TableResolver(policy_set, catalogs, default_schema=(self.schema or "public").lower())
+        schema = (self.schema or "public").lower()
+        kept = getattr(self, "_resolver", None)  # the last one (it indexes the set's tables once)
+        if (kept is not None and kept.policy_set is policy_set and kept.catalogs == catalogs
+                and kept.default_schema == schema):
+            return kept
+        kept = TableResolver(policy_set, catalogs, default_schema=schema)
+        self._resolver = kept
+        return kept
 
     def execute(self, rewritten: Rewritten, parameters: Any = None, started: Any = None) -> "SnowflakeResult":
         cursor = self.connection.cursor()

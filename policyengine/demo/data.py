@@ -89,6 +89,19 @@ _TABLES: dict[str, str] = {
         "Region" VARCHAR NOT NULL, "Country" VARCHAR NOT NULL""",
 }
 
+#: Derived tables, built from the base tables by the example policy set's own SQL
+#: (``policies/derived/<table>.sql``, linked here as ``derived/``), in this order, so that the demo
+#: database has every table the example set has a contract for, and the contract ``policyengine
+#: derive`` wrote from that SQL describes exactly what the database holds.
+DERIVED: tuple[str, ...] = ("review_summary",)
+_DERIVED_SQL = Path(__file__).resolve().parent / "derived"
+
+
+def derived_sql(table: str) -> str:
+    """The SQL (``CREATE TABLE ... AS SELECT``) that builds a derived table of the demo."""
+    return (_DERIVED_SQL / f"{table}.sql").read_text(encoding="utf-8")
+
+
 _GENDERS: tuple[str | None, ...] = ("female", "male", "nonbinary", None)
 _GENDER_WEIGHTS = (48, 46, 3, 3)
 # verified_reviews stores gender as the ML pipeline's integer code, 0 standing for unknown
@@ -149,7 +162,8 @@ class _User:
 def build_demo_database(
     path: str | Path, *, users: int = 2000, reviews: int = 10000, seed: int = 7
 ) -> dict[str, int]:
-    """Create (or replace) the DuckDB file at path with the four tables; returns rows per table.
+    """Create (or replace) the DuckDB file at path with the four base tables and the derived ones
+    (:data:`DERIVED`); returns rows per table.
 
     The database is built in a scratch folder beside ``path`` and renamed over it only once
     complete, so a failed build leaves the previous file (or none) rather than half a database.
@@ -165,6 +179,7 @@ def build_demo_database(
         "verified_reviews": verified_rows,
         "region_countries": [(country.region, country.code) for country in _COUNTRIES],
     }
+    counts = {table: len(table_rows) for table, table_rows in rows.items()}
     target = Path(path)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as scratch:
         staged = Path(scratch) / target.name
@@ -172,11 +187,14 @@ def build_demo_database(
             for table, columns in _TABLES.items():
                 con.execute(f"CREATE TABLE {table} ({columns})")
                 _copy_in(con, table, rows[table], Path(scratch))
+            for table in DERIVED:
+                con.execute(derived_sql(table))
+                counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
         # DuckDB refuses to open a file whose write-ahead log is not its own, and an unclean
         # close of the old file may have left one.
         Path(f"{target}.wal").unlink(missing_ok=True)
         os.replace(staged, target)
-    return {table: len(table_rows) for table, table_rows in rows.items()}
+    return counts
 
 
 def _faker(locale: str, seed: int) -> Faker:

@@ -92,7 +92,8 @@ def resolve_settings(raw: RawSettings, problems: Problems) -> tuple[Settings, Kn
         if known.levels:
             problems.add(("default_sensitivity",), f"unknown level '{default_level}' (levels: {', '.join(levels)})")
         default_level = levels[0]
-    settings = Settings(tuple(levels), tuple(environments), default_env, spec.unknown_table, default_level)
+    settings = Settings(tuple(levels), tuple(environments), default_env, spec.unknown_table, default_level,
+                        spec.egress_check)
     return settings, known
 
 
@@ -303,6 +304,15 @@ def resolve_column(spec: ColumnSpec, settings: Settings, known: Known, at: Probl
     )
 
 
+def protection_problem(protection: Any, column_type: ColumnType, mode: str = "nullable") -> str | None:
+    """What is wrong with this protection on a column of this type (None: it fits), by the same rules
+    validation applies, for tools that choose a protection (``policyengine derive``)."""
+    spec = ColumnSpec(name="column", type=column_type.sql, mode=mode, protection=protection)
+    found = Problems("(derived)")
+    _protection_fits(spec, column_type, found)
+    return found.found[0].message if found.found else None
+
+
 def _protection_fits(spec: ColumnSpec, column_type: ColumnType, at: Problems) -> Any:
     """The protection (a redact value in its canonical spelling), or None after reporting why it
     does not fit the column."""
@@ -344,9 +354,18 @@ def _generalize_fits(protection: Any, column_type: ColumnType, at: Problems) -> 
         else:
             at.add((), f"generalize needs '{wanted}' for column type {column_type.written}")
         return False
-    if wanted == "bucket" and family is TypeFamily.INTEGER and not float(protection.bucket).is_integer():
-        at.add(("bucket",), f"bucket must be a whole number for column type {column_type.written}")
-        return False
+    if wanted == "bucket":
+        bucket = protection.bucket
+        try:
+            float(bucket)
+        except OverflowError:
+            # a whole number past any SQL number: it used to end the loader with an OverflowError
+            # (a traceback), and on a DECIMAL column the rewritten query could not convert it
+            at.add(("bucket",), f"bucket is too large ({len(str(bucket))} digits; at most about 1e308)")
+            return False
+        if family is TypeFamily.INTEGER and not (isinstance(bucket, int) or float(bucket).is_integer()):
+            at.add(("bucket",), f"bucket must be a whole number for column type {column_type.written}")
+            return False
     return True
 
 
@@ -373,7 +392,39 @@ def _redact_value(value: Any, column_type: ColumnType, at: Problems) -> tuple[bo
     if not ok:
         at.add((), f"value {value!r} does not fit column type {column_type.written}")
         return False, value
+    if not _in_range(value, column_type):
+        # of the right kind but not of the type: every query reading the column redacted would fail
+        # converting it (INTEGER 99999999999, DECIMAL(10,2) 1e12), where no protection may raise an error
+        shown = repr(value) if len(repr(value)) <= 40 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+        sql = "" if column_type.written.strip().upper() == column_type.sql else f" ({column_type.sql})"
+        at.add((), f"value {shown} is out of range for column type {column_type.written}{sql}")
+        return False, value
     return True, canonical if canonical is not None else value
+
+
+#: the half-range of each integer type: a value v fits when -bound <= v < bound
+_INTEGER_BOUNDS = {"TINYINT": 2 ** 7, "SMALLINT": 2 ** 15, "INTEGER": 2 ** 31, "BIGINT": 2 ** 63}
+
+
+def _in_range(value: Any, column_type: ColumnType) -> bool:
+    """Whether a number fits the column's SQL type (its integer width, its DECIMAL precision)."""
+    family = column_type.family
+    if family is TypeFamily.INTEGER:
+        bound = _INTEGER_BOUNDS.get(column_type.sql)
+        return bound is None or -bound <= value < bound
+    if family is TypeFamily.DECIMAL:
+        match = re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", column_type.sql)
+        if match is None:
+            return True
+        precision, scale = int(match.group(1)), int(match.group(2))
+        return abs(value) < 10 ** (precision - scale)
+    if family is TypeFamily.FLOAT:
+        try:
+            magnitude = abs(float(value))
+        except OverflowError:  # a whole number past any floating-point number
+            return False
+        return magnitude <= (3.4028234663852886e38 if column_type.sql == "REAL" else 1.7976931348623157e308)
+    return True
 
 
 def _iso(value: Any, family: TypeFamily) -> str | None:
@@ -470,12 +521,16 @@ def finish_table(draft: TableDraft, roles: dict[str, Role], tables: TableIndex, 
         description=header.description, registered_by=header.registered_by,
         registration_time=None if header.registration_time is None else str(header.registration_time),
         version=None if header.version is None else str(header.version), meta=dict(header.meta),
+        derivation_sql=header.derivation.sql if header.derivation else None,
+        derivation_dialect=header.derivation.dialect if header.derivation else None,
+        derivation_catalogs=tuple(header.derivation.catalogs) if header.derivation else (),
     )
 
 
 def _lineage_problem(source: str, tables: TableIndex) -> str | None:
-    """``system:table.column`` is checked where ``table`` is a table of this set; other sources
-    (``mlmodel:Sentiment``) are kept as written."""
+    """``system:table.column`` names a column of a table of this set: the table must be one, and the
+    column one of its columns. A source without a ``.column`` part (``mlmodel:Sentiment``, the seed's
+    ``transactional:Reviews``) is outside the set and kept as written."""
     reference = source.split(":", 1)[1] if ":" in source else source
     parts = reference.split(".")
     for split in range(len(parts), 0, -1):
@@ -488,6 +543,11 @@ def _lineage_problem(source: str, tables: TableIndex) -> str | None:
         if rest and not table.has_column(rest[0]):
             return f"'{source}' names unknown column '{rest[0]}' of table {table.name}"
         return None
+    if len(parts) >= 2 and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", part) for part in parts):
+        named = ".".join(parts[:-1])
+        if not tables.may_be_unreadable(named):
+            return (f"'{source}' names table '{named}', which this set does not define (a source outside the "
+                    "set is written without a column, as 'mlmodel:Sentiment')")
     return None
 
 

@@ -31,6 +31,25 @@ class ExpressionError(ValueError):
     pass
 
 
+#: The deepest syntax tree a policy expression may have. A real condition is a few levels deep, but
+#: ``a OR b OR c ...`` nests one level per term and validation, the rewriter and SQL generation all
+#: walk the tree recursively: a filter of a thousand ORs used to end the loader with a RecursionError
+#: (a traceback, not a located problem) and one of 20,000 took minutes before it did. Deeper trees are
+#: refused here, where the problem can still be reported at the field that holds it.
+MAX_DEPTH = 256
+
+
+def _deeper_than(root: exp.Expression, limit: int) -> bool:
+    """Whether the tree has a path longer than ``limit`` nodes (iterative: the tree may be deep)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return False
+
+
 @dataclass(frozen=True)
 class ContextCall:
     """A call of a context function, e.g. ``IS_ROLE_IN_SESSION('admin')``: name and literal argument."""
@@ -55,6 +74,8 @@ def parse_policy_expression(text: str, *, allow_subqueries: bool) -> exp.Express
     if len(trees) != 1:
         raise ExpressionError("must be a single expression, not several statements")
     root = trees[0]
+    if _deeper_than(root, MAX_DEPTH):
+        raise ExpressionError(f"nested too deeply to analyse (more than {MAX_DEPTH} levels)")
     if isinstance(root, exp.Subquery):  # '(SELECT ...)': an expression, but of a kind a mask cannot hold
         if not allow_subqueries:
             raise ExpressionError("must not contain a subquery")

@@ -41,10 +41,12 @@ class SettingsFile(PolicyModel):
     default_environment: Name | None = None
     unknown_table: Literal["deny", "allow"] = "deny"
     default_sensitivity: Name | None = None
+    #: scan results for personal data in columns labelled at the lowest level (docs/dlp.md)
+    egress_check: Literal["off", "log", "mask"] = "off"
 
     _normalize = field_validator(
         "sensitivity_levels", "environments", "default_environment", "unknown_table", "default_sensitivity",
-        mode="before",
+        "egress_check", mode="before",
     )(_lowered)
 
 
@@ -139,6 +141,19 @@ class RowAccessRule(PolicyModel):
     _many = field_validator("roles", mode="before")(_one_or_many)
 
 
+class Derivation(PolicyModel):
+    """How a derived table is made: the SQL (``CREATE TABLE ... AS SELECT``, ``CREATE VIEW ... AS``, or a
+    dbt model's compiled ``SELECT``) that ``policyengine derive`` wrote the contract from. Validation
+    recomputes the table's column lineage from it, so a column declared less sensitive than what it
+    is computed from is reported (``docs/lineage.md``)."""
+
+    sql: Annotated[StrictStr, Field(min_length=1)]
+    #: the SQL dialect, by sqlglot's name
+    dialect: Name = "duckdb"
+    #: names the current database answers to in the SQL's three-part names (dbt's database)
+    catalogs: list[Name] = Field(default_factory=list)
+
+
 class ContractHeader(PolicyModel):
     """A contract's own keys, without its columns and row access rules.
 
@@ -152,6 +167,8 @@ class ContractHeader(PolicyModel):
     registered_by: StrictStr | None = Field(default=None, alias="registeredBy")
     version: Any = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    #: a derived table's SQL (an addition to the seed's format; see :class:`Derivation`)
+    derivation: Derivation | None = None
 
     @field_validator("registration_time", "version")
     @classmethod

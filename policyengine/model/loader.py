@@ -22,6 +22,7 @@ from policyengine.model.checks import (
     resolve_settings,
     resolve_table,
 )
+from policyengine.lineage.checks import check_lineage
 from policyengine.model.files import ContractHeader, ContractSpec, RolesFile, SettingsFile
 from policyengine.model.policyset import PolicySet, Table, name_key
 from policyengine.model.problems import PolicySetInvalid, Problem, Problems
@@ -114,10 +115,12 @@ def _contracts_in(data: Any, stem: str, file_problems: Problems, tables: RawTabl
 def _is_schema_list(data: Any) -> bool:
     """A BigQuery-style schema list: its items are columns (they have a ``name``, or at least a
     ``type``) and none is a contract (none has ``columns``). Told by ``name`` as well as ``type``:
-    a list of columns that all lack their type is still a list of columns."""
-    return (isinstance(data, list) and bool(data) and all(isinstance(i, dict) for i in data)
-            and not any(_has_key(i, "columns") for i in data)
-            and any(_has_key(i, "name") or _has_key(i, "type") for i in data))
+    a list of columns that all lack their type is still a list of columns. Told by the items that
+    are mappings: one item that is not a mapping (``42``) is a bad column of the list, reported at
+    that item, not a reason to read every good column as a contract without ``columns``."""
+    mappings = [i for i in data if isinstance(i, dict)] if isinstance(data, list) else []
+    return (bool(mappings) and not any(_has_key(i, "columns") for i in mappings)
+            and any(_has_key(i, "name") or _has_key(i, "type") for i in mappings))
 
 
 class _ColumnsAtTop(Problems):
@@ -146,13 +149,17 @@ def _contract_list(items: list[Any], stem: str, problems: Problems, tables: RawT
         tables.contracts.append(raw)
 
 
-def load_policy_set(root: str | Path) -> PolicySet:
+def load_policy_set(root: str | Path, *, lineage: bool = True) -> PolicySet:
     """Load and validate a policy folder; raises :class:`PolicySetInvalid` listing every problem.
 
     Each file is validated as a whole first, which reports its problems; what is valid in a file
     that has problems is still recovered (:mod:`policyengine.model.recovery`), so that one mistake
     neither hides the others nor makes references to what the file defines look wrong. A
     :class:`PolicySet` is returned only when no problem at all was found.
+
+    ``lineage=False`` leaves out the lineage checks (:mod:`policyengine.lineage.checks`): only for
+    ``policyengine derive``, which repairs what they report and then validates the whole set with
+    them before it writes anything. Enforcement never loads a set that way.
     """
     root = Path(root)
     problems: list[Problem] = []
@@ -225,6 +232,8 @@ def load_policy_set(root: str | Path) -> PolicySet:
     for draft in unnamed:
         finish_table(draft, roles, index, known)
     check_unprotected_sensitive(index, roles, incomplete_roles, settings, known)
+    if lineage:
+        check_lineage(index, settings, known)
 
     if not problems and (len(tables) != len(drafts) or incomplete_roles):
         # Fail closed: something was left out without a problem saying why (a bug, never a mistake

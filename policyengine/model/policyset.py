@@ -29,6 +29,8 @@ class Settings:
     default_environment: str
     unknown_table: str
     default_sensitivity: str
+    #: ``off``, ``log`` or ``mask``: the egress check over lowest-level columns (policyengine.dlp.egress)
+    egress_check: str = "off"
 
     def rank(self, level: str) -> int:
         return self.sensitivity_levels.index(level)
@@ -116,6 +118,10 @@ class Table(TableNames):
     registration_time: str | None = None
     version: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: the SQL a derived table is made by, and its dialect (``derivation:`` in the contract)
+    derivation_sql: str | None = None
+    derivation_dialect: str | None = None
+    derivation_catalogs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

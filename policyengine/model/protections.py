@@ -119,7 +119,12 @@ def normalize_protection(value: Any) -> Any:
                     raise PydanticCustomError("duplicate_key", "key 'kind' is given twice (as '{first}' and '{second}')",
                                               {"first": written, "second": str(key)})
                 written = str(key)
-                out["kind"] = item.strip().lower() if isinstance(item, str) else item
+                if not isinstance(item, str):
+                    # said here, not by pydantic: its discriminator error prints the value, and a YAML
+                    # alias bomb (9^9 items, a few hundred bytes of YAML) printed takes gigabytes
+                    raise PydanticCustomError("kind", "'kind' must be the name of a protection kind, got {got}",
+                                              {"got": describe_value(item)})
+                out["kind"] = item.strip().lower()
             else:
                 out[key] = item
         return out

@@ -26,6 +26,7 @@ where, never another exception.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Hashable
 from json.decoder import scanstring
@@ -79,7 +80,15 @@ def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
     text = loader.construct_scalar(node)
     if not re.fullmatch(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", text):
         raise ValueError("expected a decimal number")
-    return float(text)
+    return _finite(float(text))
+
+
+def _finite(value: float) -> float:
+    """``1e999`` reads as infinity: no policy value is one (a ``generalize`` bucket of infinity was
+    accepted and written into SQL as the bare word ``inf``, which the database reads as a column)."""
+    if not math.isfinite(value):
+        raise ValueError("out of range: not a finite number")
+    return value
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -227,9 +236,27 @@ def _locate_outside_strings(text: str, word: str) -> int | None:
     return None
 
 
+class _NotFinite(ReadError):
+    def __init__(self, literal: str):
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _finite_json_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _NotFinite(literal)
+    return value
+
+
 def _parse_json(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_json_keys, parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_reject_duplicate_json_keys, parse_constant=_reject_constant,
+                          parse_float=_finite_json_float)
+    except _NotFinite as error:
+        offset = _locate_outside_strings(text, error.literal)
+        where = "line {}, column {}: ".format(*_line_column(text, offset)) if offset is not None else ""
+        raise ReadError(f"{where}invalid JSON: {error.literal} is out of range (not a finite number)") from None
     except _DuplicateJsonKey as error:
         found = _locate_duplicate_json_key(text)
         if found is None:

@@ -35,6 +35,7 @@ from policyengine.model.files import (
 )
 from policyengine.model.policyset import name_key
 from policyengine.model.problems import Problems
+from policyengine.model.pydantic_errors import _did_you_mean
 
 M = TypeVar("M", bound=PolicyModel)
 
@@ -76,6 +77,27 @@ def _value_of(data: dict[Any, Any], model: type[PolicyModel], name: str) -> tupl
     return (True, data[keys[0]]) if len(keys) == 1 else (False, None)
 
 
+def meant(model: type[PolicyModel], data: Any) -> set[str]:
+    """Fields ``data`` leaves out but seems to mean by an unknown key (``rolse`` for ``roles``).
+
+    What such a field holds is not known (it is under the misspelled key), which is not the same as
+    known to be absent: checks against it must say nothing, or one typo in ``roles:`` would make
+    every reference to every role "undefined" on top of the one real mistake.
+    """
+    if not isinstance(data, dict):
+        return set()
+    fields = sorted({info.alias or name for name, info in model.model_fields.items()})
+    given = {_canonical(model, k) for k in data}
+    out = set()
+    for key in data:
+        if _canonical(model, key) in fields:
+            continue
+        close = _did_you_mean(str(key), fields)
+        if close is not None and close not in given:
+            out.add(close)
+    return out
+
+
 def name_of(value: Any) -> str | None:
     """A name as written, when it can serve as one for references: text, or a number written bare."""
     if isinstance(value, bool) or value is None:
@@ -109,7 +131,7 @@ def recover_settings(data: Any, *, readable: bool) -> RawSettings:
     spec, dropped = salvage(SettingsFile, data)
     if spec is None:
         return RawSettings(SettingsFile(), every)
-    return RawSettings(spec, dropped & every)
+    return RawSettings(spec, (dropped | meant(SettingsFile, data)) & every)
 
 
 # --- roles -----------------------------------------------------------------------------------------
@@ -150,6 +172,8 @@ def recover_roles(data: Any, problems: Problems, *, readable: bool = True) -> Ra
         known = False
     elif not given and any(_canonical(RolesFile, k) == "roles" for k in data):
         known = False  # 'roles' given twice in two spellings
+    elif not given and "roles" in meant(RolesFile, data):
+        known = False  # 'roles' misspelled: the roles are there, under the wrong key
     for key, value in (entries or {}).items() if isinstance(entries, dict) else ():
         name = name_of(key)
         if name is None:

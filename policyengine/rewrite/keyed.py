@@ -32,14 +32,20 @@ def hmac_hex(purpose: str, message: exp.Expression) -> exp.Expression:
     return build(f"sha256(getvariable('{outer}') || unhex(sha256(getvariable('{inner}') || __msg)))", msg=message)
 
 
+def _hex_number(text: str, position: str, digits: int, sql_type: str = "INTEGER") -> str:
+    """``digits`` hex digits of ``text`` from ``position`` as a number, by DuckDB's own hex cast (one
+    cast instead of a lookup per digit). Only ever applied where the digits exist and are lower-case
+    hex (digests, ``hex()`` output), so the cast cannot fail."""
+    return f"CAST(('0x' || substr({text}, {position}, {digits})) AS {sql_type})"
+
+
 def _nibble(text: str, position: str) -> str:
-    return f"(strpos({HEX}, substr({text}, {position}, 1)) - 1)"
+    return _hex_number(text, position, 1)
 
 
 def _stream_byte(digest: str, index: str) -> str:
     """Byte ``index`` (cycling every 32) of a hex digest, as a number."""
-    return (f"({_nibble(digest, f'(({index}) % 32) * 2 + 1')} * 16 + "
-            f"{_nibble(digest, f'(({index}) % 32) * 2 + 2')})")
+    return _hex_number(digest, f"(({index}) % 32) * 2 + 1", 2)
 
 
 def _when_not_null(value: exp.Expression, expression: exp.Expression) -> exp.Expression:
@@ -50,19 +56,21 @@ def hash_value(value: exp.Expression, sql_type: str) -> exp.Expression:
     digest = hmac_hex("hash", build("encode(CAST(__val AS VARCHAR))", val=value))
     if sql_type not in INTEGER_HASH_NIBBLES:
         return _when_not_null(value, digest)
-    nibbles = INTEGER_HASH_NIBBLES[sql_type]
-    terms = " + ".join(f"{_nibble('pe_d', str(i + 1))} * {16 ** (nibbles - 1 - i)}" for i in range(nibbles))
-    number = build(f"list_transform([__digest], lambda pe_d: {terms})[1]", digest=digest)
-    return _when_not_null(value, cast(number, sql_type))
+    # the first nibbles of the digest as a number (they fit the type: 7 hex digits in an INTEGER...)
+    number = build(_hex_number("__digest", "1", INTEGER_HASH_NIBBLES[sql_type], sql_type), digest=digest)
+    return _when_not_null(value, number)
 
 
 def tokenize_value(value: exp.Expression, sql_type: str) -> exp.Expression:
     if sql_type in INTEGER_MAX:
         return _when_not_null(value, _tokenize_integer(value, sql_type))
-    byte = _stream_byte("pe_h", "pe_i")
-    char = "substr(__val, pe_i + 1, 1)"
+    # each character (DuckDB's string_split on '' gives code points, as length() and substr() count them)
+    # with its 1-based position: one split per value instead of a substr per test of each character
+    byte = _stream_byte("pe_h", "pe_i - 1")
+    char = "pe_c"
     body = (
-        f"list_transform([__digest], lambda pe_h: array_to_string(list_transform(range(length(__val)), lambda pe_i: "
+        f"list_transform([__digest], lambda pe_h: array_to_string(list_transform(string_split(__val, ''), "
+        f"lambda pe_c, pe_i: "
         f"CASE WHEN {char} BETWEEN '0' AND '9' THEN chr(CAST(48 + {byte} % 10 AS INTEGER)) "
         f"WHEN {char} BETWEEN 'a' AND 'z' THEN chr(CAST(97 + {byte} % 26 AS INTEGER)) "
         f"WHEN {char} BETWEEN 'A' AND 'Z' THEN chr(CAST(65 + {byte} % 26 AS INTEGER)) "

@@ -8,7 +8,7 @@ nothing and the query is refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from policyengine.model import PolicySet, Table, name_key
 
@@ -21,6 +21,12 @@ class TableResolver:
     #: names the current database answers to (DuckDB: the file's stem)
     catalogs: frozenset[str] = frozenset()
     default_schema: str = "main"
+    #: canonical (catalog, schema, table) -> the contracts there; built on first use
+    _index: dict[tuple[str, str, str], tuple[Table, ...]] | None = field(default=None, init=False, repr=False,
+                                                                         compare=False)
+    #: answers already given, by the parts as written (bounded: queries choose the parts)
+    _answers: dict[tuple[str, ...], Table | None] = field(default_factory=dict, init=False, repr=False,
+                                                          compare=False)
 
     def _interpretations(self, parts: tuple[str, ...]) -> list[tuple[str, str, str]]:
         """Every (catalog, schema, table) the reference can mean; CURRENT for the current database."""
@@ -42,6 +48,23 @@ class TableResolver:
         return (CURRENT, parts[0], parts[1]) if len(parts) == 2 else (CURRENT, self.default_schema, parts[0])
 
     def resolve(self, parts: tuple[str, ...]) -> Table | None:
-        meanings = set(self._interpretations(tuple(name_key(p) for p in parts)))
-        matches = [t for t in self.policy_set.tables.values() if self.canonical(t) in meanings]
-        return matches[0] if len(matches) == 1 else None
+        try:
+            return self._answers[parts]
+        except KeyError:
+            pass
+        index = self._index
+        if index is None:
+            built: dict[tuple[str, str, str], tuple[Table, ...]] = {}
+            for table in self.policy_set.tables.values():
+                key = self.canonical(table)
+                built[key] = built.get(key, ()) + (table,)
+            object.__setattr__(self, "_index", built)  # one reference swap: threads see all of it or none
+            index = built
+        matches: list[Table] = []
+        for meaning in set(self._interpretations(tuple(name_key(p) for p in parts))):
+            matches.extend(index.get(meaning, ()))
+        found = matches[0] if len(matches) == 1 else None
+        if len(self._answers) >= 4096:
+            self._answers.clear()
+        self._answers[parts] = found
+        return found

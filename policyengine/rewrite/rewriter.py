@@ -8,17 +8,20 @@ dropped, ever reaches a database: never the reader's text.
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from threading import Lock
+from typing import Any, Callable
 
 from sqlglot import exp
 
 from policyengine.decision import Subject, TableDecision, decide
 from policyengine.model import PolicySet, Table
-from policyengine.rewrite.functions import refuse_denied_functions, refuse_unknown_functions
+from policyengine.rewrite import prune
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
-from policyengine.rewrite.statement import parse_statement, refuse_forbidden_nodes
+from policyengine.rewrite.scan import Scanned, scan
+from policyengine.rewrite.statement import parse_statement
 from policyengine.rewrite.tables import (
     Classified,
     WrapContext,
@@ -43,32 +46,65 @@ class RewriteState:
     nonce: str
     udf_prefix: str | None = None
     write: str = "duckdb"
+    read: str = "duckdb"
+    #: the gate's single walk: the tree's tables, CTEs, columns and names
+    scanned: Scanned | None = None
     classified: Classified | None = None
+    #: whether the query reads base-table columns only by naming them (wrappers list only those)
+    prunable: bool = False
     decisions: list[TableDecision] = field(default_factory=list)
     factory: WrapperFactory | None = None
 
 
 def _gate(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    refuse_forbidden_nodes(tree)
-    refuse_denied_functions(tree)
-    if state.write not in CROSS_CHECKED:
-        refuse_unknown_functions(tree)
+    state.scanned = scan(tree, refuse_unknown=state.write not in CROSS_CHECKED)
     return tree
 
 
 def _normalize(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    return lowercase_names(tree)
+    return lowercase_names(tree, state.scanned.ctes if state.scanned else None)
 
 
 def _classify(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    state.classified = classify(tree)
+    state.classified = classify(tree, state.scanned.tables if state.scanned else None)
+    if state.scanned is not None:
+        # decided on the names the reader wrote, before the base tables become placeholders
+        state.prunable = prune.prunable(state.scanned, state.classified.base, state.read)
     return tree
 
 
 def _rename_ctes(tree: exp.Expression, state: RewriteState) -> exp.Expression:
     assert state.classified is not None
-    rename_ctes(tree, state.classified, state.nonce)
+    rename_ctes(tree, state.classified, state.nonce, state.scanned.ctes if state.scanned else None)
     return tree
+
+
+#: decisions per (policy set, table, subject, environment): a decision is a pure function of these
+_DECISIONS: OrderedDict[tuple[Any, ...], tuple[PolicySet, Table, TableDecision]] = OrderedDict()
+_DECISIONS_LOCK = Lock()
+_DECISIONS_SIZE = 4096
+
+
+def decide_cached(policy_set: PolicySet, subject: Subject, environment: str | None, table: Table) -> TableDecision:
+    """:func:`policyengine.decision.decide`, kept per policy set object, table, subject and environment.
+
+    Keyed by the identity of the policy set and table, which the entry holds (so neither id can be
+    reused while it is kept), and by the subject's value: any other set, even one of the same version,
+    decides afresh.
+    """
+    key = (id(policy_set), id(table), subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
+           environment)
+    with _DECISIONS_LOCK:
+        hit = _DECISIONS.get(key)
+        if hit is not None and hit[0] is policy_set and hit[1] is table:
+            _DECISIONS.move_to_end(key)
+            return hit[2]
+    decision = decide(policy_set, subject, environment, table)
+    with _DECISIONS_LOCK:
+        _DECISIONS[key] = (policy_set, table, decision)
+        if len(_DECISIONS) > _DECISIONS_SIZE:
+            _DECISIONS.popitem(last=False)
+    return decision
 
 
 def _wrap(tree: exp.Expression, state: RewriteState) -> exp.Expression:
@@ -77,9 +113,10 @@ def _wrap(tree: exp.Expression, state: RewriteState) -> exp.Expression:
                                    udf_prefix=state.udf_prefix)
 
     def decide_table(table: Table) -> TableDecision:
-        return decide(state.policy_set, state.subject, state.environment, table)
+        return decide_cached(state.policy_set, state.subject, state.environment, table)
 
-    context = WrapContext(state.resolver.resolve, decide_table, state.factory, state.decisions)
+    context = WrapContext(state.resolver.resolve, decide_table, state.factory, state.decisions,
+                          state.scanned.columns if state.scanned else None)
     wrap_base_tables(tree, state.classified, context)
     return tree
 
@@ -107,13 +144,16 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     warehouse's secure UDFs of that schema instead of the session-variable form DuckDB uses.
     """
     state = RewriteState(policy_set, subject, environment, resolver or TableResolver(policy_set),
-                         nonce or secrets.token_hex(6), udf_prefix, write)
+                         nonce or secrets.token_hex(6), udf_prefix, write, read)
     tree = parse_statement(sql, read)
     try:
         for rule in RULES:
             tree = rule(tree, state)
-        text = tree.sql(dialect=write, comments=False)
+        # the tree is this rewrite's own and is dropped after: the generator need not copy it first
+        text = tree.sql(dialect=write, comments=False, copy=False)
         if state.factory is not None:
+            if state.prunable and state.scanned is not None:
+                state.factory.names = prune.column_names(state.scanned, text)
             text = state.factory.splice(text, write)
     except RecursionError:
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None

@@ -34,16 +34,20 @@ class Classified:
     functions: list[exp.Table] = field(default_factory=list)
 
 
-def lowercase_names(root: exp.Expression) -> exp.Expression:
-    """Table and CTE names compared as DuckDB compares them (case-insensitive, quoted or not)."""
-    for cte in root.find_all(exp.CTE):
+def lowercase_names(root: exp.Expression, ctes: list[exp.CTE] | None = None) -> exp.Expression:
+    """Table and CTE names compared as DuckDB compares them (case-insensitive, quoted or not).
+
+    ``ctes``: the tree's CTEs in walk order, when a scan has listed them already.
+    """
+    for cte in root.find_all(exp.CTE) if ctes is None else ctes:
         alias = cte.args.get("alias")
         if alias is not None and alias.this is not None:
             alias.set("this", exp.to_identifier(alias.name.lower(), quoted=alias.this.quoted))
     return root
 
 
-def classify(root: exp.Expression) -> Classified:
+def classify(root: exp.Expression, tables: list[exp.Table] | None = None) -> Classified:
+    """``tables``: every Table node of the tree, when a scan has listed them already."""
     try:
         scopes = traverse_scope(root)
     except (OptimizeError, RecursionError) as error:
@@ -65,23 +69,25 @@ def classify(root: exp.Expression) -> Classified:
                 found.cte_refs.append((table, cte))
             else:
                 found.base.append(table)
-    for table in root.find_all(exp.Table):
+    for table in root.find_all(exp.Table) if tables is None else tables:
         if id(table) not in seen:
             raise Refused(f"cannot analyse the table reference '{table.sql(dialect='duckdb')[:80]}'",
                           kind="unsupported")
     return found
 
 
-def rename_ctes(root: exp.Expression, classified: Classified, nonce: str) -> None:
+def rename_ctes(root: exp.Expression, classified: Classified, nonce: str, ctes: list[exp.CTE] | None = None) -> None:
+    if ctes is None:
+        ctes = list(root.find_all(exp.CTE))
     names: dict[int, str] = {}
-    for index, cte in enumerate(root.find_all(exp.CTE)):
+    for index, cte in enumerate(ctes):
         names[id(cte)] = f"__pe_{nonce}_cte{index}"
     for table, cte in classified.cte_refs:
         alias = table.alias or table.name
         table.set("this", quoted(names[id(cte)]))
         if not table.args.get("alias"):
             table.set("alias", exp.TableAlias(this=quoted(alias)))
-    for cte in root.find_all(exp.CTE):
+    for cte in ctes:
         cte.args["alias"].set("this", quoted(names[id(cte)]))
 
 
@@ -91,6 +97,8 @@ class WrapContext:
     decide: Callable[[Table], TableDecision]
     factory: WrapperFactory
     decisions: list[TableDecision] = field(default_factory=list)
+    #: every Column node of the tree, when a scan has listed them already
+    columns: list[exp.Column] | None = None
 
 
 def wrap_base_tables(root: exp.Expression, classified: Classified, context: WrapContext) -> None:
@@ -108,19 +116,22 @@ def wrap_base_tables(root: exp.Expression, classified: Classified, context: Wrap
         if not decision.allowed:
             raise Refused(decision.refused or f"table '{written}' may not be read")
         planned.append((table, decision))
-    _refuse_denied_columns(root, [decision for _, decision in planned])
+    _refuse_denied_columns(root, [decision for _, decision in planned], context.columns)
     for table, decision in planned:
         context.decisions.append(decision)
         # the table becomes a placeholder the wrapper's text replaces after generation; its alias
         # (the table's own name when it had none) and pivots, samples and laterals stay with it
         if table.args.get("alias") is None:
-            table.set("alias", exp.TableAlias(this=table.this.copy()))  # as the reader wrote the name
+            written_name = table.this  # as the reader wrote the name (a fresh node: no deep copy)
+            table.set("alias", exp.TableAlias(this=exp.Identifier(this=written_name.this,
+                                                                  quoted=written_name.args.get("quoted", False))))
         table.set("this", quoted(context.factory.splice_point(decision)))
         table.set("db", None)
         table.set("catalog", None)
 
 
-def _refuse_denied_columns(root: exp.Expression, decisions: list[TableDecision]) -> None:
+def _refuse_denied_columns(root: exp.Expression, decisions: list[TableDecision],
+                           columns: list[exp.Column] | None = None) -> None:
     """Naming a denied column is refused with a reason, rather than left to a binder error.
 
     Checked on the reader's own SQL, before wrappers (whose row filters may read it) are added.
@@ -130,7 +141,7 @@ def _refuse_denied_columns(root: exp.Expression, decisions: list[TableDecision])
               if c.outcome is Outcome.DENIED}
     if not denied:
         return
-    for column in root.find_all(exp.Column):
+    for column in root.find_all(exp.Column) if columns is None else columns:
         hit = denied.get(name_key(column.name))
         if hit:
             raise Refused(f"column {hit[0]}.{hit[1]} is denied to this role")

@@ -54,5 +54,10 @@ def column_of(alias: str, name: str) -> exp.Column:
     return exp.Column(this=quoted(name), table=quoted(alias))
 
 
+@lru_cache(maxsize=1024)
+def _data_type(sql_type: str) -> exp.DataType:
+    return exp.DataType.build(sql_type, dialect=DIALECT)
+
+
 def cast(expression: exp.Expression, sql_type: str) -> exp.Cast:
-    return exp.Cast(this=expression, to=exp.DataType.build(sql_type, dialect=DIALECT))
+    return exp.Cast(this=expression, to=_data_type(sql_type).copy())

@@ -157,17 +157,19 @@ def machine() -> dict[str, Any]:
 
     memory = None
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                memory = int(line.split()[1]) // 1024
+        with open("/proc/meminfo") as lines:
+            for line in lines:
+                if line.startswith("MemTotal:"):
+                    memory = int(line.split()[1]) // 1024
     except OSError:
         pass
     cpu = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as lines:
+            for line in lines:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return {"cores": os.cpu_count(), "memory_mb": memory, "cpu": cpu, "python": platform.python_version(),

@@ -30,7 +30,6 @@ from policyengine.decision import subject_for
 from policyengine.engine import Engine
 from policyengine.rewrite import Refused
 
-
 # --- TPC-H / TPC-DS ----------------------------------------------------------------------------------
 
 def run_tpc(worlds: list[TpcWorld], repeat: int, steps: Steps) -> dict[str, Any]:

@@ -24,6 +24,7 @@ Both servers authenticate with SCRAM-SHA-256 and serve text results over TCP on 
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -31,7 +32,6 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -423,7 +423,7 @@ def fetch(targets: list[tuple[str, int, str]], rows: int, repeat: int, steps: St
             entry[name] = stat(rows / s for s in seconds[(index, name)])
             # rows/s over PostgreSQL's rows/s, round by round = PostgreSQL's seconds over ours
             entry[f"{name}_ratio"] = paired(seconds[(0, name)], seconds[(index, name)])
-        spent = [c for c in cpu[index] if c == c]
+        spent = [c for c in cpu[index] if not math.isnan(c)]
         if spent:
             entry["server_cpu_us_per_row"] = stat(c / rows * 1e6 for c in spent)
         out.append(entry)
@@ -572,7 +572,7 @@ def stream_large(ports: dict[str, int], rows: int, door: FrontDoor, postgres: bo
 
 def run(scale: Scale, repeat: int, steps: Steps) -> dict[str, Any]:
     """Everything measured in one run; ``{"missing": reason}`` when PostgreSQL or pgbench is not here."""
-    rows, seconds = scale.fetch_rows, max(1, int(round(scale.pgbench_seconds)))  # pgbench -T: whole seconds
+    rows, seconds = scale.fetch_rows, max(1, round(scale.pgbench_seconds))  # pgbench -T: whole seconds
     local_seconds = scale.pgbench_seconds
     rounds = min(repeat, 3)
     modes = CONTEXT_MODES if scale.name != "small" else ()

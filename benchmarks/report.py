@@ -543,7 +543,7 @@ def plots(results: dict[str, Any], folder: Path, relative_to: Path) -> tuple[dic
         ax.set_xscale("log")
         for target in (1.05, 1.5):
             ax.axvline(target, color="#cc6677", linestyle="--", linewidth=1)
-        ax.set_xlabel("CPU time through the engine / raw query's (log; dashed: the 1.05x and 1.5x targets)")
+        ax.set_xlabel("CPU time through the engine / raw (log scale; dashed: the 1.05x and 1.5x targets)")
         ax.set_title("DuckDB execution overhead by protection kind")
         ax.grid(True, axis="x", which="both", alpha=0.3)
         save(fig, "execution")

@@ -8,7 +8,6 @@ section whose inputs are missing here (the shared TPC data, PostgreSQL 15) is sk
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

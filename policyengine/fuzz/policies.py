@@ -320,7 +320,7 @@ def _locate(case: Case, problems: list[Any], listed: str, known: list[tuple[str,
     failing = [e for e in expectations if e.outcome == "fail"]
     for expect in failing or [e for e in expectations if e.outcome == "either"]:
         if not any(loc.matches(p) for loc in expect.primary for p in problems):
-            failures.append(("mislocated", "expected a problem at " + " | ".join(l.describe() for l in expect.primary)
+            failures.append(("mislocated", "expected a problem at " + " | ".join(where.describe() for where in expect.primary)
                              + f"; got: {listed}"))
             if not failing:
                 break
@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for m in case.mutations:
             e = m.expect
             print(f"  {m.operator}: expects {e.outcome}; scopes: {[s.describe() for s in e.scopes] or 'none'}; "
-                  f"at: {[l.describe() for l in e.primary]}")
+                  f"at: {[where.describe() for where in e.primary]}")
         state = {True: "loaded", False: "refused", None: "raised"}[verdict.loaded]
         print(f"  {state} in {verdict.seconds:.3f} s")
         for problem in verdict.problems:

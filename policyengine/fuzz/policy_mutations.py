@@ -788,7 +788,8 @@ def _unmask_target(ws: Workspace, ref: str) -> tuple[str, str] | None:
     return (found[0].key if len(found) == 1 else wanted), name_key(column)
 
 
-@operator("remove_unmask", "structural", "restricts that column for the holders of that role")
+@operator("remove_unmask", "structural", "restricts that column for the holders of that role (fails at the "
+          "column if it has no protection and the role now reads it uncleared)")
 def remove_unmask(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation | None:
     view = roles_view(ws)
     candidates = [(n, e) for n, e in view.role_items() if names_in(get(e, "unmask"))] if view else []
@@ -920,7 +921,8 @@ def raise_clearance(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation
                     either([scope], [HOLE]), (at(view.file, ("roles", name, "clearance")),))
 
 
-@operator("remove_inherits", "structural", "restricts the holders of that role")
+@operator("remove_inherits", "structural", "restricts the holders of that role (or fails where one would read "
+          "an unprotected sensitive column)")
 def remove_inherits(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation | None:
     view = roles_view(ws)
     candidates = [(n, e) for n, e in view.role_items() if names_in(get(e, "inherits"))] if view else []
@@ -1169,7 +1171,7 @@ def _columns(ws: Workspace) -> list[tuple[ContractView, int, dict[Any, Any], str
 
 @operator("raise_sensitivity", "structural",
           "restricts that column for everyone (fails at the column if it has no protection and a "
-          "role would read it uncleared)")
+          "role would read it uncleared, or at a column derived from it that is now below it)")
 def raise_sensitivity(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation | None:
     levels = ws.levels()
     candidates = [(c, i, col, n) for c, i, col, n in _columns(ws)
@@ -1189,7 +1191,8 @@ def raise_sensitivity(ws: Workspace, rng: random.Random, ctx: Context) -> Mutati
                     either([scope], [hole, LINEAGE]), (at(table.file, path + ("sensitivity",)),))
 
 
-@operator("lower_sensitivity", "structural", "loosens that column for everyone")
+@operator("lower_sensitivity", "structural",
+          "loosens that column for everyone (fails at the column if that puts it below a column it is derived from)")
 def lower_sensitivity(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation | None:
     levels = ws.levels()
     candidates = [(c, i, col, n) for c, i, col, n in _columns(ws) if _sensitivity(ws, col) in levels[1:]]

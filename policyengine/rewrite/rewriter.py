@@ -8,6 +8,7 @@ dropped, ever reaches a database: never the reader's text.
 from __future__ import annotations
 
 import secrets
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
@@ -80,7 +81,7 @@ def _rename_ctes(tree: exp.Expression, state: RewriteState) -> exp.Expression:
 
 
 #: decisions per (policy set, table, subject, environment): a decision is a pure function of these
-_DECISIONS: OrderedDict[tuple[Any, ...], tuple[PolicySet, Table, TableDecision]] = OrderedDict()
+_DECISIONS: OrderedDict[tuple[Any, ...], tuple[weakref.ref[PolicySet], Table, TableDecision]] = OrderedDict()
 _DECISIONS_LOCK = Lock()
 _DECISIONS_SIZE = 4096
 
@@ -88,20 +89,21 @@ _DECISIONS_SIZE = 4096
 def decide_cached(policy_set: PolicySet, subject: Subject, environment: str | None, table: Table) -> TableDecision:
     """:func:`policyengine.decision.decide`, kept per policy set object, table, subject and environment.
 
-    Keyed by the identity of the policy set and table, which the entry holds (so neither id can be
-    reused while it is kept), and by the subject's value: any other set, even one of the same version,
-    decides afresh.
+    Keyed by the identity of the policy set and table and by the subject's value; an entry counts only
+    if its policy set is this very object (held weakly, so a replaced set is not kept alive, and an id
+    reused by a later set finds a dead reference) and its table this very table. Any other set, even
+    one of the same version, decides afresh.
     """
     key = (id(policy_set), id(table), subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
            environment)
     with _DECISIONS_LOCK:
         hit = _DECISIONS.get(key)
-        if hit is not None and hit[0] is policy_set and hit[1] is table:
+        if hit is not None and hit[0]() is policy_set and hit[1] is table:
             _DECISIONS.move_to_end(key)
             return hit[2]
     decision = decide(policy_set, subject, environment, table)
     with _DECISIONS_LOCK:
-        _DECISIONS[key] = (policy_set, table, decision)
+        _DECISIONS[key] = (weakref.ref(policy_set), table, decision)
         if len(_DECISIONS) > _DECISIONS_SIZE:
             _DECISIONS.popitem(last=False)
     return decision

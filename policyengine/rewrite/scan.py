@@ -84,7 +84,6 @@ def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
     not know (``Anonymous``) is refused too.
     """
     found = Scanned()
-    forbidden: str | None = None
     denied: str | None = None
     unknown: str | None = None
     names = found.names
@@ -97,8 +96,9 @@ def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
         if role & _IDENTIFIER:
             names.add(str(node.this).lower())
             continue
-        if role & _FORBIDDEN and forbidden is None:
-            forbidden = f"{_name(node)} is not allowed in a query"
+        if role & _FORBIDDEN:
+            # reported before anything else, as the first forbidden node met: nothing later can change that
+            raise Refused(f"{_name(node)} is not allowed in a query")
         if role & (_FUNC | _DOT | _ROWS | _TABLE) and denied is None:
             denied = _denied(node, role)
         if role & _ANONYMOUS and refuse_unknown and unknown is None:
@@ -118,12 +118,11 @@ def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
             found.words.add(word)
         elif role & _STAR:
             found.stars.append(node)  # type: ignore[arg-type]
-        elif role & _JOIN:
-            if str(node.args.get("method") or "").upper() == "NATURAL":
-                found.implicit = True
+        elif role & _JOIN and str(node.args.get("method") or "").upper() == "NATURAL":
+            found.implicit = True
         if role & _IMPLICIT:
             found.implicit = True
-    for reason in (forbidden, denied, unknown):
+    for reason in (denied, unknown):
         if reason is not None:
             raise Refused(reason)
     return found

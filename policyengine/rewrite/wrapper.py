@@ -5,6 +5,10 @@ Every column the reader may see is listed in the table's order under its own nam
 ``t.*``, ``COLUMNS(*)``, whole-row references and positional references keep working unchanged;
 denied columns are left out, so ``*`` skips them. The row filter sits inside, so it runs on raw
 values before anything the reader wrote. Reading the same table twice gives two wrappers.
+
+A query that reads columns only by naming them gets wrappers that list only the columns it names
+(:mod:`policyengine.rewrite.prune`): the rest could never be read, and DuckDB would parse, bind and
+check every protection expression in them before dropping them from the plan.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from threading import Lock
 from typing import Any, Callable
 
@@ -92,7 +96,7 @@ def _fold_simple_identifiers(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-@lru_cache(maxsize=None)
+@cache
 def _quotes(dialect: str) -> tuple[str, str]:
     """The dialect's quotes around a quoted name, as its generator writes them."""
     text = quoted("X").sql(dialect=dialect)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,17 +47,60 @@ def reads(decisions: tuple[TableDecision, ...] | list[TableDecision]) -> list[di
     ]
 
 
+class Encoded(str):
+    """A value already encoded as JSON (the same for every execution of a cached rewrite), written
+    into the line as it is instead of being encoded again for every statement."""
+
+
+#: how often a long-lived writer checks whether its file was rotated away (moved or deleted)
+ROTATION_CHECK_SECONDS = 1.0
+
+
 class AuditLog:
-    """Appends JSON lines to a file; safe to share between threads."""
+    """Appends JSON lines to a file; safe to share between threads.
+
+    The file stays open between lines (a front door writes one per statement; opening it each time
+    cost more than encoding the line), is flushed after every line so a crash loses nothing, and is
+    reopened when logrotate or a user moves or deletes it.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._handle: Any = None
+        self._checked = 0.0
 
     def record(self, **fields: Any) -> None:
+        encoded = {k: fields.pop(k) for k in [k for k, v in fields.items() if isinstance(v, Encoded)]}
         entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), **fields}
         line = json.dumps(entry, default=str, separators=(",", ":"))
+        if encoded:
+            line = line[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()) + "}"
         with self._lock:
+            handle = self._open()
+            handle.write(line + "\n")
+            handle.flush()
+
+    def _open(self) -> Any:
+        now = time.monotonic()
+        if self._handle is not None and now - self._checked >= ROTATION_CHECK_SECONDS:
+            self._checked = now
+            try:
+                on_disk, ours = os.stat(self.path), os.fstat(self._handle.fileno())
+                moved = (on_disk.st_ino, on_disk.st_dev) != (ours.st_ino, ours.st_dev)
+            except OSError:
+                moved = True
+            if moved:
+                self._handle.close()
+                self._handle = None
+        if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            self._handle = self.path.open("a", encoding="utf-8")
+            self._checked = now
+        return self._handle
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None

@@ -7,13 +7,14 @@ raise :class:`Refused` with a reason that names the construct, never a value.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from pathlib import Path
 from threading import Lock
 from typing import Any, Callable, Iterator, Sequence
 
-from policyengine.audit import AuditLog, fingerprint, reads
+from policyengine.audit import AuditLog, Encoded, fingerprint, reads
 from policyengine.backends.duckdb import DuckDBBackend, Limits, Parameters, ResultStream
 from policyengine.backends.errors import QueryFailed
 from policyengine.crypto import KeyMaterial, load_key
@@ -100,6 +101,7 @@ class Engine:
         self._cache: OrderedDict[tuple[Any, ...], Rewritten] = OrderedDict()
         self._cache_lock = Lock()
         self._plain_resolver: TableResolver | None = None
+        self._audit_fragments: dict[int, tuple[Rewritten, Encoded, Encoded]] = {}
 
     @classmethod
     def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,
@@ -200,7 +202,8 @@ class Engine:
             self._record(entry, started, decision="refused" if isinstance(problem, Refused) else "failed",
                          reason=reason)
             raise
-        entry.update(rewritten=rewritten.sql, reads=_Later(lambda: reads(rewritten.decisions)))
+        entry.update(rewritten=_Later(lambda: self._encoded(rewritten)[0]),
+                     reads=_Later(lambda: self._encoded(rewritten)[1]))
 
         def done(rows: int) -> None:
             self._record(entry, started, decision="allowed", rows=rows)
@@ -214,6 +217,18 @@ class Engine:
                             lowest=settings.lowest_level, resolve=self._resolver(self.policy_set).resolve,
                             version=self.policy_set.version, record=lambda **f: self._record(entry, started, **f))
         return QueryResult(stream.columns, stream.types, rewritten, checked, done)
+
+    def _encoded(self, rewritten: Rewritten) -> tuple[Encoded, Encoded]:
+        """The audit line's ``rewritten`` and ``reads`` as JSON, encoded once per cached rewrite."""
+        kept = self._audit_fragments.get(id(rewritten))
+        if kept is None or kept[0] is not rewritten:
+            kept = (rewritten, Encoded(json.dumps(rewritten.sql)),
+                    Encoded(json.dumps(reads(rewritten.decisions), default=str, separators=(",", ":"))))
+            with self._cache_lock:
+                self._audit_fragments[id(rewritten)] = kept
+                if len(self._audit_fragments) > CACHE_SIZE:
+                    self._audit_fragments.pop(next(iter(self._audit_fragments)))
+        return kept[1], kept[2]
 
     def _require_keys(self, rewritten: Rewritten) -> None:
         if self.backend is None or self.backend.keys is not None:
@@ -235,3 +250,5 @@ class Engine:
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
+        if self.audit is not None:
+            self.audit.close()

@@ -34,10 +34,8 @@ class Portal:
     statement: Prepared
     parameters: list[Any]
     formats: list[int] = field(default_factory=list)  # result format codes from Bind
-    result: Any = None  # the running result, once executed
-    batches: Any = None
+    feed: Any = None  # the running result (server/feed.py), once Described or Executed
     encoders: list[Any] = field(default_factory=list)
-    pending: list[tuple[Any, ...]] = field(default_factory=list)
     sent: int = 0
     done: bool = False
 

@@ -28,6 +28,7 @@ from policyengine.server import extended as ext
 from policyengine.server import messages as m
 from policyengine.server import utility as u
 from policyengine.server.catalog import SessionValues, is_catalog_statement
+from policyengine.server.feed import Feed
 from policyengine.server.parameters import infer_parameter_types
 from policyengine.server.scram import ScramFailed
 from policyengine.server.settings import REPORTED, SERVER_VERSION, Settings
@@ -84,28 +85,18 @@ def _catalog_tree(sql: str) -> exp.Expression | None:
     return trees[0] if len(trees) == 1 and is_catalog_statement(trees[0]) else None
 
 
-def _produce(batches: Any, encoders: list[Any], rows: list[tuple[Any, ...]],
-             want: int | None) -> tuple[bytes | None, list[tuple[Any, ...]], int]:
-    """(DataRows for up to ``want`` rows, the rows left over, how many were encoded); None at the end."""
-    if not rows:
-        batch = next(batches, None)
-        if batch is None:
-            return None, [], 0
-        rows = batch
-    take = rows if want is None else rows[:want]
-    return binary.data_rows(take, encoders), rows[len(take):], len(take)
+def _opened(open_result: Any, *args: Any, **kwargs: Any) -> Feed:
+    """Open a result and read its first rows (one batch ahead), in one worker-thread step."""
+    return Feed(open_result(*args, **kwargs)).fill()
 
 
 @dataclass
 class Cursor:
     """A DECLAREd cursor: an open result read forward by FETCH."""
 
-    result: Any
-    batches: Any
+    feed: Feed
     binary: bool
     hold: bool
-    pending: list[tuple[Any, ...]] = field(default_factory=list)
-    done: bool = False
 
 
 @dataclass
@@ -126,6 +117,8 @@ class Session:
     portals: dict[str, ext.Portal] = field(default_factory=dict)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     failed: bool = False  # an extended-protocol error: messages are ignored until Sync
+    _out: list[bytes] = field(default_factory=list)  # messages not yet written (see _send)
+    _out_size: int = 0
 
     async def run(self) -> None:
         try:
@@ -163,14 +156,39 @@ class Session:
             pass
 
     async def _send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+        """Queue messages for the client. Like PostgreSQL, output goes out at Sync, Flush, the end of
+        a simple query, when the buffer is full, and (so no client can wait on us forever) whenever
+        the session is about to wait for a message the client has not sent yet: one write per
+        round trip instead of one per message."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._out:
+            data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+            self._out.clear()
+            self._out_size = 0
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def _send_now(self, data: bytes) -> None:
+        await self._send(data)
+        await self._flush()
 
     async def _try_send(self, data: bytes) -> None:
         try:
-            await self._send(data)
+            await self._send_now(data)
         except Exception:  # noqa: BLE001 - the client is gone too
             pass
+
+    def _message_waiting(self) -> bool:
+        """Whether a whole message from the client is already read into the stream's buffer."""
+        buffer = getattr(self.reader, "_buffer", None)
+        if buffer is None or len(buffer) < 5:
+            return False
+        return len(buffer) >= 1 + int.from_bytes(buffer[1:5], "big")
 
     def _audit_context(self) -> dict[str, Any]:
         peer = self.writer.get_extra_info("peername")
@@ -189,16 +207,16 @@ class Session:
             code, payload = await m.read_startup(self.reader)
             if code == m.SSL_REQUEST:
                 if self.server.tls is None:
-                    await self._send(b"N")
+                    await self._send_now(b"N")
                 else:
-                    await self._send(b"S")
+                    await self._send_now(b"S")
                     try:
                         await self.writer.start_tls(self.server.tls, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
                     except (ssl.SSLError, OSError, TimeoutError):  # a failed handshake ends only this connection
                         raise Closed() from None
                 continue
             if code == m.GSSENC_REQUEST:
-                await self._send(b"N")
+                await self._send_now(b"N")
                 continue
             if code == m.CANCEL_REQUEST:
                 if len(payload) >= 8:  # a short one is ignored and the connection closed, as PostgreSQL does
@@ -206,12 +224,12 @@ class Session:
                     self.server.cancel(pid, secret)
                 return None
             if code >> 16 != 3:
-                await self._send(m.error_response("0A000", "unsupported frontend protocol", "FATAL"))
+                await self._send_now(m.error_response("0A000", "unsupported frontend protocol", "FATAL"))
                 return None
             parameters = m.parse_startup_parameters(payload)
             if code != m.PROTOCOL_3:  # 3.x newer than 3.0: offer 3.0, and say which options we ignore
                 options = [k for k in parameters if k.startswith("_pq_.")]
-                await self._send(m.message(b"v", struct.pack("!ii", m.PROTOCOL_3, len(options))
+                await self._send_now(m.message(b"v", struct.pack("!ii", m.PROTOCOL_3, len(options))
                                            + b"".join(m.cstring(o) for o in options)))
             return parameters
 
@@ -220,7 +238,7 @@ class Session:
         principal = self.server.engine.policy_set.principal(user)
         verifier = self.server.users.get(user.lower()) if principal is not None else None
         scram = (verifier or _NOBODY).exchange()
-        await self._send(m.authentication(10, m.cstring("SCRAM-SHA-256") + b"\0"))
+        await self._send_now(m.authentication(10, m.cstring("SCRAM-SHA-256") + b"\0"))
         try:
             kind, payload = await m.read_message(self.reader)
             if kind != b"p":
@@ -228,7 +246,7 @@ class Session:
             mechanism_end = payload.index(b"\0")
             (length,) = struct.unpack("!i", payload[mechanism_end + 1:mechanism_end + 5])
             server_first = scram.first(payload[mechanism_end + 5:mechanism_end + 5 + length].decode())
-            await self._send(m.authentication(11, server_first.encode()))
+            await self._send_now(m.authentication(11, server_first.encode()))
             kind, payload = await m.read_message(self.reader)
             if kind != b"p":
                 raise m.ProtocolViolation("expected a SASL response")
@@ -238,9 +256,9 @@ class Session:
         except (ScramFailed, ValueError, struct.error):
             await self.server.login_failed(self.writer)
             self.user = user
-            await self._send(m.error_response("28P01", f'password authentication failed for user "{user}"', "FATAL"))
+            await self._send_now(m.error_response("28P01", f'password authentication failed for user "{user}"', "FATAL"))
             raise Closed() from None
-        await self._send(m.authentication(12, server_final.encode()) + m.authentication(0))
+        await self._send_now(m.authentication(12, server_final.encode()) + m.authentication(0))
         self.user = user
         self.settings = Settings(user, parameters.get("application_name", ""))
         self._refresh_subject()
@@ -248,7 +266,7 @@ class Session:
                           if k in REPORTED)
         self.server.sessions[(self.pid, self.secret)] = self
         self._audit(event="session_start", database=self.server.database)
-        await self._send(status + m.backend_key_data(self.pid, self.secret) + m.ready_for_query())
+        await self._send_now(status + m.backend_key_data(self.pid, self.secret) + m.ready_for_query())
 
     def _refresh_subject(self) -> None:
         """Sessions follow policy reloads: the subject is derived again from the set now in force."""
@@ -264,11 +282,14 @@ class Session:
 
     async def _serve(self) -> None:
         while True:
+            if self._out and not self._message_waiting():
+                await self._flush()
             kind, payload = await m.read_message(self.reader)
             if kind == b"X":
                 return
             if kind == b"Q":
                 await self._simple_query(payload.rstrip(b"\0").decode("utf-8", "replace"))
+                await self._flush()
             elif kind in (b"P", b"B", b"E", b"D", b"C", b"H"):
                 if not self.failed:
                     try:
@@ -280,10 +301,10 @@ class Session:
             elif kind == b"S":
                 self.failed = False
                 self._close_portal("")
-                await self._send(m.ready_for_query(self._status()))
+                await self._send_now(m.ready_for_query(self._status()))
             elif kind == b"F":
-                await self._send(m.error_response("0A000", "the function call protocol is not supported")
-                                 + m.ready_for_query(self._status()))
+                await self._send_now(m.error_response("0A000", "the function call protocol is not supported")
+                                     + m.ready_for_query(self._status()))
             else:
                 raise m.ProtocolViolation(f"unexpected message {kind!r}")
 
@@ -324,15 +345,15 @@ class Session:
             description, body = await self._utility(utility)
             await self._send((description or b"") + body)
             return
-        result = await self._open(text, None)
+        feed = await self._open(text, None)
         try:
-            encoders = binary.column_encoders(result.types, [])
-            await self._send(binary.row_description(result.columns, result.types, []))
-            count = await self._stream(result, result.batches(), encoders, None)
+            encoders = binary.column_encoders(feed.types, [])
+            await self._send(binary.row_description(feed.columns, feed.types, []))
+            count = await self._stream(feed, encoders, None)
             await self._send(m.command_complete(f"SELECT {count}"))
         finally:
             self.running = None
-            result.close()
+            feed.close()
 
     def _recognize(self, text: str) -> u.Utility | None:
         try:
@@ -348,9 +369,9 @@ class Session:
 
     # --- running queries --------------------------------------------------------------------------
 
-    async def _open(self, sql: str, parameters: list[Any] | None) -> Any:
+    async def _open(self, sql: str, parameters: list[Any] | None) -> Feed:
         """Start a query as this principal: a catalog query from its shadow catalog, any other
-        through the policy engine. Returns a result with columns, types and batches()."""
+        through the policy engine; its first rows are read in the same worker-thread step."""
         self._refresh_subject()
         tree = _catalog_tree(sql)
         try:
@@ -358,10 +379,11 @@ class Session:
                 values = SessionValues(self.user, self.server.database, self.pid, self.settings.as_dict(),
                                        "PostgreSQL " + SERVER_VERSION, self._set_config)
                 self._audit(event="catalog", statement=sql)
-                return await asyncio.to_thread(self.server.catalogs.open, self.subject, tree, values, parameters)
-            return await asyncio.to_thread(self.server.engine.query_for, self.subject, sql, read=READ_DIALECT,
-                                           parameters=parameters or None, on_start=self._running,
-                                           audit_context=self._audit_context())
+                return await asyncio.to_thread(_opened, self.server.catalogs.open, self.subject, tree, values,
+                                               parameters)
+            return await asyncio.to_thread(_opened, self.server.engine.query_for, self.subject, sql,
+                                           read=READ_DIALECT, parameters=parameters or None,
+                                           on_start=self._running, audit_context=self._audit_context())
         except Refused as refusal:
             raise _refused(refusal) from None
         except QueryFailed as failure:
@@ -373,37 +395,24 @@ class Session:
         except Refused as refusal:
             raise _refused(refusal) from None
 
-    async def _next_batch(self, batches: Any) -> list[tuple[Any, ...]] | None:
+    async def _step(self, feed: Feed, work: Any, *args: Any) -> Any:
+        """``work(*args)`` on a feed: on the event loop when only a few rows already read remain,
+        else in a worker thread (fetching and encoding must not hold the other sessions)."""
         try:
-            return await asyncio.to_thread(next, batches, None)
+            if feed.small():
+                return work(*args)
+            return await asyncio.to_thread(work, *args)
         except QueryFailed as failure:
             raise StatementError(failure.sqlstate, failure.message) from None
 
-    async def _stream(self, result: Any, batches: Any, encoders: list[Any], limit: int | None,
-                      pending: list[tuple[Any, ...]] | None = None) -> int:
-        """Send DataRows as batches arrive; returns the rows sent. Fetching and encoding both run in
-        the worker thread, so a large result never holds the event loop (and the other sessions)."""
-        self.running = result
-        sent, out, size = 0, [], 0
-        rows = list(pending or [])
-        while limit is None or sent < limit:
-            try:
-                chunk, rows, count = await asyncio.to_thread(
-                    _produce, batches, encoders, rows, None if limit is None else limit - sent)
-            except QueryFailed as failure:
-                raise StatementError(failure.sqlstate, failure.message) from None
-            if chunk is None:
-                break
-            out.append(chunk)
-            size += len(chunk)
+    async def _stream(self, feed: Feed, encoders: list[Any], limit: int | None) -> int:
+        """Send DataRows as batches arrive; returns the rows sent."""
+        self.running = feed.result
+        sent = 0
+        while (limit is None or sent < limit) and not feed.exhausted:
+            chunk, count = await self._step(feed, feed.produce, None if limit is None else limit - sent, encoders)
             sent += count
-            if size >= FLUSH_BYTES:
-                await self._send(b"".join(out))
-                out, size = [], 0
-        if out:
-            await self._send(b"".join(out))
-        if pending is not None:
-            pending[:] = rows
+            await self._send(chunk)
         return sent
 
     # --- utility statements ------------------------------------------------------------------------
@@ -499,8 +508,8 @@ class Session:
             raise StatementError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
         if statement.name in self.cursors:
             raise StatementError("42P03", f'cursor "{statement.name}" already exists')
-        result = await self._open(statement.query, parameters)
-        self.cursors[statement.name] = Cursor(result, result.batches(), statement.binary, statement.hold)
+        feed = await self._open(statement.query, parameters)
+        self.cursors[statement.name] = Cursor(feed, statement.binary, statement.hold)
         return m.command_complete("DECLARE CURSOR")
 
     def _cursor_named(self, name: str) -> Cursor:
@@ -510,7 +519,7 @@ class Session:
 
     async def _fetch(self, statement: u.Fetch, formats: list[int] | None) -> tuple[bytes | None, bytes]:
         cursor = self._cursor_named(statement.name)
-        result = cursor.result
+        result = cursor.feed
         formats = [1] if cursor.binary and not formats else (formats or [])
         if statement.move:
             count = await self._discard(cursor, statement.count)
@@ -522,20 +531,11 @@ class Session:
 
     async def _take(self, cursor: Cursor, limit: int | None) -> list[tuple[Any, ...]]:
         """The cursor's next ``limit`` rows (None: all that remain)."""
-        rows: list[tuple[Any, ...]] = []
-        while limit is None or len(rows) < limit:
-            if not cursor.pending:
-                if cursor.done:
-                    break
-                batch = await self._next_batch(cursor.batches)
-                if batch is None:
-                    cursor.done = True
-                    break
-                cursor.pending = list(batch)
-            take = cursor.pending if limit is None else cursor.pending[:limit - len(rows)]
-            cursor.pending = cursor.pending[len(take):]
-            rows.extend(take)
-        return rows
+        self.running = cursor.feed.result
+        try:
+            return await self._step(cursor.feed, cursor.feed.take, limit)
+        finally:
+            self.running = None
 
     async def _collect(self, cursor: Cursor, limit: int | None, encoders: list[Any]) -> tuple[bytes, int]:
         """The cursor's next rows as DataRows, and how many."""
@@ -548,39 +548,37 @@ class Session:
     def _close_cursor(self, name: str) -> None:
         cursor = self.cursors.pop(name, None)
         if cursor is not None:
-            cursor.result.close()
+            cursor.feed.close()
 
     # --- COPY ... TO STDOUT -------------------------------------------------------------------------
 
     async def _copy(self, statement: u.Copy, parameters: list[Any] | None) -> bytes:
         from policyengine.server import copyout
 
-        result = await self._open(statement.query, parameters)
+        feed = await self._open(statement.query, parameters)
         try:
             options = statement.options
             try:
                 encoder = copyout.CopyEncoder(
-                    result.types, statement.format, columns=result.columns,
+                    feed.types, statement.format, columns=feed.columns,
                     header=options.get("header", "false").lower() in ("true", "on", "1"),
                     delimiter=options.get("delimiter"), null=options.get("null"),
                     quote=options.get("quote", '"'), escape=options.get("escape"))
             except ValueError as wrong:
                 raise StatementError("22023", str(wrong)) from None
-            await self._send(copyout.copy_out_response(statement.format, len(result.columns)) + encoder.start())
-            batches, count = result.batches(), 0
-            self.running = result
-            while True:
-                batch = await self._next_batch(batches)
-                if batch is None:
-                    break
-                count += len(batch)
-                await self._send(encoder.rows(batch))
+            await self._send(copyout.copy_out_response(statement.format, len(feed.columns)) + encoder.start())
+            count = 0
+            self.running = feed.result
+            while not feed.exhausted:
+                chunk, rows = await self._step(feed, feed.produce, None, [], lambda batch, _: encoder.rows(batch))
+                count += rows
+                await self._send(chunk)
             return encoder.end() + m.command_complete(f"COPY {count}")
         except binary.BinaryUnsupported as unsupported:
             raise StatementError("0A000", str(unsupported)) from None
         finally:
             self.running = None
-            result.close()
+            feed.close()
 
     # --- the extended protocol ------------------------------------------------------------------
 
@@ -619,7 +617,7 @@ class Session:
             elif name not in self.portals and name in self.cursors:  # a DECLAREd cursor is a portal too
                 cursor = self.cursors[name]
                 formats = [1] if cursor.binary else []
-                await self._send(binary.row_description(cursor.result.columns, cursor.result.types, formats))
+                await self._send(binary.row_description(cursor.feed.columns, cursor.feed.types, formats))
             else:
                 await self._send(await self._describe_portal(self._portal_named(name)))
         elif kind == b"E":
@@ -641,7 +639,7 @@ class Session:
                 self._close_portal(name)
             await self._send(ext.CLOSE_COMPLETE)
         elif kind == b"H":
-            await self.writer.drain()
+            await self._flush()
 
     def _statement_named(self, name: str) -> ext.Prepared:
         if name not in self.prepared:
@@ -655,8 +653,8 @@ class Session:
 
     def _close_portal(self, name: str) -> None:
         portal = self.portals.pop(name, None)
-        if portal is not None and portal.result is not None:
-            portal.result.close()
+        if portal is not None and portal.feed is not None:
+            portal.feed.close()
 
     async def _describe_statement(self, statement: ext.Prepared) -> bytes:
         """A statement's columns without running it: the same query with no rows, NULL parameters."""
@@ -664,11 +662,11 @@ class Session:
         if utility is not None:
             return await self._describe_utility(utility, [])
         probe = f"SELECT * FROM ({statement.sql.strip().rstrip(';')}) AS pe_describe LIMIT 0"
-        result = await self._open(probe, [None] * len(statement.parameter_oids))
+        feed = await self._open(probe, [None] * len(statement.parameter_oids))
         try:
-            return binary.row_description(result.columns, result.types, [])
+            return binary.row_description(feed.columns, feed.types, [])
         finally:
-            result.close()
+            feed.close()
 
     async def _describe_utility(self, utility: u.Utility, formats: list[int]) -> bytes:
         if isinstance(utility, u.Show):
@@ -678,7 +676,7 @@ class Session:
         if isinstance(utility, u.Fetch) and not utility.move:
             cursor = self._cursor_named(utility.name)
             formats = [1] if cursor.binary and not formats else formats
-            return binary.row_description(cursor.result.columns, cursor.result.types, formats)
+            return binary.row_description(cursor.feed.columns, cursor.feed.types, formats)
         return ext.NO_DATA
 
     async def _describe_portal(self, portal: ext.Portal) -> bytes:
@@ -690,16 +688,15 @@ class Session:
 
     def _portal_description(self, portal: ext.Portal) -> bytes:
         try:
-            return binary.row_description(portal.result.columns, portal.result.types, portal.formats)
+            return binary.row_description(portal.feed.columns, portal.feed.types, portal.formats)
         except ValueError as wrong:
             raise StatementError("08P01", str(wrong)) from None
 
     async def _run_portal(self, portal: ext.Portal) -> None:
-        if portal.result is None:
-            portal.result = await self._open(portal.statement.sql, portal.parameters)
-            portal.batches = portal.result.batches()
+        if portal.feed is None:
+            portal.feed = await self._open(portal.statement.sql, portal.parameters)
             try:
-                portal.encoders = binary.column_encoders(portal.result.types, portal.formats)
+                portal.encoders = binary.column_encoders(portal.feed.types, portal.formats)
             except binary.BinaryUnsupported as unsupported:
                 raise StatementError("0A000", str(unsupported)) from None
             except ValueError as wrong:
@@ -718,39 +715,23 @@ class Session:
             await self._send(body)
             return
         await self._run_portal(portal)
+        feed = portal.feed
         try:
-            sent = await self._stream(portal.result, portal.batches, portal.encoders,
-                                      limit if limit > 0 else None, portal.pending)
+            sent = await self._stream(feed, portal.encoders, limit if limit > 0 else None)
         finally:
             self.running = None
         portal.sent += sent
-        if limit > 0 and sent == limit and (portal.pending or not await self._exhausted(portal)):
+        if limit > 0 and sent == limit and not feed.exhausted:
             await self._send(ext.PORTAL_SUSPENDED)
             return
         await self._send(m.command_complete(f"SELECT {portal.sent}"))
-        portal.result.close()
+        feed.close()
 
     async def _execute_cursor(self, cursor: Cursor, limit: int) -> None:
         """Execute on a DECLAREd cursor's portal: its next rows, suspended while more remain."""
-        encoders = binary.column_encoders(cursor.result.types, [1] if cursor.binary else [])
+        encoders = binary.column_encoders(cursor.feed.types, [1] if cursor.binary else [])
         rows, count = await self._collect(cursor, limit if limit > 0 else None, encoders)
-        if limit > 0 and not cursor.done and (cursor.pending or not await self._cursor_exhausted(cursor)):
+        if limit > 0 and not cursor.feed.exhausted:
             await self._send(rows + ext.PORTAL_SUSPENDED)
             return
         await self._send(rows + m.command_complete(f"FETCH {count}"))
-
-    async def _cursor_exhausted(self, cursor: Cursor) -> bool:
-        batch = await self._next_batch(cursor.batches)
-        if batch is None:
-            cursor.done = True
-            return True
-        cursor.pending = list(batch)
-        return False
-
-    async def _exhausted(self, portal: ext.Portal) -> bool:
-        """Whether a portal has no rows left (peeking one batch ahead, kept for the next Execute)."""
-        batch = await self._next_batch(portal.batches)
-        if batch is None:
-            return True
-        portal.pending[:] = list(batch)
-        return False

@@ -221,7 +221,7 @@ class ResultStream:
         self.types = [str(d[1]) for d in description]
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        return read_batches(self._cursor, self._batch_rows, duckdb.Error, sanitize, self.close)
+        return read_batches(self._cursor, self._batch_rows, duckdb.Error, sanitize, self.close, short_means_end=True)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]

@@ -822,19 +822,25 @@ def _nullable(encode: Callable[[Any], bytes]) -> Encoder:
     return encoder
 
 
-def column_encoders(types: list[str], formats: Sequence[int]) -> list[Encoder]:
+def column_encoders(types: Sequence[str], formats: Sequence[int]) -> list[Encoder]:
     """One encoder per result column (value -> wire bytes, None -> None), honouring Bind's format codes.
 
     A wrong number of format codes raises ValueError; binary for a type without a binary form raises
-    BinaryUnsupported before any row is sent, so the client gets one clear error.
+    BinaryUnsupported before any row is sent, so the client gets one clear error. Encoders hold no
+    state, so a statement run again (every pgbench transaction) reuses the ones made the first time.
     """
+    return list(_column_encoders(tuple(types), tuple(formats)))
+
+
+@lru_cache(maxsize=1024)
+def _column_encoders(types: tuple[str, ...], formats: tuple[int, ...]) -> tuple[Encoder, ...]:
     encoders: list[Encoder] = []
     for duckdb_type, code in zip(types, result_formats(formats, len(types))):
         if code == 1:
             encoders.append(_nullable(binary_encoder(duckdb_type)))
         else:
             encoders.append(_nullable(_text_encoder(text_formatter(duckdb_type))))
-    return encoders
+    return tuple(encoders)
 
 
 def data_rows(rows: Iterable[Sequence[Any]], encoders: Sequence[Encoder]) -> bytes:
@@ -867,9 +873,14 @@ def data_rows(rows: Iterable[Sequence[Any]], encoders: Sequence[Encoder]) -> byt
     return b"".join(out)
 
 
-def row_description(columns: list[str], types: list[str], formats: Sequence[int] | None = None) -> bytes:
+def row_description(columns: Sequence[str], types: Sequence[str], formats: Sequence[int] | None = None) -> bytes:
     """RowDescription ('T'): name, no table, the type's OID, typlen and typmod, and the format code."""
-    codes = result_formats(formats or [], len(columns))
+    return _row_description(tuple(columns), tuple(types), tuple(formats or ()))
+
+
+@lru_cache(maxsize=1024)
+def _row_description(columns: tuple[str, ...], types: tuple[str, ...], formats: tuple[int, ...]) -> bytes:
+    codes = result_formats(formats, len(columns))
     parts = [_I16.pack(len(columns))]
     for name, duckdb_type, code in zip(columns, types, codes):
         column = _column(duckdb_type)

@@ -85,6 +85,12 @@ def _catalog_tree(sql: str) -> exp.Expression | None:
     return trees[0] if len(trees) == 1 and is_catalog_statement(trees[0]) else None
 
 
+@lru_cache(maxsize=2048)
+def _recognized(text: str) -> u.Utility | None:
+    """utility.recognize, once per text (its answers are frozen dataclasses; a refusal is not cached)."""
+    return u.recognize(text)
+
+
 def _opened(open_result: Any, *args: Any, **kwargs: Any) -> Feed:
     """Open a result and read its first rows (one batch ahead), in one worker-thread step."""
     return Feed(open_result(*args, **kwargs)).fill()
@@ -119,6 +125,7 @@ class Session:
     failed: bool = False  # an extended-protocol error: messages are ignored until Sync
     _out: list[bytes] = field(default_factory=list)  # messages not yet written (see _send)
     _out_size: int = 0
+    _peer: str | None = None  # the client's address, for audit lines
 
     async def run(self) -> None:
         try:
@@ -191,8 +198,10 @@ class Session:
         return len(buffer) >= 1 + int.from_bytes(buffer[1:5], "big")
 
     def _audit_context(self) -> dict[str, Any]:
-        peer = self.writer.get_extra_info("peername")
-        return {"front_door": "postgres", "session": self.pid, "client": str(peer[0]) if peer else None,
+        if self._peer is None:
+            peer = self.writer.get_extra_info("peername")
+            self._peer = str(peer[0]) if peer else ""
+        return {"front_door": "postgres", "session": self.pid, "client": self._peer or None,
                 "application": self.settings.get("application_name")}
 
     def _audit(self, **fields: Any) -> None:
@@ -357,7 +366,7 @@ class Session:
 
     def _recognize(self, text: str) -> u.Utility | None:
         try:
-            return u.recognize(text)
+            return _recognized(text)
         except Refused as refusal:
             raise _refused(refusal) from None
 

@@ -62,6 +62,19 @@ class QueryResult:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]
 
+    @property
+    def streams_arrow(self) -> bool:
+        """Whether the rows come as Arrow record batches (``arrow_batches``): see ``query_for(arrow=)``."""
+        return getattr(self._stream, "streams_arrow", False)
+
+    def arrow_batches(self) -> Iterator[Any]:
+        try:
+            for batch in self._stream.arrow_batches():
+                self._rows += batch.num_rows
+                yield batch
+        finally:
+            self._record()
+
     def interrupt(self) -> None:
         self._stream.interrupt()
 
@@ -178,9 +191,12 @@ class Engine:
 
     def query_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
                   parameters: Parameters = None, on_start: Callable[[Any], None] | None = None,
-                  audit_context: dict[str, Any] | None = None) -> QueryResult:
+                  audit_context: dict[str, Any] | None = None,
+                  arrow: Callable[[list[str]], bool] | None = None) -> QueryResult:
         """Rewrite, check and run; ``on_start`` gets an object whose ``interrupt()`` cancels the query;
-        ``audit_context`` (a front door's session, client...) goes into the statement's audit line."""
+        ``audit_context`` (a front door's session, client...) goes into the statement's audit line;
+        ``arrow``: which result types the caller can take as Arrow record batches (the backend may
+        ignore it; never with an egress check, which reads rows)."""
         if self.backend is None:
             raise QueryFailed("no database: load the engine with db=...", "3D000")
         started = time.perf_counter()
@@ -196,7 +212,10 @@ class Engine:
         try:
             rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=self.backend.dialect)
             self._require_keys(rewritten)
-            stream = self.backend.execute(rewritten, parameters, started=on_start)
+            if arrow is not None and self.policy_set.settings.egress_check == "off":
+                stream = self.backend.execute(rewritten, parameters, started=on_start, arrow=arrow)
+            else:
+                stream = self.backend.execute(rewritten, parameters, started=on_start)
         except (Refused, QueryFailed) as problem:
             reason = problem.reason if isinstance(problem, Refused) else problem.message
             self._record(entry, started, decision="refused" if isinstance(problem, Refused) else "failed",

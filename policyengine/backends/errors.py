@@ -48,3 +48,28 @@ def sanitize(error: BaseException) -> QueryFailed:
     if isinstance(error, duckdb.PermissionException):
         return QueryFailed("not permitted by the database's hardening", "42501")
     return QueryFailed(f"the query failed ({type(error).__name__})", "XX000")
+
+
+#: DuckDB's error classes by the prefix of their messages ("Conversion Error: ..."), for errors that
+#: reach Python through another library (an Arrow stream raises OSError with DuckDB's message)
+_BY_PREFIX = {
+    "Conversion": duckdb.ConversionException, "Out of Range": duckdb.OutOfRangeException,
+    "Invalid Input": duckdb.InvalidInputException, "Type Mismatch": duckdb.TypeMismatchException,
+    "INTERRUPT": duckdb.InterruptException, "Interrupt": duckdb.InterruptException,
+    "Out of Memory": duckdb.OutOfMemoryException, "Binder": duckdb.BinderException,
+    "Catalog": duckdb.CatalogException, "Parser": duckdb.ParserException, "Permission": duckdb.PermissionException,
+}
+
+
+def sanitize_streamed(error: BaseException) -> QueryFailed:
+    """``sanitize`` for an error raised while reading a stream: DuckDB's own class where it is one,
+    else the class its message names; the message itself is never passed on."""
+    if isinstance(error, QueryFailed):
+        return error
+    if isinstance(error, duckdb.Error):
+        return sanitize(error)
+    kind = str(error).split(" Error:", 1)[0].strip() if " Error:" in str(error) else ""
+    known = _BY_PREFIX.get(kind)
+    if known is not None:
+        return sanitize(known(str(error)))
+    return QueryFailed(f"the query failed ({type(error).__name__})", "XX000")

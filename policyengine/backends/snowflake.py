@@ -44,7 +44,9 @@ class SnowflakeBackend:
         self._resolver = kept
         return kept
 
-    def execute(self, rewritten: Rewritten, parameters: Any = None, started: Any = None) -> "SnowflakeResult":
+    def execute(self, rewritten: Rewritten, parameters: Any = None, started: Any = None,
+                arrow: Any = None) -> "SnowflakeResult":
+        # ``arrow`` (Arrow batches for the front door) is a DuckDB fast path; results here are rows
         cursor = self.connection.cursor()
         try:
             cursor.execute(rewritten.sql, parameters)

@@ -23,7 +23,7 @@ from sqlglot import exp
 from policyengine.backends.errors import QueryFailed
 from policyengine.decision import Subject, subject_for
 from policyengine.rewrite import Refused
-from policyengine.server import binary
+from policyengine.server import arrow_rows, binary
 from policyengine.server import extended as ext
 from policyengine.server import messages as m
 from policyengine.server import utility as u
@@ -354,7 +354,7 @@ class Session:
             description, body = await self._utility(utility)
             await self._send((description or b"") + body)
             return
-        feed = await self._open(text, None)
+        feed = await self._open(text, None, text_rows=True)
         try:
             encoders = binary.column_encoders(feed.types, [])
             await self._send(binary.row_description(feed.columns, feed.types, []))
@@ -378,9 +378,11 @@ class Session:
 
     # --- running queries --------------------------------------------------------------------------
 
-    async def _open(self, sql: str, parameters: list[Any] | None) -> Feed:
+    async def _open(self, sql: str, parameters: list[Any] | None, text_rows: bool = False) -> Feed:
         """Start a query as this principal: a catalog query from its shadow catalog, any other
-        through the policy engine; its first rows are read in the same worker-thread step."""
+        through the policy engine; its first rows are read in the same worker-thread step.
+        ``text_rows``: every column goes out in text format, so a large result may stream as Arrow
+        and be encoded column-wise (arrow_rows.py)."""
         self._refresh_subject()
         tree = _catalog_tree(sql)
         try:
@@ -392,7 +394,8 @@ class Session:
                                                parameters)
             return await asyncio.to_thread(_opened, self.server.engine.query_for, self.subject, sql,
                                            read=READ_DIALECT, parameters=parameters or None,
-                                           on_start=self._running, audit_context=self._audit_context())
+                                           on_start=self._running, audit_context=self._audit_context(),
+                                           arrow=arrow_rows.supports_types if text_rows else None)
         except Refused as refusal:
             raise _refused(refusal) from None
         except QueryFailed as failure:
@@ -703,7 +706,8 @@ class Session:
 
     async def _run_portal(self, portal: ext.Portal) -> None:
         if portal.feed is None:
-            portal.feed = await self._open(portal.statement.sql, portal.parameters)
+            portal.feed = await self._open(portal.statement.sql, portal.parameters,
+                                           text_rows=not any(portal.formats))
             try:
                 portal.encoders = binary.column_encoders(portal.feed.types, portal.formats)
             except binary.BinaryUnsupported as unsupported:

@@ -18,6 +18,7 @@ from policyengine.server.reload import PolicyWatcher, ReloadOutcome, policy_fold
 from policyengine.server.session import Session
 from policyengine.server.settings import Settings
 from policyengine.server.users import Verifier
+from policyengine.server.workers import ElasticPool
 
 
 class Server:
@@ -42,6 +43,14 @@ class Server:
         self.watcher: PolicyWatcher | None = None
         self._reload_lock = threading.Lock()
         self._reloads: set[asyncio.Task[ReloadOutcome]] = set()
+        #: the threads statements run in (workers.py): the event loop never waits on DuckDB
+        self.workers = ElasticPool()
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` in a worker thread, awaited."""
+        if kwargs:
+            return await asyncio.wrap_future(self.workers.submit(lambda: fn(*args, **kwargs)))
+        return await asyncio.wrap_future(self.workers.submit(fn, *args))
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await Session(self, reader, writer).run()
@@ -95,6 +104,7 @@ class Server:
             if self.watcher is not None:
                 await self.watcher.stop()
                 self.watcher = None
+            self.workers.shutdown(wait=False)
 
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:

@@ -390,12 +390,12 @@ class Session:
                 values = SessionValues(self.user, self.server.database, self.pid, self.settings.as_dict(),
                                        "PostgreSQL " + SERVER_VERSION, self._set_config)
                 self._audit(event="catalog", statement=sql)
-                return await asyncio.to_thread(_opened, self.server.catalogs.open, self.subject, tree, values,
-                                               parameters)
-            return await asyncio.to_thread(_opened, self.server.engine.query_for, self.subject, sql,
-                                           read=READ_DIALECT, parameters=parameters or None,
-                                           on_start=self._running, audit_context=self._audit_context(),
-                                           arrow=arrow_rows.supports_types if text_rows else None)
+                return await self.server.run(_opened, self.server.catalogs.open, self.subject, tree, values,
+                                             parameters)
+            return await self.server.run(_opened, self.server.engine.query_for, self.subject, sql,
+                                         read=READ_DIALECT, parameters=parameters or None,
+                                         on_start=self._running, audit_context=self._audit_context(),
+                                         arrow=arrow_rows.supports_types if text_rows else None)
         except Refused as refusal:
             raise _refused(refusal) from None
         except QueryFailed as failure:
@@ -413,7 +413,7 @@ class Session:
         try:
             if feed.small():
                 return work(*args)
-            return await asyncio.to_thread(work, *args)
+            return await self.server.run(work, *args)
         except QueryFailed as failure:
             raise StatementError(failure.sqlstate, failure.message) from None
 

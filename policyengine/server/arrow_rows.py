@@ -113,7 +113,7 @@ def _in_range(column: Any) -> bool:
     return low <= extremes["min"].as_py() and extremes["max"].as_py() <= high
 
 
-def data_rows(batch: Any) -> bytes | None:
+def data_rows(batch: Any) -> bytes | memoryview | None:
     """The batch's rows as DataRow messages in text format, or None when a value needs the exact
     per-value path (a date outside years 1-9999, a decimal Arrow would write with an exponent)."""
     count = batch.num_rows
@@ -141,10 +141,10 @@ def data_rows(batch: Any) -> bytes | None:
                                          null_handling="replace", null_replacement=b"")
     offsets = np.frombuffer(joined.buffers()[1], np.int32)
     start, end = int(offsets[joined.offset]), int(offsets[joined.offset + count])
-    return memoryview(joined.buffers()[2])[start:end].tobytes()
+    return memoryview(joined.buffers()[2])[start:end]  # no copy: the buffer lives as long as the view
 
 
-def encode_batch(batch: Any, encoders: list[Any]) -> bytes:
+def encode_batch(batch: Any, encoders: list[Any]) -> bytes | memoryview:
     """A batch's DataRows: column-wise, or through the exact per-value encoders (``binary.py``) when
     a value has no exact fast form."""
     # a few rows (a point query's answer) cost less one value at a time than a dozen compute kernels

@@ -123,7 +123,7 @@ class Session:
     portals: dict[str, ext.Portal] = field(default_factory=dict)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     failed: bool = False  # an extended-protocol error: messages are ignored until Sync
-    _out: list[bytes] = field(default_factory=list)  # messages not yet written (see _send)
+    _out: list[bytes | memoryview] = field(default_factory=list)  # messages not yet written (see _send)
     _out_size: int = 0
     _peer: str | None = None  # the client's address, for audit lines
 
@@ -162,11 +162,16 @@ class Session:
         except Exception:  # noqa: BLE001 - already gone
             pass
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes | memoryview) -> None:
         """Queue messages for the client. Like PostgreSQL, output goes out at Sync, Flush, the end of
         a simple query, when the buffer is full, and (so no client can wait on us forever) whenever
         the session is about to wait for a message the client has not sent yet: one write per
         round trip instead of one per message."""
+        if len(data) >= FLUSH_BYTES:  # a batch of rows: written as it is, not copied into the queue
+            await self._flush()
+            self.writer.write(data)
+            await self.writer.drain()
+            return
         self._out.append(data)
         self._out_size += len(data)
         if self._out_size >= FLUSH_BYTES:
@@ -418,13 +423,30 @@ class Session:
             raise StatementError(failure.sqlstate, failure.message) from None
 
     async def _stream(self, feed: Feed, encoders: list[Any], limit: int | None) -> int:
-        """Send DataRows as batches arrive; returns the rows sent."""
+        """Send DataRows as batches arrive; returns the rows sent. Without a row limit the work is
+        pipelined: a worker encodes (and DuckDB produces) the next batch while the event loop writes
+        this one, so a large result keeps both cores busy."""
         self.running = feed.result
         sent = 0
-        while (limit is None or sent < limit) and not feed.exhausted:
-            chunk, count = await self._step(feed, feed.produce, None if limit is None else limit - sent, encoders)
-            sent += count
-            await self._send(chunk)
+        ahead: asyncio.Future[Any] | None = None
+        try:
+            while (limit is None or sent < limit) and not feed.exhausted:
+                if ahead is not None:
+                    step, ahead = ahead, None
+                    chunk, count = await step
+                else:
+                    chunk, count = await self._step(feed, feed.produce, None if limit is None else limit - sent,
+                                                    encoders)
+                sent += count
+                if limit is None and not feed.exhausted and not feed.small():
+                    ahead = asyncio.ensure_future(self._step(feed, feed.produce, None, encoders))
+                await self._send(chunk)
+        finally:
+            if ahead is not None:  # the client went away mid-result: the feed is closed only once the step is done
+                try:
+                    await ahead
+                except Exception:  # noqa: BLE001 - the session is ending for another reason already
+                    pass
         return sent
 
     # --- utility statements ------------------------------------------------------------------------

@@ -164,3 +164,29 @@ def test_every_statement_that_ran_is_audited_even_unread(demo_db, tmp_path):
     del partial
     lines = log.read_text().splitlines()
     assert len(lines) == 2 and all('"decision":"allowed"' in line for line in lines)
+
+
+def test_audit_lines_survive_rotation_and_deletion(demo_db, tmp_path, monkeypatch):
+    """The log keeps its file open, flushes every line, and follows logrotate: a moved or deleted
+    file is replaced by a new one at the path, and no line is lost or written to the old one twice."""
+    import json
+
+    from policyengine import audit as audit_module
+
+    monkeypatch.setattr(audit_module, "ROTATION_CHECK_SECONDS", 0.0)
+    log = tmp_path / "logs" / "audit.jsonl"
+    audited = Engine.load(EXAMPLE, demo_db, keys=KEY, audit=log)
+    query = 'SELECT "ReviewID", "Rating" FROM reviews LIMIT 1'
+    audited.query(query, principal="bob").fetchall()
+    assert len(log.read_text().splitlines()) == 1  # on disk at once, not at close
+    rotated = tmp_path / "logs" / "audit.jsonl.1"
+    log.rename(rotated)
+    audited.query(query, principal="bob").fetchall()
+    log.unlink()
+    audited.query(query, principal="frank").fetchall()
+    audited.close()
+    old, new = rotated.read_text().splitlines(), log.read_text().splitlines()
+    assert len(old) == 1 and len(new) == 1
+    entry = json.loads(new[0])
+    assert entry["principal"] == "frank" and entry["rewritten"].startswith("SELECT")
+    assert entry["reads"][0]["table"] == "reviews" and entry["decision"] == "allowed"

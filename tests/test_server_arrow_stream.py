@@ -160,3 +160,34 @@ def test_feed_row_limits_cut_arrow_batches_like_rows(frontdoor):
                 out.append(data)
         assert rows.exhausted == arrow.exhausted
     assert b"".join(got) == b"".join(sent) and rows.exhausted
+
+
+def test_a_client_gone_mid_stream_stops_the_read_ahead(frontdoor, monkeypatch):
+    """The Arrow read-ahead thread of an abandoned result stops; the server answers others."""
+    import psycopg
+
+    spy = Spy(monkeypatch)
+    huge = "SELECT a.i, b.i AS j FROM range(2000) AS a(i), range(100000000) AS b(i)"
+    with psycopg.connect(dsn(frontdoor, "frank"), autocommit=True) as connection:
+        timer = threading.Timer(0.5, connection.cancel_safe)  # first run: rows, marks the statement large
+        timer.start()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            connection.execute(huge).fetchall()
+        timer.join()
+    connection = psycopg.connect(dsn(frontdoor, "frank"), autocommit=True)
+    connection.pgconn.send_query(huge.encode())
+    deadline = time.monotonic() + 30
+    while spy.batches < 2 and time.monotonic() < deadline:  # the Arrow stream is under way
+        connection.pgconn.consume_input()
+        time.sleep(0.01)
+    assert spy.batches >= 2
+    connection.pgconn.finish()  # gone, mid-result
+
+    def readers() -> int:
+        return sum(1 for thread in threading.enumerate() if thread.name == "policyengine-arrow-read")
+
+    while readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers() == 0
+    with psycopg.connect(dsn(frontdoor, "bob"), autocommit=True) as other:
+        assert other.execute("SELECT 3").fetchone() == (3,)

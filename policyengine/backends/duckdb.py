@@ -9,6 +9,7 @@ function (``main.lower``) and a view hides which tables it reads.
 
 from __future__ import annotations
 
+import queue
 import threading
 import warnings
 from dataclasses import dataclass
@@ -341,10 +342,13 @@ class ArrowResultStream:
         self._reader: Any = None
 
     def arrow_batches(self) -> Iterator[Any]:
+        """The record batches, read one ahead by a thread of the stream's own: DuckDB produces the
+        next batch while the caller encodes this one (the reader gives up the GIL while it waits)."""
         rows = 0
+        self._reader = self._result.arrow_reader()
+        ahead = _ReadAhead(self._reader)
         try:
-            self._reader = self._result.arrow_reader()
-            for batch in self._reader:
+            for batch in ahead:
                 rows += batch.num_rows
                 yield batch
             if self._note_size is not None:
@@ -352,6 +356,9 @@ class ArrowResultStream:
         except Exception as error:  # noqa: BLE001 - DuckDB's errors come through Arrow as OSError & co
             raise sanitize_streamed(error) from None
         finally:
+            if not ahead.done:
+                self._cursor.interrupt()  # abandoned part-way: stop DuckDB before waiting for the reader
+            ahead.stop()
             self.close()
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
@@ -375,3 +382,50 @@ class ArrowResultStream:
                 except Exception:  # noqa: BLE001 - already closed by DuckDB at its end
                     pass
             release(self._cursor)
+
+
+class _ReadAhead:
+    """Iterates a record batch reader from a thread that stays one batch ahead of the consumer."""
+
+    _END = object()
+
+    def __init__(self, reader: Any):
+        self._reader = reader
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._stopping = threading.Event()
+        self.done = False
+        self._thread = threading.Thread(target=self._pump, name="policyengine-arrow-read", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            for batch in self._reader:
+                if not self._put(batch):
+                    return
+            self._put(self._END)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which sanitizes it
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                self.done = True
+                return
+            if isinstance(item, BaseException):
+                self.done = True
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()

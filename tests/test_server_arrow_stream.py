@@ -191,3 +191,23 @@ def test_a_client_gone_mid_stream_stops_the_read_ahead(frontdoor, monkeypatch):
     assert readers() == 0
     with psycopg.connect(dsn(frontdoor, "bob"), autocommit=True) as other:
         assert other.execute("SELECT 3").fetchone() == (3,)
+
+
+def test_closing_an_arrow_result_part_way_stops_its_reader(frontdoor):
+    """Closed with batches unread (a portal closed, a session ended): DuckDB is interrupted, the
+    read-ahead thread stops at once, not when the garbage collector gets to it, and the pooled
+    cursor answers the next query."""
+    engine = frontdoor.engine
+    subject = engine.subject(principal="frank")
+    sql = "SELECT a.i, b.i AS j FROM range(1000) AS a(i), range(100000000) AS b(i)"
+    for _ in range(2):  # the first run (rows) marks the statement large
+        result = engine.query_for(subject, sql, read="postgres", arrow=arrow_rows.supports_types)
+        batches = result.arrow_batches() if result.streams_arrow else result.batches()
+        next(batches)
+        next(batches)
+        kept = batches  # still referenced: only close() can stop the reader
+        result.close()
+    assert result.streams_arrow
+    assert not [t for t in threading.enumerate() if t.name == "policyengine-arrow-read"]
+    assert engine.query("SELECT 5 AS five", principal="frank").fetchall() == [(5,)]
+    del kept

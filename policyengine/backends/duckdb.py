@@ -228,12 +228,14 @@ class DuckDBBackend:
                     self._types.pop(next(iter(self._types)))
         return types
 
-    def release(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        """Back to the pool once its result is read or abandoned."""
-        with self._lock:
-            if len(self._idle) < 8:
-                self._idle.append(cursor)
-                return
+    def release(self, cursor: duckdb.DuckDBPyConnection, reusable: bool = True) -> None:
+        """Back to the pool once its result is read; closed if the result was abandoned part-way (a
+        cursor still holding a pending result refuses DuckDB's streaming entry point)."""
+        if reusable:
+            with self._lock:
+                if len(self._idle) < 8:
+                    self._idle.append(cursor)
+                    return
         cursor.close()
 
     def interrupt(self) -> None:
@@ -264,17 +266,19 @@ class ResultStream:
     """Column names and types, then rows in batches; database errors arrive sanitized."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, batch_rows: int,
-                 release: Callable[[duckdb.DuckDBPyConnection], None], on_large: Callable[[], None] | None = None):
+                 release: Callable[[duckdb.DuckDBPyConnection, bool], None], on_large: Callable[[], None] | None = None):
         self._cursor = cursor
         self._batch_rows = batch_rows
         self._on_large = on_large  # called once a second batch is read
-        self._release: Callable[[duckdb.DuckDBPyConnection], None] | None = release
+        self._read_out = False  # every row read: the cursor holds no pending result
+        self._release: Callable[[duckdb.DuckDBPyConnection, bool], None] | None = release
         description = cursor.description or []
         self.columns = [d[0] for d in description]
         self.types = [str(d[1]) for d in description]
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        batches = read_batches(self._cursor, self._batch_rows, duckdb.Error, sanitize, self.close, short_means_end=True)
+        batches = read_batches(self._cursor, self._batch_rows, duckdb.Error, sanitize, self.close, short_means_end=True,
+                               ended=self._ended)
         if self._on_large is None:
             return batches
         return self._noting_size(batches)
@@ -294,7 +298,9 @@ class ResultStream:
             with warnings.catch_warnings():
                 # DuckDB notes the copy a DB-API result costs; the rewritten query is only on this cursor
                 warnings.simplefilter("ignore", UserWarning)
-                return self._cursor.to_arrow_table()
+                table = self._cursor.to_arrow_table()
+            self._ended()
+            return table
         except duckdb.Error as error:
             raise sanitize(error) from None
         finally:
@@ -303,7 +309,9 @@ class ResultStream:
     def df(self) -> Any:
         """The rows not yet read, as a pandas DataFrame (needs pandas)."""
         try:
-            return self._cursor.df()
+            frame = self._cursor.df()
+            self._ended()
+            return frame
         except duckdb.Error as error:
             raise sanitize(error) from None
         finally:
@@ -312,10 +320,13 @@ class ResultStream:
     def interrupt(self) -> None:
         self._cursor.interrupt()
 
+    def _ended(self) -> None:
+        self._read_out = True
+
     def close(self) -> None:
         if self._release is not None:
             release, self._release = self._release, None
-            release(self._cursor)
+            release(self._cursor, self._read_out)
 
 
 class ArrowResultStream:
@@ -329,24 +340,29 @@ class ArrowResultStream:
     streams_arrow = True
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, result: Any,
-                 release: Callable[[duckdb.DuckDBPyConnection], None],
+                 release: Callable[[duckdb.DuckDBPyConnection, bool], None],
                  note_size: Callable[[bool], None] | None = None, small_rows: int = 0):
         self._cursor = cursor
         self._result = result
         self._note_size = note_size  # told, when the stream ends, whether it returned more than small_rows
         self._small_rows = small_rows
-        self._release: Callable[[duckdb.DuckDBPyConnection], None] | None = release
+        self._release: Callable[[duckdb.DuckDBPyConnection, bool], None] | None = release
         description = result.description or []
         self.columns = [d[0] for d in description]
         self.types = [str(d[1]) for d in description]
         self._reader: Any = None
+        self._ahead: _ReadAhead | None = None
+        self._closing = threading.Lock()
 
     def arrow_batches(self) -> Iterator[Any]:
         """The record batches, read one ahead by a thread of the stream's own: DuckDB produces the
         next batch while the caller encodes this one (the reader gives up the GIL while it waits)."""
         rows = 0
-        self._reader = self._result.arrow_reader()
-        ahead = _ReadAhead(self._reader)
+        with self._closing:
+            if self._release is None:
+                return
+            self._reader = self._result.arrow_reader()
+            self._ahead = ahead = _ReadAhead(self._reader)
         try:
             for batch in ahead:
                 rows += batch.num_rows
@@ -356,9 +372,6 @@ class ArrowResultStream:
         except Exception as error:  # noqa: BLE001 - DuckDB's errors come through Arrow as OSError & co
             raise sanitize_streamed(error) from None
         finally:
-            if not ahead.done:
-                self._cursor.interrupt()  # abandoned part-way: stop DuckDB before waiting for the reader
-            ahead.stop()
             self.close()
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
@@ -373,21 +386,32 @@ class ArrowResultStream:
         self._cursor.interrupt()
 
     def close(self) -> None:
-        if self._release is not None:
+        """Stops the read-ahead thread first (interrupting DuckDB if the result was abandoned part-way):
+        the reader must not be closed under a thread still reading it."""
+        with self._closing:
+            if self._release is None:
+                return
             release, self._release = self._release, None
+            ahead = self._ahead
+            read_out = ahead is not None and ahead.done
+            if ahead is not None:
+                if not ahead.done:
+                    self._cursor.interrupt()
+                ahead.stop()
             for part in (self._reader, self._result):
                 try:
                     if part is not None:
                         part.close()
                 except Exception:  # noqa: BLE001 - already closed by DuckDB at its end
                     pass
-            release(self._cursor)
+            release(self._cursor, read_out)
 
 
 class _ReadAhead:
     """Iterates a record batch reader from a thread that stays one batch ahead of the consumer."""
 
     _END = object()
+    _CLOSED = object()  # put by stop(): a consumer still waiting learns the result was closed under it
 
     def __init__(self, reader: Any):
         self._reader = reader
@@ -421,6 +445,8 @@ class _ReadAhead:
             if item is self._END:
                 self.done = True
                 return
+            if item is self._CLOSED:
+                raise QueryFailed("the result was closed while it was being read", "57014")
             if isinstance(item, BaseException):
                 self.done = True
                 raise item
@@ -429,3 +455,8 @@ class _ReadAhead:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join()
+        try:  # a batch still waiting is dropped: the result is closed
+            self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._queue.put_nowait(self._CLOSED)

@@ -75,7 +75,7 @@ class Catalogs:
         except duckdb.Error as error:
             cursor.close()
             raise sanitize(error) from None
-        return ResultStream(cursor, BATCH_ROWS, lambda c: c.close())
+        return ResultStream(cursor, BATCH_ROWS, lambda c, _reusable: c.close())
 
     def close(self) -> None:
         with self._lock:

@@ -53,10 +53,7 @@ def build_tpc(benchmark: str, target: Path, copies: int, only: set[str] | None =
     table. ``only``: just these tables (the smoke run's few queries need few), loaded as the tests load them."""
     from tests import tpc
 
-    if only is None:
-        tables = tpc.build_database(benchmark, target)
-    else:
-        tables = _load_some(tpc.SHARED / benchmark / "data", target, only)
+    tables = tpc.build_database(benchmark, target, only)
     with duckdb.connect(str(target)) as con:
         con.execute("SET enable_progress_bar = false")
         if copies > 1:
@@ -77,22 +74,6 @@ def build_tpc(benchmark: str, target: Path, copies: int, only: set[str] | None =
         counts = {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}
         con.execute("CHECKPOINT")
     return counts
-
-
-def _load_some(folder: Path, target: Path, only: set[str]) -> list[str]:
-    """``tests.tpc.build_database`` for some of the tables: the same reading (``_zip`` columns as text)."""
-    tables = sorted(p.name.removesuffix(".csv.gz") for p in folder.glob("*.csv.gz")
-                    if p.name.removesuffix(".csv.gz") in only)
-    with duckdb.connect(str(target)) as con:
-        con.execute("SET enable_progress_bar = false")
-        for table in tables:
-            path = folder / f"{table}.csv.gz"
-            probe = con.execute(f"DESCRIBE SELECT * FROM read_csv('{path}', delim='|', header=true)").fetchall()
-            types = {name: ("VARCHAR" if name.endswith("_zip") else kind) for name, kind, *_ in probe}
-            spec = ", ".join(f"'{name}': '{kind}'" for name, kind in types.items())
-            con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', delim='|', header=true, "
-                        f"columns={{{spec}}})")
-    return tables
 
 
 def _offset(con: duckdb.DuckDBPyConnection, benchmark: str, tables: list[str]) -> int:

@@ -15,6 +15,7 @@ import pytest
 from policyengine import crypto
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
+from policyengine.fuzz.protocol_world import self_signed_certificate
 from policyengine.server.server import Server, tls_context
 from policyengine.server.users import load_users, set_password
 from tests.conftest import EXAMPLE
@@ -27,28 +28,10 @@ PASSWORDS = {"bob": "bob-pass-1", "frank": "frank-pass-1", "erin": "erin-pass-1"
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1, made with the cryptography package."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import datetime as dt
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-                   .not_valid_after(now + dt.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "server.crt", folder / "server.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
+    """A throwaway certificate for 127.0.0.1 (the protocol fuzzer's own helper)."""
+    made = self_signed_certificate(folder)
+    assert made is not None, "the tests need the cryptography package"
+    return made
 
 
 @dataclass

@@ -89,10 +89,12 @@ TPCDS_ROWS = {
 }
 
 
-def build_database(benchmark: str, target: Path) -> list[str]:
-    """Load ``benchmark`` (tpch or tpcds) into ``target``; returns the table names."""
+def build_database(benchmark: str, target: Path, only: set[str] | None = None) -> list[str]:
+    """Load ``benchmark`` (tpch or tpcds) into ``target`` (``only`` these tables, if given); returns the
+    table names. ``_zip`` columns are read as text (leading zeros)."""
     data = SHARED / benchmark / "data"
-    tables = sorted(p.name.removesuffix(".csv.gz") for p in data.glob("*.csv.gz"))
+    tables = sorted(name for name in (p.name.removesuffix(".csv.gz") for p in data.glob("*.csv.gz"))
+                    if only is None or name in only)
     with duckdb.connect(str(target)) as con:
         con.execute("SET enable_progress_bar = false")
         for table in tables:

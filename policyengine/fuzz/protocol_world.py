@@ -107,11 +107,11 @@ def build_world(folder: Path, policies: Path | None = None, *, tls: bool = True)
         set_password(users, name, password)
     key = folder / "key.hex"
     key.write_text(KEY_HEX)
-    cert = _self_signed(folder) if tls else None
+    cert = self_signed_certificate(folder) if tls else None
     return World(folder, Path(policies or DEFAULT_POLICIES), database, users, key, folder / "audit.jsonl", cert)
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path] | None:
+def self_signed_certificate(folder: Path) -> tuple[Path, Path] | None:
     """A throwaway certificate for 127.0.0.1 (None when the cryptography package is missing: TLS off)."""
     try:
         import datetime as dt

@@ -21,6 +21,7 @@ import duckdb
 from policyengine.backends import crosscheck
 from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed, sanitize, sanitize_streamed
+from policyengine.backends.plans import Plans
 from policyengine.crypto import PURPOSES, KeyMaterial
 from policyengine.model import PolicySet
 from policyengine.rewrite import Refused, Rewritten, TableResolver
@@ -67,6 +68,7 @@ class DuckDBBackend:
         self._checked: dict[str, None] = {}  # final SQL texts that passed the cross-check, oldest first
         self._types: dict[tuple[str, tuple[Any, ...]], list[str]] = {}  # result types by text and parameter types
         self._large: dict[tuple[str, tuple[Any, ...]], None] = {}  # statements whose last run returned many rows
+        self._plans = Plans()  # prepared statements of the texts that repeat, per cursor
         self._resolver: TableResolver | None = None
         try:
             self._con = duckdb.connect(str(self.path), read_only=True, config={
@@ -125,6 +127,7 @@ class DuckDBBackend:
             if self._idle:
                 return self._idle.pop()
         cursor = self._con.cursor()
+        self._plans.forget(cursor)  # a new cursor has no prepared statements, whatever one before it had
         if self.keys is not None:
             for purpose in PURPOSES:
                 inner, outer = self.keys.pads(purpose)
@@ -187,18 +190,31 @@ class DuckDBBackend:
         values = _parameters(parameters)
         key = _statement_key(rewritten.sql, values)
         try:
+            run = self._statement(cursor, rewritten, values)
             if (arrow is not None and key in self._large and hasattr(cursor, "_submit")
                     and arrow(self._result_types(cursor, key, values))):
                 # the relation layer's own entry point: it streams Arrow batch by batch (a DB-API
                 # result's Arrow export would first copy every row)
-                return ArrowResultStream(cursor, cursor._submit(rewritten.sql, values, "stream", self.limits.arrow_rows),
+                return ArrowResultStream(cursor, cursor._submit(run, values, "stream", self.limits.arrow_rows),
                                          self.release, lambda large: self._note_size(key, large),
                                          self.limits.batch_rows)
-            cursor.execute(rewritten.sql, values)
+            cursor.execute(run, values)
         except duckdb.Error as error:
             self.release(cursor)
             raise sanitize(error) from None
         return ResultStream(cursor, self.limits.batch_rows, self.release, lambda: self._note_size(key, True))
+
+    def _statement(self, cursor: duckdb.DuckDBPyConnection, rewritten: Rewritten,
+                   values: list[Any] | dict[str, Any] | None) -> str:
+        """The text to run: a repeated statement's prepared plan (:mod:`policyengine.backends.plans`)
+        where that is safe, else the checked text. DuckDB holds the whole result of an ``EXECUTE``
+        before the first row is read (it streams only a query's own text), so only a statement whose
+        own LIMIT keeps its result within one batch runs a plan; one with parameter values always
+        runs as text (``EXECUTE`` would need them written into SQL)."""
+        bound = rewritten.row_bound
+        if values or bound is None or bound > self.limits.batch_rows:
+            return rewritten.sql
+        return self._plans.statement(cursor, rewritten.sql)
 
     def _note_size(self, key: tuple[str, tuple[Any, ...]], large: bool) -> None:
         """Remember whether a statement's last run returned more than one batch of rows.
@@ -236,6 +252,7 @@ class DuckDBBackend:
                 if len(self._idle) < 8:
                     self._idle.append(cursor)
                     return
+        self._plans.forget(cursor)
         cursor.close()
 
     def interrupt(self) -> None:

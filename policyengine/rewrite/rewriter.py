@@ -22,7 +22,7 @@ from policyengine.rewrite import prune
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 from policyengine.rewrite.scan import Scanned, scan
-from policyengine.rewrite.statement import parse_statement
+from policyengine.rewrite.statement import parse_statement, row_bound
 from policyengine.rewrite.tables import (
     Classified,
     WrapContext,
@@ -135,6 +135,8 @@ class Rewritten:
     decisions: tuple[TableDecision, ...]
     #: (alias, table key) of every raw table read, wrappers and row-filter mapping tables alike
     reads: tuple[tuple[str, str], ...]
+    #: at most this many rows, by the statement's own constant LIMIT; None when unbounded
+    row_bound: int | None = None
 
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,
@@ -152,6 +154,7 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
         for rule in RULES:
             tree = rule(tree, state)
         # the tree is this rewrite's own and is dropped after: the generator need not copy it first
+        bound = row_bound(tree)
         text = tree.sql(dialect=write, comments=False, copy=False)
         if state.factory is not None:
             if state.prunable and state.scanned is not None:
@@ -160,4 +163,4 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     except RecursionError:
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None
     reads = tuple(state.factory.aliases) if state.factory else ()
-    return Rewritten(text, write, state.nonce, tuple(state.decisions), reads)
+    return Rewritten(text, write, state.nonce, tuple(state.decisions), reads, bound)

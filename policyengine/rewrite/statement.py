@@ -60,3 +60,23 @@ def refuse_forbidden_nodes(root: exp.Expression) -> exp.Expression:
         if isinstance(node, FORBIDDEN):
             raise Refused(f"{_name(node)} is not allowed in a query")
     return root
+
+
+def row_bound(root: exp.Expression) -> int | None:
+    """At most how many rows the statement returns, where its own text says so: a constant
+    ``LIMIT n`` or ``FETCH FIRST n ROWS ONLY`` on the whole statement (not a percentage, not WITH
+    TIES). None where nothing in the text bounds it. A backend may hold such a result whole, which it
+    must not do with one that could be any size."""
+    limit = root.args.get("limit")
+    if isinstance(limit, exp.Limit):
+        count = limit.expression
+    elif isinstance(limit, exp.Fetch):
+        count = limit.args.get("count")
+    else:
+        return None
+    options = limit.args.get("limit_options")
+    if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
+        return None
+    if isinstance(count, exp.Literal) and count.is_int:
+        return int(count.this)
+    return None

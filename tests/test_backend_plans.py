@@ -45,8 +45,8 @@ class Recorder:
 
 @pytest.mark.parametrize("query", [
     "SELECT UserID, Email, Phone, BirthDate FROM user_demographics ORDER BY UserID LIMIT 40",
-    "SELECT r.ReviewID, u.Email FROM reviews r JOIN user_demographics u ON r.UserID = u.UserID "
-    "ORDER BY r.ReviewID LIMIT 25",
+    ("SELECT r.ReviewID, u.Email FROM reviews r JOIN user_demographics u ON r.UserID = u.UserID "
+     "ORDER BY r.ReviewID LIMIT 25"),
     "SELECT Country, count(*) FROM user_demographics GROUP BY Country ORDER BY 1 LIMIT 2048",
 ])
 @pytest.mark.parametrize("principal", ["bob", "frank", "carol"])

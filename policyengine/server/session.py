@@ -105,6 +105,14 @@ class Cursor:
     hold: bool
 
 
+#: what one session may hold at once: each open portal or cursor keeps a DuckDB cursor and its result,
+#: each prepared statement its text; past these a client gets 54000 instead of the server's memory.
+#: Drivers keep far fewer: pgjdbc caches 256 statements, psycopg 100, Npgsql 250.
+MAX_PREPARED = 1000
+MAX_PREPARED_TEXT = 64 * 1024 * 1024
+MAX_OPEN_RESULTS = 256
+
+
 @dataclass
 class Session:
     server: Any  # policyengine.server.server.Server
@@ -314,7 +322,7 @@ class Session:
                         await self._send(error.response)
             elif kind == b"S":
                 self.failed = False
-                self._close_portal("")
+                self._end_of_statement_portals()
                 await self._send_now(m.ready_for_query(self._status()))
             elif kind == b"F":
                 await self._send_now(m.error_response("0A000", "the function call protocol is not supported")
@@ -349,6 +357,7 @@ class Session:
                 self._failed_statement()
                 await self._send(error.response)
                 break  # the rest of a failed message is not run, as PostgreSQL does
+        self._end_of_statement_portals()
         await self._send(m.ready_for_query(self._status()))
 
     async def _simple_statement(self, text: str) -> None:
@@ -542,6 +551,7 @@ class Session:
             raise StatementError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
         if statement.name in self.cursors:
             raise StatementError("42P03", f'cursor "{statement.name}" already exists')
+        self._check_room_for_result()
         feed = await self._open(statement.query, parameters)
         self.cursors[statement.name] = Cursor(feed, statement.binary, statement.hold)
         return m.command_complete("DECLARE CURSOR")
@@ -629,6 +639,7 @@ class Session:
             if name:
                 if name in self.prepared:
                     raise StatementError("42P05", f'prepared statement "{name}" already exists')
+            self._check_room_for_statement(name, statement.sql)
             self.prepared[name] = statement
             await self._send(ext.PARSE_COMPLETE)
         elif kind == b"B":
@@ -675,6 +686,12 @@ class Session:
         elif kind == b"H":
             await self._flush()
 
+    def _check_room_for_statement(self, name: str, sql: str) -> None:
+        kept = [s for n, s in self.prepared.items() if n != name]  # the unnamed one is replaced
+        if len(kept) >= MAX_PREPARED or sum(len(s.sql) for s in kept) + len(sql) > MAX_PREPARED_TEXT:
+            raise StatementError("54000", f"too many prepared statements in this session (at most {MAX_PREPARED}, "
+                                          f"{MAX_PREPARED_TEXT // (1024 * 1024)} MB of text): close or DEALLOCATE some")
+
     def _statement_named(self, name: str) -> ext.Prepared:
         if name not in self.prepared:
             raise StatementError("26000", f'prepared statement "{name}" does not exist')
@@ -684,6 +701,20 @@ class Session:
         if name not in self.portals:
             raise StatementError("34000", f'portal "{name}" does not exist')
         return self.portals[name]
+
+    def _end_of_statement_portals(self) -> None:
+        """At ReadyForQuery: a portal lasts until the end of its transaction (PostgreSQL), so outside a
+        transaction block every portal ends here; inside one, only the unnamed portal."""
+        for name in (list(self.portals) if not self.in_transaction else [""]):
+            self._close_portal(name)
+
+    def _open_results(self) -> int:
+        return sum(1 for portal in self.portals.values() if portal.feed is not None) + len(self.cursors)
+
+    def _check_room_for_result(self) -> None:
+        if self._open_results() >= MAX_OPEN_RESULTS:
+            raise StatementError("54000", f"too many open portals and cursors in this session (at most "
+                                          f"{MAX_OPEN_RESULTS}): close some, or end the transaction")
 
     def _close_portal(self, name: str) -> None:
         portal = self.portals.pop(name, None)
@@ -728,6 +759,7 @@ class Session:
 
     async def _run_portal(self, portal: ext.Portal) -> None:
         if portal.feed is None:
+            self._check_room_for_result()
             portal.feed = await self._open(portal.statement.sql, portal.parameters,
                                            text_rows=not any(portal.formats))
             try:

@@ -28,7 +28,7 @@ CANARY_REVIEW = {
 }
 CANARY_VERIFIED = {
     "ReviewID": "R-CANARY-NA", "UserID": "CANARYUSER1", "ReviewSentiment": decimal.Decimal("0.5"),
-    "BirthYear": 1907, "Gender": 7654321, "Location": "US",
+    "BirthYear": 1907253, "Gender": 7654321, "Location": "US",
 }
 
 #: (table, column) -> what would betray the raw value: a secret substring (lower case), or the exact typed value
@@ -47,8 +47,9 @@ CANARIES: dict[tuple[str, str], Any] = {
     ("reviews", "ReviewText"): "canarytext",
     ("reviews", "CreatedAt"): dt.datetime(2023, 3, 17, 13, 37, 42),
     ("verified_reviews", "UserID"): "canaryuser",
-    ("verified_reviews", "BirthYear"): 1907,
-    ("verified_reviews", "Gender"): 7654321,  # no count or sum over the demo data comes near it
+    # integers no count or sum over the demo data comes near (a window count over a join reached 1907)
+    ("verified_reviews", "BirthYear"): CANARY_VERIFIED["BirthYear"],
+    ("verified_reviews", "Gender"): CANARY_VERIFIED["Gender"],
 }
 ROW_CANARY = "r-canary-na"  # a verified review from the US: hidden from EU analysts by the row filter
 

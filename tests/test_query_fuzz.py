@@ -52,6 +52,36 @@ def test_a_short_run_finds_nothing(tmp_path):
     assert report.outcomes["equal"] >= 250 and report.outcomes["refused"] >= 30, report.outcomes
 
 
+def test_repeated_queries_that_run_kept_plans_still_equal_the_oracles(tmp_path, monkeypatch):
+    """Each generated query run three times per subject: from the second run on, a bounded one runs
+    DuckDB's prepared plan (backends/plans.py), and every run must still pass every oracle."""
+    world = World(EXAMPLE, tmp_path)
+    plans = world.engine.backend._plans
+    planned: list[bool] = []
+    original = plans.statement
+
+    def noting(cursor, sql):  # noqa: ANN001, ANN202
+        chosen = original(cursor, sql)
+        planned.append(chosen.startswith("EXECUTE"))
+        return chosen
+
+    monkeypatch.setattr(plans, "statement", noting)
+    failures, outcomes = [], []
+    try:
+        for index in range(60):
+            sql = QueryGenerator(world.policy_set, random.Random(f"777:{index}")).query()
+            who = index % len(world.who)
+            for _ in range(3):
+                outcome, found = world.check(777, index, sql, who)
+                outcomes.append(outcome)
+                failures += [str(f) for f in found]
+    finally:
+        world.close()
+    assert failures == []
+    assert sum(planned) >= 20, (sum(planned), len(planned))  # the plans were exercised
+    assert outcomes.count("equal") >= 90, outcomes
+
+
 def test_the_oracles_catch_an_engine_that_enforces_less(tmp_path):
     """The engine enforces a copy of the set where Email is not protected; the oracles follow the real set."""
     weaker = tmp_path / "weaker"

@@ -53,7 +53,7 @@ class Recorder:
 def test_a_repeated_bounded_statement_runs_its_plan_with_the_same_rows(engine, monkeypatch, query, principal):
     recorder = Recorder(monkeypatch, engine.backend._plans)
     subject = engine.subject(principal=principal)
-    def answer(result):  # noqa: ANN001, ANN202
+    def answer(result):
         return result.columns, result.types, result.fetchall()
 
     first = answer(engine.query_for(subject, query))

@@ -60,7 +60,7 @@ def test_repeated_queries_that_run_kept_plans_still_equal_the_oracles(tmp_path, 
     planned: list[bool] = []
     original = plans.statement
 
-    def noting(cursor, sql):  # noqa: ANN001, ANN202
+    def noting(cursor, sql):
         chosen = original(cursor, sql)
         planned.append(chosen.startswith("EXECUTE"))
         return chosen

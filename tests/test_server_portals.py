@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
-import pytest
-
-from policyengine.fuzz.protocol_mutate import frame
+from policyengine.fuzz.protocol_mutate import build_parse, frame
 from policyengine.fuzz.protocol_world import connect_and_login, error_fields, read_frame
 from policyengine.server import session as session_module
 from tests.test_server_psql import PASSWORDS, FrontDoor, frontdoor  # noqa: F401 - fixture
@@ -23,7 +21,7 @@ ROWS = 'SELECT "ReviewID" FROM reviews ORDER BY "ReviewID"'
 
 
 def parse(name: str, sql: str) -> bytes:
-    return frame(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
+    return build_parse(name.encode(), sql.encode(), [])
 
 
 def bind(portal: str, statement: str) -> bytes:
@@ -64,7 +62,7 @@ def error_code(messages: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def run(frontdoor: FrontDoor, steps) -> None:  # noqa: ANN001 - an async callable of (reader, writer)
+def run(frontdoor: FrontDoor, steps) -> None:  # steps: an async callable of (reader, writer)
     async def main() -> None:
         reader, writer, _ = await connect_and_login("127.0.0.1", frontdoor.port, "frank", PASSWORDS["frank"])
         try:

@@ -48,9 +48,12 @@ class Plans:
                 return sql
             name = f"__pe_plan_{next(self._names)}"
             evicted = plans.popitem(last=False)[1] if len(plans) >= self.per_cursor else None
-        try:
-            if evicted is not None:
+        if evicted is not None:
+            try:
                 cursor.execute(f"DEALLOCATE {evicted}")
+            except duckdb.Error:  # gone already: the cursor keeps nothing under that name
+                pass
+        try:
             cursor.execute(f"PREPARE {name} AS {sql}")
         except duckdb.Error:
             # not preparable (or it fails to bind, which running the text reports in its own words)

@@ -19,6 +19,7 @@ from sqlglot import exp
 from policyengine.decision import Subject, TableDecision, decide
 from policyengine.model import PolicySet, Table
 from policyengine.rewrite import prune
+from policyengine.rewrite.names import name_result_columns
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 from policyengine.rewrite.scan import Scanned, scan
@@ -55,10 +56,19 @@ class RewriteState:
     prunable: bool = False
     decisions: list[TableDecision] = field(default_factory=list)
     factory: WrapperFactory | None = None
+    #: the reader's text, as given
+    sql: str = ""
 
 
 def _gate(tree: exp.Expression, state: RewriteState) -> exp.Expression:
     state.scanned = scan(tree, refuse_unknown=state.write not in CROSS_CHECKED)
+    return tree
+
+
+def _name_results(tree: exp.Expression, state: RewriteState) -> exp.Expression:
+    """Result columns keep the names the unrewritten statement has (:mod:`policyengine.rewrite.names`):
+    a name made from rewritten text would show wrappers, row filters and masks."""
+    name_result_columns(tree, state.sql, state.read)
     return tree
 
 
@@ -124,7 +134,7 @@ def _wrap(tree: exp.Expression, state: RewriteState) -> exp.Expression:
 
 
 Rule = Callable[[exp.Expression, RewriteState], exp.Expression]
-RULES: tuple[Rule, ...] = (_gate, _normalize, _classify, _rename_ctes, _wrap)
+RULES: tuple[Rule, ...] = (_gate, _name_results, _normalize, _classify, _rename_ctes, _wrap)
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,7 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     warehouse's secure UDFs of that schema instead of the session-variable form DuckDB uses.
     """
     state = RewriteState(policy_set, subject, environment, resolver or TableResolver(policy_set),
-                         nonce or secrets.token_hex(6), udf_prefix, write, read)
+                         nonce or secrets.token_hex(6), udf_prefix, write, read, sql=sql)
     tree = parse_statement(sql, read)
     try:
         for rule in RULES:

@@ -1,0 +1,154 @@
+"""Result column names: what the reader's statement would be called on the raw database.
+
+DuckDB names an unaliased result column after its own rendering of the parsed expression
+(``EXISTS(SELECT 1 FROM reviews)``, ``CAST(Rating AS VARCHAR)``, ``count_star()``). Run as
+rewritten, the same projection would be named after the rewritten text: a scalar subquery or
+EXISTS over a protected table would show its wrapper (row filters, mask expressions, the engine's
+internal names) to anyone who reads the column headers, and sqlglot's regeneration alone renames
+many expressions (``::VARCHAR`` becomes ``AS TEXT``, ``IS NOT NULL`` becomes ``NOT ... IS NULL``).
+
+So, before anything is rewritten, every unaliased projection of the statement's result that is not
+a plain column, a star or a literal gets an explicit alias: the name DuckDB's own parser gives the
+expression as the reader wrote it. The names come from DuckDB itself (``json_serialize_sql`` and
+``json_deserialize_sql`` on a private in-memory connection that has no tables, no files and no
+settings to change), never from a guess; that connection only parses, so the reader's text still
+never reaches the database. Where DuckDB cannot parse the reader's text (another dialect), the names
+come from DuckDB's parse of sqlglot's rendering of the unrewritten statement, and failing that from
+sqlglot's rendering of the expression: never from the rewritten text.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from typing import Any
+
+from sqlglot import exp
+
+from policyengine.rewrite.templates import quoted
+
+_LOCAL = threading.local()
+#: a statement whose single projection is replaced, deserialized to ``SELECT <expression>``
+_TEMPLATE_SQL = "SELECT 1"
+_PREFIX = "SELECT "
+
+
+def _parser() -> Any:
+    """This thread's parse-only DuckDB connection (in memory, no external access, settings locked)."""
+    connection = getattr(_LOCAL, "connection", None)
+    if connection is None:
+        import duckdb
+
+        connection = duckdb.connect(":memory:", config={"enable_external_access": False})
+        connection.execute("SET lock_configuration = true")
+        _LOCAL.connection = connection
+    return connection
+
+
+def _result_select(root: exp.Expression) -> list[exp.Select]:
+    """The SELECTs whose projections name the result: the left-most of a set operation, or every
+    branch of one matched BY NAME (whose names are the union of its branches')."""
+    while isinstance(root, exp.Subquery):
+        root = root.this
+    if isinstance(root, exp.Select):
+        return [root]
+    if isinstance(root, exp.SetOperation):
+        if root.args.get("by_name"):
+            return _result_select(root.this) + _result_select(root.expression)
+        return _result_select(root.this)
+    return []
+
+
+def _needs_name(projection: exp.Expression) -> bool:
+    """Whether DuckDB's name for the projection could differ once rewritten (or regenerated)."""
+    if isinstance(projection, (exp.Alias, exp.Column, exp.Star, exp.Literal)):
+        return False
+    # COLUMNS(...) and stars of this SELECT (not of a subquery in it) can expand to several columns,
+    # each named by DuckDB as it expands
+    for node in projection.walk(prune=lambda node: isinstance(node, exp.Query)):
+        if isinstance(node, exp.Columns) or (isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count)):
+            return False
+    return True
+
+
+def _leftmost_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """DuckDB's SELECT_NODEs matching :func:`_result_select`, from its serialized tree."""
+    if node.get("type") == "SELECT_NODE":
+        return [node]
+    if node.get("type") == "SET_OPERATION_NODE":
+        children = node.get("children") or [node.get("left"), node.get("right")]
+        children = [child for child in children if child]
+        if not children:
+            return []
+        if node.get("setop_type") == "UNION_BY_NAME":
+            return [found for child in children for found in _leftmost_nodes(child)]
+        return _leftmost_nodes(children[0])
+    return []
+
+
+def _duckdb_names(sql: str, wanted: list[list[int]], counts: list[int]) -> list[dict[int, str]] | None:
+    """DuckDB's names for the wanted projections (per result SELECT, by position) of ``sql``;
+    None when DuckDB cannot parse it or its select lists do not line up with sqlglot's."""
+    connection = _parser()
+    try:
+        text = connection.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
+        tree = json.loads(text)
+        if tree.get("error") or len(tree.get("statements") or ()) != 1:
+            return None
+        nodes = _leftmost_nodes(tree["statements"][0]["node"])
+        if len(nodes) != len(counts) or any(len(node.get("select_list") or ()) != count
+                                            for node, count in zip(nodes, counts)):
+            return None
+        template = getattr(_LOCAL, "template", None)
+        if template is None:
+            template = _LOCAL.template = json.loads(connection.execute("SELECT json_serialize_sql(?::VARCHAR)",
+                                                                       [_TEMPLATE_SQL]).fetchone()[0])
+        statements: list[str] = []
+        for node, positions in zip(nodes, wanted):
+            for position in positions:
+                item = dict(node["select_list"][position])
+                item["alias"] = ""
+                single = copy.deepcopy(template)
+                single["statements"][0]["node"]["select_list"] = [item]
+                statements.append(json.dumps(single))
+        rendered = connection.execute("SELECT list_transform(?::VARCHAR[], lambda j: json_deserialize_sql(j))",
+                                      [statements]).fetchone()[0]
+    except Exception:  # noqa: BLE001 - whatever DuckDB's parser cannot do, the caller falls back from
+        return None
+    out: list[dict[int, str]] = []
+    at = 0
+    for positions in wanted:
+        names: dict[int, str] = {}
+        for position in positions:
+            name = rendered[at]
+            at += 1
+            if not isinstance(name, str) or not name.startswith(_PREFIX):
+                return None
+            names[position] = name[len(_PREFIX):]
+        out.append(names)
+    return out
+
+
+def name_result_columns(root: exp.Expression, sql: str, read: str) -> None:
+    """Alias each result projection whose rewritten name could differ with DuckDB's name for it.
+
+    Called on the reader's tree before any rule changes it; ``sql`` is the reader's text.
+    """
+    selects = _result_select(root)
+    wanted = [[i for i, projection in enumerate(select.expressions) if _needs_name(projection)]
+              for select in selects]
+    if not any(wanted):
+        return
+    counts = [len(select.expressions) for select in selects]
+    # the reader's own text first, whatever its dialect: DuckDB run on it directly names it so
+    names = _duckdb_names(sql, wanted, counts)
+    if names is None:
+        names = _duckdb_names(root.sql(dialect="duckdb", comments=False), wanted, counts)
+    for index, (select, positions) in enumerate(zip(selects, wanted)):
+        for position in positions:
+            projection = select.expressions[position]
+            name = names[index][position] if names is not None else projection.sql(dialect="duckdb", comments=False)
+            alias = exp.Alias(alias=quoted(name))
+            projection.replace(alias)
+            alias.set("this", projection)

@@ -9,7 +9,22 @@ chance, or a birth date from a release date; a column can. The rules:
   North American numbers about two times in three, real columns validate nearly always. In free text
   the validated spans count (at least 2 values and 1% of the sample). A column whose IPv4 "addresses"
   are nearly all version-like (``1.2.3.4``) holds versions. A name that rules a kind out (``version``,
-  ``order_number``, ``part_number``) wins over the content, because content cannot tell.
+  ``order_number``, ``part_number``) wins over content that cannot tell: format rules that a look-alike
+  satisfies as a matter of course (versions are valid IPv4 addresses, order numbers valid phone numbers).
+- **Content that validates beyond chance outweighs a weak name hint.** Card numbers (Luhn) and IBANs
+  (mod-97) are checked by a checksum that a look-alike passes only by chance (one in ten, one in 97).
+  A name such as ``sku``, ``product_code``, ``serial`` or ``order_ref`` only says "some identifier", so
+  for these two kinds it does not stop the content from being checked; instead it raises the bar: the
+  column must hold the kind as it would under a neutral name (in a structured column 80% of the
+  candidates validate, never the 50% allowed when the name agrees; in free text 2 values and 1%), and
+  codes that pass the checksum only by chance must validate that often less than once in a million
+  columns (:data:`CHANCE`, a binomial tail): at least 7 card numbers or 4 IBANs when all validate. So a
+  column of IBANs misnamed ``supplier_code`` is found, and a column of real serial numbers, one in ten
+  of which passes Luhn, is not, nor free text quoting order numbers that pass now and then (which a
+  neutral name would let through). Where the checksum is passed systematically by something else, the
+  column is reported and the reviewer dismisses it: the safer error. A name that names such a format
+  (``imei``, which passes Luhn by design; ``ean``, ``isbn``) is a strong hint, and still wins. The
+  egress check, which judges one value at a time, still lets every negative name decide.
 - **Dates of birth**: dates between 0 and 120 years before the sample's day in a column whose name says
   birth; with a neutral name, only a spread like a population's (ages 13 to 110, at least 20 years
   apart, median 25 to 75). A name such as ``release_date`` rules it out.
@@ -23,14 +38,16 @@ chance, or a birth date from a release date; a column can. The rules:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import re
 import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
-from policyengine.dlp.detectors import DETECTORS, IP, TIERS, Tier, scan_value, version_like
+from policyengine.dlp.detectors import BY_KIND, DETECTORS, IP, TIERS, Tier, scan_value, version_like
 from policyengine.dlp.names import NameEvidence, name_evidence
 
 #: candidates that must validate for a structured column to hold a kind
@@ -40,6 +57,9 @@ STRUCTURED_SHARE = 0.5
 #: free text: validated values needed, as a share of the sample and as a count
 TEXT_SHARE = 0.01
 TEXT_MIN = 2
+#: content that validates outweighs a weak name hint only when codes that pass the checksum by chance
+#: would validate that often less than once in this many columns
+CHANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -128,11 +148,37 @@ def _text(value: Any) -> str | None:
     return None
 
 
+def content_outweighs_name(kind: str, evidence: NameEvidence) -> bool:
+    """The name rules the kind out, but only weakly (``sku``, ``serial``: "an identifier"), and the kind's
+    validator is a checksum (cards, IBANs), so the content is checked and may win (see the module doc)."""
+    detector = BY_KIND.get(kind)
+    return detector is not None and detector.chance is not None and evidence.weakly_rules_out(kind)
+
+
+def chance_of_at_least(valid: int, candidates: int, chance: float) -> float:
+    """P(at least ``valid`` of ``candidates`` look-alikes validate), each by chance ``chance``: the
+    binomial upper tail, summed in log space so that a sample of thousands neither overflows nor
+    underflows to a wrong answer."""
+    if valid <= 0:
+        return 1.0
+    if valid > candidates:
+        return 0.0
+    log_p, log_q = math.log(chance), math.log1p(-chance)
+    log_n = math.lgamma(candidates + 1)
+    terms = [log_n - math.lgamma(i + 1) - math.lgamma(candidates - i + 1)
+             + i * log_p + (candidates - i) * log_q for i in range(valid, candidates + 1)]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
 def _value_kinds(texts: list[str], total: int, evidence: NameEvidence) -> Iterable[Evidence]:
     tallies = {d.kind: _Tally() for d in DETECTORS}
+    # a weak name hint does not stop a checksum kind from being looked for: it raises the bar instead
+    lifted = frozenset(kind for kind in evidence.negative if content_outweighs_name(kind, evidence))
+    scanning = dataclasses.replace(evidence, negative=evidence.negative - lifted) if lifted else evidence
     for text in texts:
         stripped = text.strip()
-        for kind, scanned in scan_value(text, evidence).items():
+        for kind, scanned in scan_value(text, scanning).items():
             tally = tallies[kind]
             tally.candidates += scanned.candidates
             tally.valid += len(scanned.spans)
@@ -157,9 +203,18 @@ def _value_kinds(texts: list[str], total: int, evidence: NameEvidence) -> Iterab
             validity = tally.whole_valid / tally.whole_candidates
             holds = validity >= VALID_SHARE or (named and validity >= 0.5)
             detail = f"{share:.0%} of {total} values; {validity:.0%} of candidates validate"
+            valid, candidates = tally.whole_valid, tally.whole_candidates
         else:
             holds = tally.values_hit >= max(TEXT_MIN, TEXT_SHARE * total)
             detail = f"in {share:.0%} of {total} values"
+            valid, candidates = tally.valid, tally.candidates
+        if holds and kind in lifted:
+            # the name says "an identifier" (and rules out the 50% allowed to a name that agrees): only
+            # validation that chance cannot explain outweighs it
+            chance = BY_KIND[kind].chance or 1.0
+            holds = chance_of_at_least(valid, candidates, chance) <= CHANCE
+            detail += (f"; {valid} pass the checksum where chance gives {chance * candidates:.0f}: "
+                       "outweighs the name")
         if holds and kind == IP.kind and tally.ipv4_hits and tally.version_hits >= 0.8 * tally.ipv4_hits:
             holds = False  # '1.2.3.4' everywhere: software versions, not addresses
         if holds:

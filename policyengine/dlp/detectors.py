@@ -82,6 +82,12 @@ class Detector:
     title: str = ""
     tier: Tier = Tier.TOP
     pattern: re.Pattern[str]
+    #: the chance that a candidate which is *not* this kind validates anyway, when the validator is a
+    #: checksum (Luhn, mod-97); None when it is a set of format rules that a look-alike can satisfy
+    #: systematically (a part-number scheme can follow the SSN ranges, a version is a valid IPv4
+    #: address, an order number a valid phone number). Only a kind with a checksum can outweigh a weak
+    #: name hint, by validating more often than this chance allows (see :mod:`policyengine.dlp.classify`).
+    chance: float | None = None
 
     def quick(self, known: Facts) -> bool:
         """A cheap test that rules a value out before any regular expression runs."""
@@ -192,6 +198,9 @@ def card_brand(digits: str) -> str | None:
 class CardDetector(Detector):
     kind = "card"
     title = "payment card number"
+    #: Luhn alone: one random number in ten passes. The issuer prefix is not counted, since a code
+    #: scheme may well share one with a card scheme (every code starting with 4, as Visa does).
+    chance = 0.1
     pattern = re.compile(r"(?<![\w-])(?<!\d[.,])(\d(?:[ -]?\d){12,18})(?![\w-]|[.,]\d)")
     _GROUPS = re.compile(r"[ -]")
 
@@ -242,6 +251,8 @@ def iban_checksum(compact: str) -> bool:
 class IbanDetector(Detector):
     kind = "iban"
     title = "IBAN"
+    #: mod-97: about one random code in 97 passes (the country's registered length is not counted)
+    chance = 1 / 97
     pattern = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}\d{2}(?: ?[A-Z0-9]){10,30})")
 
     def quick(self, known: Facts) -> bool:

@@ -59,6 +59,16 @@ _NEGATIVE: dict[str, tuple[str, ...]] = {
                  "warehouse", "bin"),
 }
 
+#: negative words that name a format of their own, which the kind's validator can accept as well: an
+#: IMEI passes Luhn by design, and ISBN/EAN/UPC/GTIN numbers carry a check digit of their own. Such a
+#: name is a *strong* hint, and stays decisive even for kinds whose content is checked by a checksum.
+#: Every other negative word (``sku``, ``code``, ``serial``, ``order``...) only says "some identifier":
+#: a *weak* hint, which content that validates beyond chance outweighs (see
+#: :func:`policyengine.dlp.classify.classify_column`).
+_LOOKALIKE: dict[str, tuple[str, ...]] = {
+    "card": ("isbn", "ean", "upc", "gtin", "barcode", "imei"),
+}
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -80,16 +90,26 @@ def _contains(tokens: tuple[str, ...], phrase: str) -> bool:
 
 @dataclass(frozen=True)
 class NameEvidence:
-    """Kinds the name suggests, and kinds it rules out (``version`` rules out IP addresses)."""
+    """Kinds the name suggests, and kinds it rules out (``version`` rules out IP addresses).
+
+    ``strong`` is the part of ``negative`` that comes from a word naming a look-alike format (``imei``,
+    ``ean``): the rest of ``negative`` is a weak hint, which validated content may outweigh.
+    """
 
     positive: frozenset[str] = frozenset()
     negative: frozenset[str] = frozenset()
+    strong: frozenset[str] = frozenset()
 
     def suggests(self, kind: str) -> bool:
         return kind in self.positive and kind not in self.negative
 
     def rules_out(self, kind: str) -> bool:
         return kind in self.negative
+
+    def weakly_rules_out(self, kind: str) -> bool:
+        """The name rules the kind out only by saying "an identifier" (``sku``, ``serial``), without
+        naming a format the kind's validator would also accept."""
+        return kind in self.negative and kind not in self.strong
 
 
 NEUTRAL = NameEvidence()
@@ -102,9 +122,11 @@ def name_evidence(name: str) -> NameEvidence:
     if not tokens:
         return NEUTRAL
     negative = frozenset(kind for kind, phrases in _NEGATIVE.items() if any(_contains(tokens, p) for p in phrases))
+    strong = frozenset(kind for kind, phrases in _LOOKALIKE.items()
+                       if any(_contains(tokens, p) for p in phrases))
     positive = {kind for kind, phrases in _POSITIVE.items() if any(_contains(tokens, p) for p in phrases)}
     if "person_name" in positive and "name" in tokens and len(tokens) > 1 and "person_name" in negative:
         positive.discard("person_name")  # product_name, company_name, username
     if "email" in positive:
         positive.discard("person_name")  # 'email name'? never mind: email wins
-    return NameEvidence(frozenset(positive), negative)
+    return NameEvidence(frozenset(positive), negative, strong & negative)

@@ -18,6 +18,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -36,6 +37,7 @@ from policyengine.model.expressions import (
 from policyengine.model.files import ColumnSpec
 from policyengine.model.policyset import (
     Column,
+    PolicySet,
     Principal,
     Role,
     RowRule,
@@ -46,7 +48,7 @@ from policyengine.model.policyset import (
     grant,
     name_key,
 )
-from policyengine.model.problems import Problems
+from policyengine.model.problems import PolicyWarning, Problems
 from policyengine.model.recovery import RawContract, RawRoles, RawSettings
 from policyengine.model.types import ColumnType, TypeFamily, UnknownType, parse_column_type
 
@@ -696,3 +698,51 @@ def _first_uncleared(table: TableDraft, column: Column, roles: dict[str, Role], 
             if settings.rank(held.level) < settings.rank(column.sensitivity):
                 return role.name, env, held.level
     return None
+
+
+# --- warnings: valid, but probably not meant -----------------------------------------------------
+
+def _roles_file(policy_set: PolicySet) -> str:
+    """The name of the set's roles file as the loader found it (``roles.yaml``, ``.yml`` or ``.json``)."""
+    if policy_set.root is not None:
+        for suffix in (".yaml", ".yml", ".json"):
+            if (Path(policy_set.root) / f"roles{suffix}").is_file():
+                return f"roles{suffix}"
+    return "roles.yaml"
+
+
+def unmask_deny_warnings(policy_set: PolicySet) -> list[PolicyWarning]:
+    """A warning for each ``unmask`` exception that shows a ``deny`` column raw to a role not cleared
+    for it, in the environments where it does.
+
+    The decision lets ``unmask`` win (spec section 5, step 2 comes before step 3), and that stays:
+    a set the spec allows must load. But ``deny`` reads as "never readable below its level", and an
+    exception that quietly opens it is the kind of thing a reviewer should see, so ``validate`` says
+    so without failing. Judged on the declaring role alone: its exception counts only in the
+    environments where it has access itself, and a role that inherits it holds at least its level
+    there, so the declaring role is where the override happens first (and the file line to fix).
+    No warning where the role is cleared for the column anyway: there the exception changes nothing.
+    """
+    settings = policy_set.settings
+    roles_file = _roles_file(policy_set)
+    warnings: list[PolicyWarning] = []
+    for role in policy_set.roles.values():
+        for index, (table_key, column_key) in enumerate(role.unmask):
+            table = policy_set.tables.get(table_key)
+            column = table.column(column_key) if table is not None else None
+            if table is None or column is None or column.protection.kind != "deny":
+                continue
+            opened = []
+            for env in settings.environments:
+                held = grant(settings, policy_set.roles, [role.key], env)
+                if role.key not in held.active or held.level is None:
+                    continue  # no access here: the exception counts for nothing
+                if settings.rank(held.level) < settings.rank(column.sensitivity):
+                    opened.append(f"{env} (clearance {held.level})")
+            if opened:
+                warnings.append(PolicyWarning(
+                    roles_file, f"roles.{role.name}.unmask[{index}]",
+                    f"unmask exception overrides deny: role {role.name} reads column {column.name} of table "
+                    f"{table.name} ({column.sensitivity}, protection deny, {table.source}) raw in "
+                    f"{', '.join(opened)}"))
+    return warnings

@@ -39,6 +39,22 @@ class Problem:
         return f"{self.file}: {self.message}"
 
 
+@dataclass(frozen=True, order=True)
+class PolicyWarning(Problem):
+    """Something valid that is probably not what the author meant, e.g. an ``unmask`` exception that
+    shows a ``deny`` column raw.
+
+    Not a problem: the set still loads and ``policyengine validate`` still exits 0, because the
+    spec makes ``unmask`` win and a set the spec allows must keep working. But a ``deny`` says
+    "never readable", so the author is told where the two meet. Located the same way as a problem,
+    so an editor or a script finds it by file and field.
+    """
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: warning: {self.message}"
+
+
 @dataclass
 class Problems:
     """Collects problems for one file while it is checked."""

@@ -16,6 +16,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from policyengine import keyed_core
 from policyengine.keyed_core import ENCRYPTED_PREFIX, HEX_DIGITS as HEX
@@ -62,22 +63,73 @@ def parse_key(text: str) -> KeyMaterial:
     return KeyMaterial(raw)
 
 
-def load_key(key_file: str | Path | None = None, environ: dict[str, str] | None = None) -> KeyMaterial | None:
-    """The key from ``POLICYENGINE_KEY``, else ``POLICYENGINE_KEY_FILE`` or ``key_file``; None if none is set."""
+#: the key file ``policyengine demo`` and ``policyengine keygen --save`` write, in the folder that holds
+#: the policy set (beside ``policies/``, never inside it: the policy set is committed, the key is not)
+KEY_FILE_NAME = "policyengine.key"
+
+
+def key_file_beside(policies: str | Path) -> Path:
+    """Where the key of the policy set in ``policies`` is looked for last, and where the demo writes one."""
+    return Path(policies).resolve().parent / KEY_FILE_NAME
+
+
+def _read_key_file(path: str | Path, origin: str) -> KeyMaterial:
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise KeyError_(f"cannot read the key file {path} ({origin}): {error.strerror}") from None
+    try:
+        return parse_key(text)
+    except KeyError_ as error:
+        raise KeyError_(f"the key file {path} ({origin}): {error}") from None
+
+
+def load_key(key_file: str | Path | None = None, environ: Mapping[str, str] | None = None, *,
+             policies: str | Path | None = None) -> KeyMaterial | None:
+    """The key for hash, tokenize and encrypt, or None if there is none. One order for every entry point:
+
+    1. ``POLICYENGINE_KEY`` (hex or base64), 2. ``POLICYENGINE_KEY_FILE``, 3. ``key_file`` (the explicit
+    option: ``--key-file``, ``key_file=``, the pytest ini setting), 4. :data:`KEY_FILE_NAME` beside the
+    policy set ``policies``, as ``policyengine demo`` or ``keygen --save`` wrote it.
+
+    The first of 1-3 that is set wins, but two of them naming different keys is an error rather than a
+    silent choice: values hashed or tokenized under the other key would quietly stop matching. The file
+    beside the policy set is read only when none of 1-3 is set.
+    """
     env = os.environ if environ is None else environ
+    configured: list[tuple[str, KeyMaterial]] = []
     if env.get("POLICYENGINE_KEY"):
-        return parse_key(env["POLICYENGINE_KEY"])
-    path = key_file or env.get("POLICYENGINE_KEY_FILE")
-    if path:
         try:
-            return parse_key(Path(path).read_text())
-        except OSError as error:
-            raise KeyError_(f"cannot read the key file {path}: {error.strerror}") from None
+            configured.append(("POLICYENGINE_KEY", parse_key(env["POLICYENGINE_KEY"])))
+        except KeyError_ as error:
+            raise KeyError_(f"POLICYENGINE_KEY: {error}") from None
+    if env.get("POLICYENGINE_KEY_FILE"):
+        path = env["POLICYENGINE_KEY_FILE"]
+        configured.append((f"POLICYENGINE_KEY_FILE ({path})", _read_key_file(path, "POLICYENGINE_KEY_FILE")))
+    if key_file:
+        configured.append((f"the key file option ({key_file})", _read_key_file(key_file, "the key file option")))
+    if configured:
+        first_origin, first = configured[0]
+        for origin, other in configured[1:]:
+            if other.master != first.master:
+                raise KeyError_(f"{first_origin} and {origin} name different keys: unset one of them")
+        return first
+    if policies is not None:
+        beside = key_file_beside(policies)
+        if beside.is_file():
+            return _read_key_file(beside, "beside the policy set")
     return None
 
 
 def generate_key() -> str:
     return os.urandom(32).hex()
+
+
+def write_key_file(path: Path, key: str) -> None:
+    """A new key file readable by its owner alone: created 0600, never widened by the umask or a race."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
 
 
 def hmac_hex(keys: KeyMaterial, purpose: str, message: bytes) -> str:

@@ -120,11 +120,16 @@ class Engine:
     def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,
              keys: KeyMaterial | None = None, key_file: str | Path | None = None,
              audit: str | Path | AuditLog | None = None, limits: Limits = Limits()) -> "Engine":
-        """Load and validate the policy set (PolicySetInvalid if it is not valid) and open the database."""
+        """Load and validate the policy set (PolicySetInvalid if it is not valid) and open the database.
+
+        The key for hash, tokenize and encrypt: ``keys``, else :func:`policyengine.crypto.load_key`'s order
+        (``POLICYENGINE_KEY``, ``POLICYENGINE_KEY_FILE``, ``key_file``, ``policyengine.key`` beside the
+        policy set); none at all is fine until a statement reads a keyed column.
+        """
         policy_set = load_policy_set(policies)
         backend = None
         if db is not None:
-            backend = DuckDBBackend(db, keys=keys or load_key(key_file), limits=limits)
+            backend = DuckDBBackend(db, keys=keys or load_key(key_file, policies=policies), limits=limits)
         log = audit if isinstance(audit, AuditLog) or audit is None else AuditLog(audit)
         return cls(policy_set, backend, audit=log)
 
@@ -250,14 +255,22 @@ class Engine:
         return kept[1], kept[2]
 
     def _require_keys(self, rewritten: Rewritten) -> None:
+        """Refuse a statement that reads a keyed column when no key is configured.
+
+        Only the columns the statement can read count: those its wrappers list (every visible one,
+        unless the query names each column it reads). A dashboard's ``GROUP BY Location`` over a table
+        with a hashed UserID needs no key.
+        """
         if self.backend is None or self.backend.keys is not None:
             return
+        listed = rewritten.listed
         for decision in rewritten.decisions:
             for choice in decision.columns:
-                if choice.outcome is Outcome.PROTECTED and choice.protection.kind in KEYED_KINDS:
+                if (choice.outcome is Outcome.PROTECTED and choice.protection.kind in KEYED_KINDS
+                        and (listed is None or choice.column.name.lower() in listed)):
                     raise Refused(f"column {decision.table_name}.{choice.column.name} is protected by "
                                   f"{choice.protection.kind}, which needs a key: set POLICYENGINE_KEY or "
-                                  "POLICYENGINE_KEY_FILE")
+                                  "POLICYENGINE_KEY_FILE, pass a key file, or run `policyengine keygen --save`")
 
     def _record(self, entry: dict[str, Any], started: float, **fields: Any) -> None:
         if self.audit is not None:

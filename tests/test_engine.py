@@ -15,6 +15,8 @@ from policyengine import crypto
 from policyengine.decision import subject_for
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
+from policyengine.backends.duckdb import DuckDBBackend
+from policyengine.model import load_policy_set
 from policyengine.rewrite import Refused
 from tests.conftest import EXAMPLE
 from policyengine.fuzz.oracle import materialize, normalize_rows
@@ -127,10 +129,15 @@ def test_tokens_join_across_tables(engine):
     assert joined == 1500  # every review finds its author through the tokenized key
 
 
-def test_missing_key_refuses_keyed_columns(demo_db):
-    keyless = Engine.load(EXAMPLE, demo_db)
+def test_missing_key_refuses_keyed_columns(demo_db, monkeypatch):
+    for name in ("POLICYENGINE_KEY", "POLICYENGINE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    keyless = Engine(load_policy_set(EXAMPLE), DuckDBBackend(demo_db, keys=None))
     with pytest.raises(Refused, match="needs a key"):
-        keyless.query("SELECT Rating FROM reviews", role="marketing_analyst")
+        keyless.query("SELECT UserID, Rating FROM reviews", role="marketing_analyst")
+    with pytest.raises(Refused, match="needs a key"):
+        keyless.query("SELECT * FROM reviews", role="marketing_analyst")
+    assert len(keyless.query("SELECT Rating FROM reviews", role="marketing_analyst").fetchall()) > 0
     assert keyless.query("SELECT count(*) FROM region_countries", role="marketing_analyst").fetchall() == [(13,)]
 
 

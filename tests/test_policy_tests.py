@@ -32,14 +32,18 @@ SHIPPED = EXAMPLE / "tests" / "example_cases.yaml"
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What ``policyengine demo`` leaves behind: the full demo database and a key file beside it."""
+    """What ``policyengine demo`` leaves behind: the full demo database, and the key beside the policy set
+    (``policies/`` here, a copy of the example set); ``demo.key`` is the same key for ``--key-file``."""
     folder = tmp_path_factory.mktemp("policy-tests")
     build_demo_database(folder / "demo.duckdb")
     (folder / "demo.key").write_text(KEY + "\n")
+    copy_set(folder)
     return folder
 
 
-def run(cwd: Path, *args: str, policies: Path = EXAMPLE) -> subprocess.CompletedProcess[str]:
+def run(cwd: Path, *args: str, policies: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``policyengine test`` in ``cwd``, on the copy of the example set there unless told otherwise."""
+    policies = policies if policies is not None else cwd / "policies"
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYENGINE_")}
     result = subprocess.run([sys.executable, "-m", "policyengine", "-p", str(policies), "test", *args], cwd=cwd,
                             env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -48,8 +52,11 @@ def run(cwd: Path, *args: str, policies: Path = EXAMPLE) -> subprocess.Completed
 
 
 def copy_set(tmp_path: Path) -> Path:
+    """A copy of the example set in ``tmp_path/policies``, with the key beside it where ``policyengine demo``
+    would have written it (the repository's own ``policyengine.key``, if a developer has one, is never read)."""
     target = tmp_path / "policies"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "policyengine.key").write_text(KEY + "\n")
     return target
 
 
@@ -175,7 +182,7 @@ def test_a_masked_case_fails_once_the_policy_makes_the_column_raw(workdir, tmp_p
                             "{name: Email, type: STRING, mode: REQUIRED, sensitivity: regular, protection: none}")
     assert weakened != text
     table.write_text(weakened)
-    assert run(workdir, policies=EXAMPLE).returncode == 0  # the same cases pass on the shipped set
+    assert run(workdir).returncode == 0  # the same cases pass on the shipped set
 
     result = run(workdir, policies=policies)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -276,7 +283,7 @@ def test_a_json_case_file_is_read_strictly_too(tmp_path):
 
 
 def test_no_database_no_cases_and_an_invalid_policy_set_are_unusable_input(workdir, tmp_path):
-    missing = run(tmp_path)
+    missing = run(tmp_path, policies=EXAMPLE)
     assert missing.returncode == 2
     assert "database not found: demo.duckdb (run `policyengine demo` to build it)" in missing.stderr
 

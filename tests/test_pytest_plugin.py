@@ -26,10 +26,11 @@ def test_plugin_fixtures_work_in_a_fresh_environment(tmp_path):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(item.read_bytes())
     build_demo_database(project / "demo.duckdb", users=200, reviews=500)
-    (project / "demo.key").write_text("000102030405060708090a0b0c0d0e0f")
+    # the key where ``policyengine demo`` writes it, beside the policy set: the plugin finds it unnamed
+    (project / "policyengine.key").write_text("000102030405060708090a0b0c0d0e0f")
     (project / "pytest.ini").write_text(
         "[pytest]\ntestpaths = policies/tests\npolicyengine_policies = policies\n"
-        "policyengine_database = demo.duckdb\npolicyengine_key_file = demo.key\n")
+        "policyengine_database = demo.duckdb\n")
 
     venv = tmp_path / "venv"
     created = run([sys.executable, "-m", "venv", str(venv)], tmp_path)

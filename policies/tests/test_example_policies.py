@@ -6,7 +6,10 @@ They use only what installing policyengine gives pytest: the ``policy_connection
     [pytest]
     policyengine_policies = policies
     policyengine_database = demo.duckdb
-    policyengine_key_file = demo.key
+
+The key for the hashed, tokenized and encrypted columns is found as everywhere else: POLICYENGINE_KEY,
+POLICYENGINE_KEY_FILE, ``policyengine_key_file`` in the ini file, then the ``policyengine.key`` that
+``policyengine demo`` wrote beside the policy set.
 """
 
 from policyengine.testing import assert_masked, assert_raw, assert_refused, assert_rows

@@ -9,25 +9,34 @@ from typing import Annotated, Optional
 import typer
 
 from policyengine.cli import EXIT_OK, app
-from policyengine.cli.common import KeyFileOption, failed
+from policyengine.cli.common import KeyFileOption, configured_key, failed
+from policyengine.crypto import write_key_file
 
 
 @app.command()
 def keygen(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the key to this file (mode 600).")] = None,
+    save: Annotated[bool, typer.Option(
+        "--save", help="Write the key to policyengine.key beside the policy set folder, where every command, "
+                       "the Python API, the DB-API and the pytest plugin find it.")] = False,
 ) -> int:
     """Make a new random key (hex) for POLICYENGINE_KEY or a key file."""
-    from policyengine.crypto import generate_key
+    from policyengine.cli import state
+    from policyengine.crypto import generate_key, key_file_beside
 
+    if out is not None and save:
+        failed("give --out or --save, not both")
+    if save:
+        out = key_file_beside(state.policies)
     key = generate_key()
     if out is None:
         typer.echo(key)
     else:
         if out.exists():
-            failed(f"{out} exists; refusing to overwrite a key")
-        out.write_text(key + "\n")
-        out.chmod(0o600)
-        typer.echo(f"wrote a new key to {out}")
+            failed(f"{out} exists; refusing to overwrite a key (values hashed, tokenized or encrypted with it "
+                   "could no longer be matched or decrypted)")
+        write_key_file(out, key)
+        typer.echo(f"wrote a new key to {out}: keep it out of version control (add it to .gitignore)")
     return EXIT_OK
 
 
@@ -37,14 +46,12 @@ def decrypt(
     key_file: KeyFileOption = None,
 ) -> int:
     """Decrypt values protected by the encrypt kind; only holders of the key can."""
-    from policyengine.crypto import KeyError_, decrypt as decrypt_value, load_key
+    from policyengine.crypto import decrypt as decrypt_value
 
-    try:
-        keys = load_key(key_file)
-    except KeyError_ as error:
-        failed(str(error))
+    keys = configured_key(key_file)
     if keys is None:
-        failed("no key: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, or pass --key-file")
+        failed("no key: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, pass --key-file, or keep "
+               "policyengine.key beside the policy set")
     tokens = values or [line.strip() for line in sys.stdin if line.strip()]
     for token in tokens:
         try:

@@ -36,21 +36,15 @@ def _unusable(message: str, fmt: Format, problems: list[Any] | None = None) -> N
     raise typer.Exit(EXIT_UNUSABLE)
 
 
-def _keys(db: Path, key_file: Path | None, fmt: Format) -> Any:
-    """The key as ``query`` finds it, else the one ``policyengine demo`` wrote beside the database.
-
-    The fallback lets ``policyengine demo && policyengine test`` work as is: the demo's hashed,
-    tokenized and encrypted columns would otherwise be refused and every case over them fail.
-    """
-    from policyengine.crypto import KeyError_, load_key, parse_key
+def _keys(key_file: Path | None, fmt: Format) -> Any:
+    """The key by the one lookup order every command uses (``policyengine demo`` writes it beside the
+    policy set, so ``policyengine demo && policyengine test`` works as is); an unusable key exits 2."""
+    from policyengine.cli import state
+    from policyengine.crypto import KeyError_, load_key
 
     try:
-        configured = load_key(key_file)
-        if configured is not None:
-            return configured
-        beside = db.with_suffix(".key")
-        return parse_key(beside.read_text()) if beside.is_file() else None
-    except (KeyError_, OSError) as error:
+        return load_key(key_file, policies=state.policies)
+    except KeyError_ as error:
         _unusable(str(error), fmt)
 
 
@@ -88,7 +82,7 @@ def test_command(
     if not db.is_file():
         hint = " (run `policyengine demo` to build it)" if db == DEFAULT_DB else ""
         _unusable(f"database not found: {db}{hint}; give one with --db", fmt)
-    keys = _keys(db, key_file, fmt)
+    keys = _keys(key_file, fmt)
     try:
         backend = DuckDBBackend(db, keys=keys)
     except QueryFailed as error:

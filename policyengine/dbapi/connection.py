@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from policyengine.backends.errors import QueryFailed
+from policyengine.crypto import KeyError_
 from policyengine.dbapi.exceptions import InterfaceError, NotSupportedError, PolicyDenied, ProgrammingError, from_sqlstate
 from policyengine.decision import DecisionError, Outcome, Subject, TableDecision
 from policyengine.decision.visible import visible_tables
@@ -236,6 +237,8 @@ def connect(database: str | Path, *, role: str | None = None, roles: Sequence[st
         raise InterfaceError("invalid policy set:\n" + "\n".join(str(p) for p in invalid.problems)) from None
     except QueryFailed as failure:
         raise from_sqlstate(failure.message, failure.sqlstate) from None
+    except KeyError_ as unusable:  # a configured key that cannot be read: the message names the source only
+        raise InterfaceError(str(unusable)) from None
     try:
         subject = engine.subject(role=role, roles=roles, principal=principal)
         if env is not None:

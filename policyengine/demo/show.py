@@ -10,9 +10,9 @@ from rich.table import Table as RichTable
 
 from policyengine.audit import AuditLog
 from policyengine.backends.duckdb import DuckDBBackend
-from policyengine.cli.output import stdout
-from policyengine.crypto import KeyMaterial, generate_key, load_key, parse_key
-from policyengine.decision import subject_for
+from policyengine.cli.output import stderr, stdout
+from policyengine.crypto import KeyMaterial, generate_key, key_file_beside, load_key, parse_key, write_key_file
+from policyengine.decision import Subject, subject_for
 from policyengine.engine import Engine
 from policyengine.model import PolicySet
 from policyengine.rewrite import Refused
@@ -29,16 +29,20 @@ BY_LOCATION = (
 )
 
 
-def demo_key(db: Path) -> KeyMaterial:
-    """POLICYENGINE_KEY (or _FILE) if set; otherwise a key file made once beside the demo database."""
-    configured = load_key()
+def demo_key(policies: Path) -> KeyMaterial:
+    """The key by the lookup order every entry point uses; if there is none, a new one written to
+    ``policyengine.key`` beside the policy set, where the CLI, the Python API, the DB-API and the pytest
+    plugin find it next time. Writing a key is said out loud: it must stay out of version control."""
+    configured = load_key(policies=policies)
     if configured is not None:
         return configured
-    path = db.with_suffix(".key")
-    if not path.exists():
-        path.write_text(generate_key() + "\n")
-        path.chmod(0o600)
-    return parse_key(path.read_text())
+    path = key_file_beside(policies)
+    key = generate_key()
+    write_key_file(path, key)
+    stderr.print(f"[yellow]note[/yellow]: wrote a new key for hash, tokenize and encrypt to {path} (mode 600); "
+                 "keep it out of version control (.gitignore) and keep a copy: without it, encrypted values "
+                 "cannot be decrypted", highlight=False)
+    return parse_key(key)
 
 
 def _cell(value: Any, width: int = 28) -> str:
@@ -46,8 +50,17 @@ def _cell(value: Any, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def show_roles(policy_set: PolicySet, db: Path, *, environment: str = "prod") -> None:
-    backend = DuckDBBackend(db, keys=demo_key(db))
+def _label(policy_set: PolicySet, subject: Subject) -> str:
+    """``bob (bi_analyst, EU)``: the principal, the names of its roles, and its region where it has one
+    (the row filters read it), the same in every part of the demo."""
+    roles = ", ".join(policy_set.roles[role].name for role in subject.roles)
+    region = subject.attributes.get("region")
+    return f"{subject.name} ({roles}{', ' + str(region) if region else ''})"
+
+
+def show_roles(policy_set: PolicySet, db: Path, *, policies: Path = Path("policies"),
+               environment: str = "prod") -> None:
+    backend = DuckDBBackend(db, keys=demo_key(policies))
     engine = Engine(policy_set, backend, audit=AuditLog(db.parent / ".policyengine" / "audit.jsonl"))
     try:
         review = _a_review_from(engine, "DE")
@@ -65,33 +78,44 @@ def _a_review_from(engine: Engine, country: str) -> str:
     return result.fetchall()[0][0]
 
 
+#: the widest a value is shown in the side-by-side table, and what the column names take
+CELL_WIDTH = 23
+NAME_WIDTH = 16
+
+
 def _side_by_side(engine: Engine, review: str, environment: str) -> None:
     columns: list[str] = []
     views: dict[str, dict[str, str]] = {}
     for name in PRINCIPALS:
         subject = subject_for(engine.policy_set, principal=name)
-        label = f"{name} ({', '.join(engine.policy_set.roles[r].name for r in subject.roles)})"
+        label = _label(engine.policy_set, subject)
         try:
             result = engine.query_for(subject, ONE_USER, env=environment, parameters=[review])
             rows = result.fetchall()
             columns = columns or result.columns
-            views[label] = dict(zip(result.columns, map(_cell, rows[0]))) if rows else {"": "(row filtered out)"}
+            views[label] = ({name: _cell(value, CELL_WIDTH) for name, value in zip(result.columns, rows[0])}
+                            if rows else {"": "(row filtered out)"})
         except Refused as refusal:
             views[label] = {"": f"refused: {refusal.reason}"}
-    table = RichTable(title=f"\nThe author of review {review}, as each principal sees it in {environment}",
-                      title_justify="left")
-    table.add_column("column", style="bold")
-    for label in views:
-        table.add_column(label, overflow="fold")
-    for index, column in enumerate(columns):
-        cells = []
-        for view in views.values():
-            if "" in view:  # refused or filtered out: say it once, in the first row
-                cells.append(view[""] if index == 0 else "")
-            else:
-                cells.append(view.get(column, "(denied)"))
-        table.add_row(column, *cells)
-    stdout.print(table)
+    # as many principals side by side as the terminal holds; the rest in tables stacked below
+    per_table = max(1, (stdout.width - NAME_WIDTH - 4) // (CELL_WIDTH + 3))
+    labels = list(views)
+    stdout.print(f"\nThe author of review {review}, as each principal sees it in {environment}", highlight=False)
+    for start in range(0, len(labels), per_table):
+        table = RichTable(title_justify="left")
+        table.add_column("column", style="bold", max_width=NAME_WIDTH, overflow="fold")
+        for label in labels[start:start + per_table]:
+            table.add_column(label, overflow="fold", max_width=CELL_WIDTH)
+        for index, column in enumerate(columns):
+            cells = []
+            for label in labels[start:start + per_table]:
+                view = views[label]
+                if "" in view:  # refused or filtered out: say it once, in the first row
+                    cells.append(view[""] if index == 0 else "")
+                else:
+                    cells.append(view.get(column, "(denied)"))
+            table.add_row(column, *cells)
+        stdout.print(table)
 
 
 def _aggregates(engine: Engine, environment: str) -> None:
@@ -100,8 +124,7 @@ def _aggregates(engine: Engine, environment: str) -> None:
     for name in ("frank", "alice", "bob", "carol"):
         subject = subject_for(engine.policy_set, principal=name)
         result = engine.query_for(subject, BY_LOCATION, env=environment)
-        region = subject.attributes.get("region")
-        table = RichTable(title=f"{name} ({subject.roles[0]}{', ' + region if region else ''})")
+        table = RichTable(title=_label(engine.policy_set, subject))
         for column in result.columns:
             table.add_column(column)
         for row in result.fetchall():

@@ -147,6 +147,9 @@ class Rewritten:
     reads: tuple[tuple[str, str], ...]
     #: at most this many rows, by the statement's own constant LIMIT; None when unbounded
     row_bound: int | None = None
+    #: the columns (lower case) the wrappers list when the query names every column it reads; None when
+    #: they list every visible column. A column left out cannot be read, so it needs no key.
+    listed: frozenset[str] | None = None
 
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,
@@ -173,4 +176,5 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     except RecursionError:
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None
     reads = tuple(state.factory.aliases) if state.factory else ()
-    return Rewritten(text, write, state.nonce, tuple(state.decisions), reads, bound)
+    listed = state.factory.listed if state.factory else None
+    return Rewritten(text, write, state.nonce, tuple(state.decisions), reads, bound, listed)

@@ -164,6 +164,13 @@ class WrapperFactory:
     aliases: list[tuple[str, str]] = field(default_factory=list)  # (alias, table key) of every raw read
     splices: list[tuple[str, TableDecision]] = field(default_factory=list)
     names: frozenset[str] | None = None
+    #: whether some wrapper listed every column although ``names`` was set (its pieces did not join up)
+    listed_every_column: bool = False
+
+    @property
+    def listed(self) -> frozenset[str] | None:
+        """The columns (lower case) the spliced wrappers list; None when they list every visible one."""
+        return None if self.names is None or self.listed_every_column else self.names
 
     def _alias(self, table: Table) -> str:
         return self._alias_for(table.key)
@@ -222,6 +229,8 @@ class WrapperFactory:
 
     def _wrapper_text(self, decision: TableDecision, dialect: str) -> str:
         cached = self._template(decision, dialect)
+        if cached.whole is not None:
+            self.listed_every_column = True
         text = cached.text(self.names)
         # the same wrapper gets the same aliases wherever it appears, so that DuckDB sees two uses
         # of one protected table in a statement (a subquery in SELECT and in GROUP BY) as the same

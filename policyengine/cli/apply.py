@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from policyengine.cli import EXIT_OK, FormatOption, app
-from policyengine.cli.common import failed
+from policyengine.cli.common import configured_key, failed
 from policyengine.cli.output import Format, stdout, write_json
 
 apply_app = typer.Typer(help="Apply native warehouse policies, changing only what differs.", no_args_is_help=True)
@@ -31,19 +31,16 @@ def apply_snowflake(
 ) -> int:
     """Read the policies Snowflake has, plan the difference, show it, and apply it."""
     from policyengine.backends.snowflake_connection import SnowflakeUnavailable, connect
-    from policyengine.crypto import KeyError_, load_key
     from policyengine.cli.ddl import snowflake_target
     from policyengine.ddl.snowflake_apply import ApplyFailed, apply, plan_changes, read_existing
 
     target = snowflake_target(env, database, schema, mode)
     environment = target.environment
-    try:
-        keys = load_key()
-    except KeyError_ as error:
-        failed(str(error))
+    keys = configured_key(None)
     if target.keyed_udfs and keys is None:
-        failed("the policies use hash, tokenize or encrypt: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, "
-               "so the secure functions get the same key as the engine")
+        failed("the policies use hash, tokenize or encrypt: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE "
+               "(or keep policyengine.key beside the policy set), so the secure functions get the same key as "
+               "the engine")
     try:
         connected = connect(connection)
     except SnowflakeUnavailable as error:

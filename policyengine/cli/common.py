@@ -16,10 +16,25 @@ PrincipalOption = Annotated[Optional[str], typer.Option("--principal", "-u", hel
 EnvOption = Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (default: the set's default).")]
 DbOption = Annotated[Path, typer.Option("--db", envvar="POLICYENGINE_DB", show_envvar=True,
                                         help="The DuckDB database to query.")]
-ReadOption = Annotated[str, typer.Option("--read", help="SQL dialect of the statement (sqlglot's names).")]
+
+
+def known_dialect(value: str) -> str:
+    """A sqlglot dialect name, or a usage error (exit 1) before anything is parsed with it."""
+    import sqlglot
+
+    try:
+        sqlglot.Dialect.get_or_raise(value)
+    except ValueError as error:
+        raise typer.BadParameter(f"{error} (sqlglot's dialect names: duckdb, snowflake, postgres, bigquery, ...)")
+    return value
+
+
+ReadOption = Annotated[str, typer.Option("--read", callback=known_dialect,
+                                         help="SQL dialect of the statement (sqlglot's names).")]
 KeyFileOption = Annotated[Optional[Path], typer.Option(
-    "--key-file", envvar="POLICYENGINE_KEY_FILE", show_envvar=True,
-    help="Key for hash, tokenize and encrypt (or set POLICYENGINE_KEY).")]
+    "--key-file",
+    help="Key file for hash, tokenize and encrypt. Looked for in this order: POLICYENGINE_KEY, "
+         "POLICYENGINE_KEY_FILE, this option, policyengine.key beside the policy set folder.")]
 AuditOption = Annotated[Path, typer.Option("--audit", envvar="POLICYENGINE_AUDIT", show_envvar=True,
                                            help="Audit log (JSON lines).")]
 SqlArgument = Annotated[Optional[str], typer.Argument(help="The SQL statement (read from stdin when omitted).")]
@@ -50,11 +65,22 @@ def failed(message: str) -> None:
     raise typer.Exit(EXIT_INVALID)
 
 
+def configured_key(key_file: Optional[Path]):
+    """The key by the one lookup order (:func:`policyengine.crypto.load_key`) for the ``--policies`` set,
+    None when there is none, or exit 1 saying which source is unusable."""
+    from policyengine.cli import state
+    from policyengine.crypto import KeyError_, load_key
+
+    try:
+        return load_key(key_file, policies=state.policies)
+    except KeyError_ as error:
+        failed(str(error))
+
+
 def open_engine(db: Optional[Path], key_file: Optional[Path], audit: Optional[Path]):
     """The engine over the policy set and database, or exit 1 saying what is wrong."""
     from policyengine.backends.errors import QueryFailed
     from policyengine.cli import load_or_exit
-    from policyengine.crypto import KeyError_, load_key
     from policyengine.engine import Engine
     from policyengine.audit import AuditLog
     from policyengine.backends.duckdb import DuckDBBackend
@@ -62,10 +88,7 @@ def open_engine(db: Optional[Path], key_file: Optional[Path], audit: Optional[Pa
     policy_set = load_or_exit()
     backend = None
     if db is not None:
-        try:
-            keys = load_key(key_file)
-        except KeyError_ as error:
-            failed(str(error))
+        keys = configured_key(key_file)
         try:
             backend = DuckDBBackend(db, keys=keys)
         except QueryFailed as error:
@@ -90,3 +113,27 @@ def open_snowflake_engine(connection: Optional[str], database: Optional[str], sc
         failed(str(error))
     backend = SnowflakeBackend(connected, database=database, schema=schema)
     return Engine(policy_set, backend, audit=AuditLog(audit) if audit else None)
+
+
+def check_environment(policy_set, env: Optional[str]) -> None:
+    """Exit 1 naming the valid environments when ``env`` is not one of the set's.
+
+    Checked before anything runs: a statement that reads no table would otherwise never look at the
+    environment, and a typo would pass silently as if it were a real one.
+    """
+    from policyengine.decision import DecisionError, environment_for
+
+    if env is None:
+        return
+    try:
+        environment_for(policy_set, env)
+    except DecisionError as error:
+        failed(str(error))
+
+
+def refused_or_invalid(refusal) -> None:
+    """A rewriter refusal as an exit code: a SQL syntax error is invalid input (1), anything else the
+    policy's refusal (2)."""
+    if getattr(refusal, "kind", "policy") == "syntax":
+        failed(refusal.reason)
+    refused(refusal.reason)

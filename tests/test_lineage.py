@@ -492,7 +492,7 @@ def test_derive_fails_closed(chain: Path, cli: Cli) -> None:
     code, _, err = cli("-p", str(chain), "derive", stdin="CREATE TABLE d AS SELECT x.v FROM elsewhere x")
     assert code == 2 and "reads elsewhere, which has no contract" in err
     code, _, err = cli("-p", str(chain), "derive", stdin="CREATE TABLE d AS SELECT sum(id) FROM a WHERE")
-    assert code == 2 and err.startswith("refused: cannot analyse the SQL: syntax error")
+    assert code == 1 and err.startswith("error: cannot analyse the SQL: syntax error")  # invalid input, not policy
 
 
 def test_propagated_protection_is_never_weaker(example) -> None:

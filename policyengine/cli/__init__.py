@@ -1,24 +1,47 @@
 """The ``policyengine`` command.
 
-Exit codes scripts can rely on: 0 ok, 1 invalid policy set or usage error, 2 refused by policy.
+Exit codes scripts can rely on, the same in every command: 0 ok; 1 usage error or invalid input (an
+unknown option, environment or filter value, a SQL syntax error, an invalid policy set, a missing
+file); 2 refused by policy. (``policyengine test`` is a test runner: 0 all pass, 1 some fail, 2 the
+cases cannot run.) Global options may come before or after the command: see
+:mod:`policyengine.cli.conventions`.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
+
+from policyengine.cli.conventions import normalise_arguments, tidy_help
 from policyengine.cli.output import Format, lines, stderr, write_json
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_REFUSED = 2
 
+
+class RootGroup(TyperGroup):
+    """The root command: applies the conventions of :mod:`policyengine.cli.conventions` to every command,
+    whether it runs through :func:`main` or through typer's ``CliRunner``."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        tidy_help(self)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, normalise_arguments(self, args))
+
+
 app = typer.Typer(
-    help="A SQL-layer data access policy engine: every query sees only what the caller's role may see.",
+    cls=RootGroup,
+    help="A SQL-layer data access policy engine: every query sees only what the caller's role may see. "
+         "Exit codes: 0 ok, 1 usage error or invalid input, 2 refused by policy.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,8 +59,21 @@ state = State()
 def _global(
     policies: Annotated[Path, typer.Option(
         "--policies", "-p", envvar="POLICYENGINE_POLICIES", show_envvar=True,
-        help="The policy set folder (policyengine.yaml, roles.yaml, tables/).")] = Path("policies"),
+        help="The policy set folder (policyengine.yaml, roles.yaml, tables/); may also follow the command.")
+    ] = Path("policies"),
+    env: Annotated[Optional[str], typer.Option(
+        "--env", "-e", help="Environment, for the commands that take --env; may also follow the command.")] = None,
+    fmt: Annotated[Optional[str], typer.Option(
+        "--format", "-f", metavar="<table|json|csv>",
+        help="Output format, for the commands that take --format; may also follow the command.")] = None,
+    db: Annotated[Optional[str], typer.Option(
+        "--db", help="The DuckDB database, for the commands that take --db; may also follow the command.")] = None,
 ) -> None:
+    # --env, --format and --db before a command are handed to it (conventions.normalise_arguments); they
+    # reach this callback only when no command that could take them follows
+    for name, value in (("--env", env), ("--format", fmt), ("--db", db)):
+        if value is not None:
+            raise UsageError(f"{name} goes with a command that takes it, e.g. `policyengine {name} ... query`")
     state.policies = policies
 
 

@@ -9,6 +9,7 @@ import typer
 
 from policyengine.cli import EXIT_OK, FormatOption, app
 from policyengine.cli.common import configured_key, failed
+from policyengine.cli.ddl import Mode, ModeOption
 from policyengine.cli.output import Format, stdout, write_json
 
 apply_app = typer.Typer(help="Apply native warehouse policies, changing only what differs.", no_args_is_help=True)
@@ -23,7 +24,7 @@ def apply_snowflake(
     env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment this account serves.")] = None,
     database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
     schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="column or tag.")] = "column",
+    mode: ModeOption = Mode.column,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
     prune: Annotated[bool, typer.Option("--prune", help="Drop policyengine policies nothing uses any more.")] = False,

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 
 from policyengine.cli import EXIT_OK, app, load_or_exit
 from policyengine.cli.common import failed
+
+
+class Mode(str, Enum):
+    """How masking policies attach: a policy per column, or one per data type on the protection tag."""
+
+    column = "column"
+    tag = "tag"
+
+
+ModeOption = Annotated[Mode, typer.Option(
+    "--mode", case_sensitive=False,
+    help="column: a policy per column; tag: one policy per data type on the protection tag, where that suffices.")]
 
 ddl_app = typer.Typer(help="Generate native warehouse policies from the policy set.", no_args_is_help=True)
 app.add_typer(ddl_app, name="ddl")
@@ -18,8 +31,7 @@ def snowflake(
     env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (clearances differ by environment).")] = None,
     database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
     schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="column: a policy per column; tag: one policy per data "
-                                                      "type on the protection tag, where that suffices.")] = "column",
+    mode: ModeOption = Mode.column,
     create_tables: Annotated[bool, typer.Option("--create-tables", help="Create the tables with their policies "
                                                                           "inline, never unprotected.")] = False,
 ) -> int:
@@ -31,14 +43,15 @@ def snowflake(
     return EXIT_OK
 
 
-def snowflake_target(env: Optional[str], database: Optional[str], schema: Optional[str], mode: str):
+def snowflake_target(env: Optional[str], database: Optional[str], schema: Optional[str], mode: Mode | str):
     """The Snowflake plan for the options both ``ddl`` and ``apply`` take, or exit 1 saying what is wrong."""
     from policyengine.ddl.snowflake_plan import plan
     from policyengine.decision import DecisionError, environment_for
 
     policy_set = load_or_exit()
-    if mode not in ("column", "tag"):
-        failed(f"unknown mode '{mode}' (column or tag)")
+    mode = mode.value if isinstance(mode, Mode) else mode
+    if mode not in [m.value for m in Mode]:
+        failed(f"unknown mode '{mode}' ({' or '.join(m.value for m in Mode)})")
     try:
         environment = environment_for(policy_set, env)
     except DecisionError as error:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit
-from policyengine.cli.common import refused, statement_text
+from policyengine.cli.common import check_environment, refused_or_invalid, statement_text
 from policyengine.cli.output import Format, lines, render, stdout, write_json
-from policyengine.decision import DecisionError, decide, decision_dict, decision_rows, subject_for
+from policyengine.decision import DecisionError, TableDecision, decide, decision_dict, decision_rows, subject_for
 
 STYLES = {"sees": "bold"}
 
@@ -26,6 +26,7 @@ def explain(
 ) -> int:
     """Show what a role (or principal) sees of each table, or of the tables a statement reads, and why."""
     policy_set = load_or_exit(fmt)
+    check_environment(policy_set, env)
     rewritten = None
     try:
         subject = subject_for(policy_set, principal=principal, roles=role or [])
@@ -40,7 +41,8 @@ def explain(
         raise typer.Exit(EXIT_INVALID)
 
     if fmt is Format.json:
-        payload = [decision_dict(d) for d in decisions]
+        payload = [decision_dict(d) | ({"principal_attributes": principal_attributes(d)} if d.allowed else {})
+                   for d in decisions]
         write_json(payload if rewritten is None else {"tables": payload, "rewritten": rewritten.sql})
         return EXIT_OK
     if fmt is Format.csv:
@@ -54,8 +56,10 @@ def explain(
         if not decision.allowed:
             stdout.print(f"\n[bold]{decision.table_name}[/bold]: [red]refused[/red] — {decision.refused}", highlight=False)
             continue
+        attributes = "".join(f"\n  principal_attribute('{name}') = {_shown(value, subject.name)}"
+                             for name, value in principal_attributes(decision).items())
         render(decision_rows(decision), ["column", "type", "sensitivity", "sees", "reason"], fmt,
-               title=f"\n{decision.table_name} — rows: {decision.rows.describe()}", styles=STYLES)
+               title=f"\n{decision.table_name} — rows: {decision.rows.describe()}{attributes}", styles=STYLES)
     if rewritten is not None:
         import sqlglot
 
@@ -65,10 +69,33 @@ def explain(
     return EXIT_OK
 
 
+def principal_attributes(decision: TableDecision) -> dict[str, Any]:
+    """The principal's values of the attributes the reader's row filters read (None when not set).
+
+    A row filter such as ``Region = principal_attribute('region')`` is only understood with the value it
+    is compared with; an attribute the principal lacks is NULL there, and the filter then keeps no row.
+    """
+    from sqlglot import exp
+
+    names: dict[str, None] = {}
+    for rule in decision.rows.rules:
+        for node in rule.where.find_all(exp.Anonymous):
+            if node.name.upper() == "PRINCIPAL_ATTRIBUTE" and node.expressions:
+                names[str(node.expressions[0].this)] = None
+    return {name: decision.subject.attributes.get(name) for name in names}
+
+
+def _shown(value: Any, principal: Optional[str]) -> str:
+    if value is None:
+        return ("NULL (not set for this principal: the filter keeps no row)" if principal
+                else "NULL (no principal: give --principal to use its attributes)")
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
 def _rewrite(policy_set, subject, text: str, env: Optional[str]):
     from policyengine.rewrite import Refused, rewrite
 
     try:
         return rewrite(text, policy_set, subject, env)
     except Refused as refusal:
-        refused(refusal.reason)
+        refused_or_invalid(refusal)

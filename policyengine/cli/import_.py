@@ -6,6 +6,7 @@ The module is named ``import_`` because ``import`` is a Python keyword; the comm
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -32,6 +33,19 @@ import_app = _group()
 COLUMNS = ["table", "column", "type", "sensitivity", "protection", "from", "status"]
 
 
+class Qualify(str, Enum):
+    """How imported table names are qualified (``policyengine.dbt.QUALIFY_CHOICES``, checked when used)."""
+
+    auto = "auto"
+    none = "none"
+    schema = "schema"
+    database = "database"
+
+
+#: the kinds --unknown-masking-policy takes (``policyengine.dbt.UNKNOWN_POLICY_KINDS``, checked when used)
+UNKNOWN_POLICY_METAVAR = "<redact|nullify|partial|email|hash|tokenize|encrypt|generalize|deny>"
+
+
 @import_app.command("dbt")
 def dbt(
     path: Annotated[Path, typer.Argument(help="The dbt project folder (where dbt_project.yml is).")],
@@ -40,11 +54,12 @@ def dbt(
                                  "instead of the property files: real schemas and aliases.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Where the contracts go (default: the policy set's tables/).")] = None,
-    qualify: Annotated[str, typer.Option(
-        "--qualify", help="Table names: none (alias), schema (schema.alias), database (db.schema.alias), or "
-                          "auto: schema with --manifest, none without.")] = "auto",
+    qualify: Annotated[Qualify, typer.Option(
+        "--qualify", case_sensitive=False,
+        help="Table names: none (alias), schema (schema.alias), database (db.schema.alias), or "
+             "auto: schema with --manifest, none without.")] = Qualify.auto,
     unknown_masking_policy: Annotated[Optional[str], typer.Option(
-        "--unknown-masking-policy", help="The protection kind a masking policy that is not mapped stands for "
+        "--unknown-masking-policy", metavar=UNKNOWN_POLICY_METAVAR, help="The protection kind a masking policy that is not mapped stands for "
                                          "(e.g. redact, deny); default: it is an error.")] = None,
     prune: Annotated[bool, typer.Option(
         "--prune", help="Remove contracts generated from this project for relations it no longer has.")] = False,
@@ -58,13 +73,13 @@ def dbt(
     from policyengine.dbt import QUALIFY_CHOICES, UNKNOWN_POLICY_KINDS, plan_import, write_plan
 
     policy_set = load_or_exit(fmt)
-    if qualify not in QUALIFY_CHOICES:
-        failed(f"unknown --qualify '{qualify}' (one of {', '.join(QUALIFY_CHOICES)})")
+    if qualify.value not in QUALIFY_CHOICES:
+        failed(f"unknown --qualify '{qualify.value}' (one of {', '.join(QUALIFY_CHOICES)})")
     kind = unknown_masking_policy.strip().lower() if unknown_masking_policy else None
     if kind is not None and kind not in UNKNOWN_POLICY_KINDS:
         failed(f"--unknown-masking-policy must be a protection kind: {', '.join(UNKNOWN_POLICY_KINDS)}")
     try:
-        plan = plan_import(path, policy_set, out=out, manifest=manifest, qualify=qualify,  # type: ignore[arg-type]
+        plan = plan_import(path, policy_set, out=out, manifest=manifest, qualify=qualify.value,  # type: ignore[arg-type]
                            unknown_masking_policy=kind, prune=prune)
     except ValueError as error:
         failed(str(error))

@@ -27,6 +27,16 @@ CatalogOption = Annotated[Optional[list[str]], typer.Option(
 COLUMNS = ["column", "type", "transform", "sources", "sensitivity", "note"]
 
 
+def _cannot_analyse(error: Exception) -> None:
+    """Exit for SQL the lineage cannot analyse: a syntax error is invalid input (exit 1, as in ``query``);
+    anything else is refused (exit 2), since nothing may be inferred from a statement not understood."""
+    from sqlglot.errors import ParseError, TokenError
+
+    if isinstance(error.__context__, (ParseError, TokenError)):
+        failed(f"cannot analyse the SQL: {error}")
+    refused(f"cannot analyse the SQL: {error}")
+
+
 def _lookup(policy_set: Any, catalog: Any, extra: dict[str, Any] | None = None):
     """Contracts by name, as the statement named them: the set's, and those derived so far."""
     from policyengine.model import name_key
@@ -60,7 +70,7 @@ def lineage_command(
     try:
         statements = analyse(text, schema, dialect=read)
     except LineageError as error:
-        refused(f"cannot analyse the SQL: {error}")
+        _cannot_analyse(error)
     find = _lookup(policy_set, schema)
     payload = []
     for statement in statements:
@@ -105,7 +115,7 @@ def derive(
     table: Annotated[Optional[str], typer.Option(
         "--table", "-t", help="The derived table's name, for a plain SELECT (a dbt model's compiled SQL).")] = None,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Write the contract here ('-': standard output) instead of into the policy set.")] = None,
+        "--out", "-o", help="Write the contract here ('-': standard output) instead of into the policy set.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
     system: Annotated[str, typer.Option(
         "--system", help="The system part of originatingSource (system:table.column).")] = "warehouse",
@@ -129,7 +139,7 @@ def derive(
         statements = [parse_statement(piece, number if len(pieces) > 1 else 0, read)
                       for number, piece in enumerate(pieces, 1)]
     except LineageError as error:
-        refused(f"cannot analyse the SQL: {error}")
+        _cannot_analyse(error)
     if not statements:
         failed("the SQL holds no statement")
     if any(s.target is None for s in statements) and len(statements) > 1:
@@ -142,7 +152,7 @@ def derive(
         if len(created) > 1 or name_key(created[0]) != name_key(table):
             failed(f"--table {table} does not match the table the SQL creates ({', '.join(created)})")
     if output is not None and len(statements) > 1:
-        failed("--output takes one contract; this script creates several (write them into the policy set)")
+        failed("--out takes one contract; this script creates several (write them into the policy set)")
 
     derived: dict[str, Any] = {}  # key -> Table, for the statements after
     results = []
@@ -153,7 +163,7 @@ def derive(
         try:
             lineage = analyse_statement(statement, schema, dialect=read)
         except LineageError as error:
-            refused(f"cannot analyse the SQL: {error}")
+            _cannot_analyse(error)
         found = schema.find(target)
         existing = policy_set.tables.get(found.key) if found is not None else None
         if found is not None and found.key in derived:

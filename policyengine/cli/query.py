@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Optional
 
 import typer
@@ -18,13 +19,22 @@ from policyengine.cli.common import (
     ReadOption,
     RoleOption,
     SqlArgument,
+    check_environment,
+    known_dialect,
     failed,
     open_engine,
     open_snowflake_engine,
-    refused,
+    refused_or_invalid,
     statement_text,
 )
-from policyengine.cli.output import Format, render
+from policyengine.cli.output import Format, lines, render
+
+
+class Backend(str, Enum):
+    """Where the rewritten query runs."""
+
+    duckdb = "duckdb"
+    snowflake = "snowflake"
 
 
 @app.command()
@@ -37,7 +47,8 @@ def query(
     read: ReadOption = "duckdb",
     key_file: KeyFileOption = None,
     audit: AuditOption = DEFAULT_AUDIT,
-    backend: Annotated[str, typer.Option("--backend", help="duckdb (the local database) or snowflake.")] = "duckdb",
+    backend: Annotated[Backend, typer.Option("--backend", case_sensitive=False,
+                                             help="duckdb (the local database) or snowflake.")] = Backend.duckdb,
     connection: Annotated[Optional[str], typer.Option("--connection", "-c",
                                                       help="Snowflake: a connection of connections.toml.")] = None,
     database: Annotated[Optional[str], typer.Option("--database", help="Snowflake: the database.")] = None,
@@ -50,22 +61,24 @@ def query(
     from policyengine.rewrite import Refused
 
     text = statement_text(sql)
-    if backend == "snowflake":
+    if backend is Backend.snowflake:
         engine = open_snowflake_engine(connection, database, schema, audit)
-    elif backend == "duckdb":
-        engine = open_engine(db, key_file, audit)
     else:
-        failed(f"unknown backend '{backend}' (duckdb or snowflake)")
+        engine = open_engine(db, key_file, audit)
     try:
+        check_environment(engine.policy_set, env)
         result = engine.query(text, roles=role or [], principal=principal, env=env, read=read)
         rows = result.fetchall()
     except Refused as refusal:
-        refused(refusal.reason)
+        refused_or_invalid(refusal)
     except (QueryFailed, DecisionError) as error:
         failed(getattr(error, "message", None) or str(error))
     finally:
         engine.close()
     render([dict(zip(result.columns, row)) for row in rows], result.columns, fmt)
+    # what the engine wants the reader to know about the result (e.g. a row filter that reads an attribute
+    # the principal lacks): on stderr, so the rows on stdout stay clean for scripts
+    lines((f"notice: {notice}" for notice in getattr(result, "notices", None) or ()), err=True)
     return EXIT_OK
 
 
@@ -76,7 +89,8 @@ def rewrite_command(
     principal: PrincipalOption = None,
     env: EnvOption = None,
     read: ReadOption = "duckdb",
-    dialect: Annotated[str, typer.Option("--dialect", help="SQL dialect to write (sqlglot's names).")] = "duckdb",
+    dialect: Annotated[str, typer.Option("--dialect", callback=known_dialect,
+                                         help="SQL dialect to write (sqlglot's names).")] = "duckdb",
     pretty: Annotated[bool, typer.Option("--pretty/--compact", help="Indent the SQL.")] = True,
     db: Annotated[Optional[str], typer.Option("--catalog", help="Name of the database, for catalog-qualified names.")] = None,
 ) -> int:
@@ -89,6 +103,7 @@ def rewrite_command(
 
     text = statement_text(sql)
     policy_set = load_or_exit()
+    check_environment(policy_set, env)
     try:
         subject = subject_for(policy_set, principal=principal, roles=role or [])
         resolver = TableResolver(policy_set, frozenset({db.lower()}) if db else frozenset())
@@ -97,7 +112,7 @@ def rewrite_command(
         result = rewrite(text, policy_set, subject, env, read=read, write=dialect, resolver=resolver,
                          udf_prefix=udf_prefix)
     except Refused as refusal:
-        refused(refusal.reason)
+        refused_or_invalid(refusal)
     except DecisionError as error:
         failed(str(error))
     except ValueError as error:  # an unknown dialect name

@@ -6,7 +6,7 @@ turns a validated policy set, a principal and an environment into what each colu
 
 from policyengine.model import PolicySet, PolicySetInvalid, Problem, load_policy_set
 
-__all__ = ["PolicySet", "PolicySetInvalid", "Problem", "connect", "load_policy_set"]
+__all__ = ["PolicyDenied", "PolicySet", "PolicySetInvalid", "Problem", "connect", "load_policy_set"]
 
 
 def connect(database, **options):  # type: ignore[no-untyped-def]
@@ -14,4 +14,14 @@ def connect(database, **options):  # type: ignore[no-untyped-def]
     from policyengine.dbapi import connect as dbapi_connect
 
     return dbapi_connect(database, **options)
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """``policyengine.PolicyDenied``, what a refused statement raises through :func:`connect`, without
+    importing the DB-API (and DuckDB) for users who only load policy sets."""
+    if name == "PolicyDenied":
+        from policyengine.dbapi import PolicyDenied
+
+        return PolicyDenied
+    raise AttributeError(f"module 'policyengine' has no attribute {name!r}")
 __version__ = "0.1.0"

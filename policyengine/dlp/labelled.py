@@ -7,7 +7,9 @@ numbers, 16-digit account IDs (one in ten passes Luhn by chance), EAN barcodes, 
 codes, part numbers shaped like SSNs, voucher codes shaped like National Insurance numbers, software
 versions that are valid IPv4 addresses, release dates spread like birth dates, city and first names
 used as product names, and ``name@version`` / ``logo@2x.png`` text next to real e-mail addresses.
-Some columns have neutral names (``c5``, ``peer``, ``acct_no``) so that content alone is measured.
+Some columns have neutral names (``c5``, ``peer``, ``acct_no``) so that content alone is measured, and
+some names argue against their content (IBANs called ``code``, card numbers called ``serial``, beside real
+codes of the same shapes under such names) so that validated content is measured against a weak name.
 
 The generator uses only :mod:`random` with a fixed seed and word lists written here (not Faker, whose
 lists the person-name detector uses: the test names must not be drawn from the detector's gazetteer),
@@ -317,6 +319,13 @@ def part_number(r: random.Random) -> str:
     return f"{r.randint(100, 999)}-{r.randint(10, 99)}-{r.randint(1000, 9999)}"
 
 
+def numeric_code(r: random.Random, prefix: str, length: int = 16, grouped: bool = False) -> str:
+    """An internal serial or tracking number: a fixed prefix (one a card scheme also uses), then random
+    digits, so one in ten passes Luhn by chance, as real codes do."""
+    digits = prefix + "".join(r.choice(string.digits) for _ in range(length - len(prefix)))
+    return " ".join(digits[i:i + 4] for i in range(0, length, 4)) if grouped else digits
+
+
 def voucher(r: random.Random) -> str:
     return ("".join(r.choice(string.ascii_uppercase) for _ in range(2)) + f"{r.randint(0, 999999):06d}"
             + r.choice(string.ascii_uppercase))
@@ -459,6 +468,28 @@ def build(seed: int = 20250630, rows: int = ROWS) -> LabelledSet:
     add("reviews", "rating", "INTEGER", none, lambda: r.randint(1, 5))
     add("reviews", "created_at", "TIMESTAMP", none,
         lambda: dt.datetime(2024, 1, 1) + dt.timedelta(seconds=r.randint(0, 40_000_000)))
+    # inventory: names that say "some identifier" (code, ref, serial, order, tracking), which rule cards
+    # or IBANs out by name. Misnamed columns of real card numbers and IBANs, whose checksums must win,
+    # beside real codes of the same shapes, which pass the checksums only at the chance rate (issue 18).
+    # Added last, so that every column above keeps its values.
+    add("inventory", "code", "VARCHAR", {"iban"}, lambda: iban(r, spaced=False), "IBANs, name says code")
+    add("inventory", "item_ref", "VARCHAR", {"iban"}, lambda: iban(r, spaced=True),
+        "spaced IBANs, name says item")
+    add("inventory", "serial", "VARCHAR", {"card"}, lambda: card(r, plain=True),
+        "card numbers, name says serial")
+    add("inventory", "order_ref", "VARCHAR", {"card"}, lambda: card(r), "grouped card numbers, name says order")
+    add("inventory", "product_code", "VARCHAR", none, lambda: iban_ish(r),
+        "IBAN-shaped codes (1 in 97 pass mod-97)", near_miss=True)
+    add("inventory", "serial_no", "VARCHAR", none, lambda: numeric_code(r, str(r.randint(51, 55))),
+        "16-digit serials starting 51-55 (1 in 10 pass Luhn)", near_miss=True)
+    add("inventory", "tracking_number", "VARCHAR", none, lambda: numeric_code(r, "4", grouped=True),
+        "grouped 16-digit numbers starting 4 (1 in 10 pass Luhn)", near_miss=True)
+    add_text("inventory", "order_notes", {"card"}, {"card": (0.08, lambda: card(r))}, 0.3,
+             "8% card numbers, decoys, name says order")
+    comments = [f"Order {numeric_code(r, r.choice('2345'))} {r.choice(SENTENCES).lower()}" if r.random() < 0.9
+                else r.choice(SENTENCES) for _ in range(rows)]
+    out.columns.append(LabelledColumn("inventory", "order_comments", "VARCHAR", comments, frozenset(),
+                                      [frozenset()] * rows, "text quoting 16-digit order numbers", True))
     return out
 
 

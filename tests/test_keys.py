@@ -230,3 +230,31 @@ def test_demo_writes_its_key_beside_the_policy_set_once_and_says_so(project: Pat
     bob = _cli(project, "query", "-u", "bob", "--db", "demo.duckdb", "-f", "csv",
                "SELECT UserID FROM verified_reviews ORDER BY ReviewID LIMIT 1")
     assert bob.returncode == 0 and len(bob.stdout.splitlines()[1]) == 64  # a keyed hash, hex
+
+
+def test_serve_finds_the_key_beside_the_policy_set(project: Path, database: Path) -> None:
+    """``policyengine serve`` started as a user starts it, a real psycopg client logged in as bob."""
+    psycopg = pytest.importorskip("psycopg")
+    (project / KEY_FILE_NAME).write_text(KEY)
+    added = subprocess.run([sys.executable, "-m", "policyengine", "user", "add", "bob", "--password-stdin"],
+                           cwd=project, input="s3cret-bob\n", capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("POLICYENGINE_")})
+    assert added.returncode == 0, added.stderr
+    server = subprocess.Popen([sys.executable, "-m", "policyengine", "serve", "--db", str(database), "--port", "0",
+                               "--watch-interval", "0"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={k: v for k, v in os.environ.items() if not k.startswith("POLICYENGINE_")})
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        port = int(banner.split(" on ")[1].split(":")[1].split()[0])
+        with psycopg.connect(host="127.0.0.1", port=port, user="bob", password="s3cret-bob", dbname="demo",
+                             sslmode="disable", connect_timeout=10) as connection:
+            hashed = connection.execute(KEYED[0]).fetchall()
+        engine = Engine.load(project / "policies", database, keys=parse_key(KEY))
+        try:
+            assert [tuple(row) for row in hashed] == engine.query(KEYED[0], principal="bob").fetchall()
+        finally:
+            engine.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -148,7 +148,7 @@ def test_rewritten_sql_for_snowflake_uses_folded_names_and_udfs(engines):
     ("SELECT $1 FROM @stage", "is not allowed"),
     ("SELECT SYSTEM$GET_TAG('t', 'people.ssn', 'column')", "system$get_tag"),
     ("SELECT GET_DDL('table', 'people')", "get_ddl"),
-    ("SELECT * FROM people AT(OFFSET => -60)", "when on table 'people' is not allowed"),
+    ("SELECT * FROM people AT(OFFSET => -60)", "time travel (AT / BEFORE) on table 'people' is not allowed"),
     ("SELECT * FROM people CHANGES(INFORMATION => DEFAULT) AT(OFFSET => -60)", "not allowed"),
     ("SELECT * FROM snowflake.account_usage.query_history", "unknown table"),
     ("SELECT MY_UDF(email) FROM people", "my_udf() is not known to the engine for this warehouse"),

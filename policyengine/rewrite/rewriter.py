@@ -23,13 +23,14 @@ from policyengine.rewrite.names import name_result_columns
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 from policyengine.rewrite.scan import Scanned, scan
-from policyengine.rewrite.statement import parse_statement, row_bound
+from policyengine.rewrite.statement import keep_sample_percent, parse_statement, row_bound
 from policyengine.rewrite.tables import (
     Classified,
     WrapContext,
     classify,
     lowercase_names,
     rename_ctes,
+    unwrap_parenthesized_tables,
     wrap_base_tables,
 )
 from policyengine.rewrite.wrapper import WrapperFactory
@@ -73,6 +74,9 @@ def _name_results(tree: exp.Expression, state: RewriteState) -> exp.Expression:
 
 
 def _normalize(tree: exp.Expression, state: RewriteState) -> exp.Expression:
+    if state.scanned is not None:
+        unwrap_parenthesized_tables(state.scanned.tables)
+        keep_sample_percent(state.scanned.samples)
     return lowercase_names(tree, state.scanned.ctes if state.scanned else None)
 
 

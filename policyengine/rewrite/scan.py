@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from policyengine.rewrite.functions import ALLOWED_TABLE_FUNCTIONS, function_name, is_denied
+from policyengine.rewrite.functions import (display_name, function_name, is_denied, method_call_refusal,
+                                            table_function_refusal)
 from policyengine.rewrite.refusal import Refused
-from policyengine.rewrite.statement import FORBIDDEN, _name
+from policyengine.rewrite.statement import FORBIDDEN, construct_name
 
-_FORBIDDEN, _FUNC, _ANONYMOUS, _DOT, _ROWS, _TABLE, _CTE, _COLUMN, _IDENTIFIER, _VAR, _STAR, _IMPLICIT, _JOIN = (
-    1 << i for i in range(13))
+(_FORBIDDEN, _FUNC, _ANONYMOUS, _DOT, _ROWS, _TABLE, _CTE, _COLUMN, _IDENTIFIER, _VAR, _STAR, _IMPLICIT, _JOIN,
+ _SAMPLE) = (1 << i for i in range(14))
 
 #: node types that name or expand columns without an identifier naming each: where one appears, the
 #: wrappers list every visible column (see :mod:`policyengine.rewrite.prune`)
@@ -35,7 +36,7 @@ def _role(kind: type) -> int:
     for bit, types in ((_FORBIDDEN, FORBIDDEN), (_FUNC, exp.Func), (_ANONYMOUS, exp.Anonymous), (_DOT, exp.Dot),
                        (_ROWS, exp.TableFromRows), (_TABLE, exp.Table), (_CTE, exp.CTE), (_COLUMN, exp.Column),
                        (_IDENTIFIER, exp.Identifier), (_VAR, exp.Var), (_STAR, exp.Star),
-                       (_IMPLICIT, IMPLICIT_COLUMNS), (_JOIN, exp.Join)):
+                       (_IMPLICIT, IMPLICIT_COLUMNS), (_JOIN, exp.Join), (_SAMPLE, exp.TableSample)):
         if issubclass(kind, types):
             role |= bit
     _ROLES[kind] = role
@@ -48,6 +49,8 @@ class Scanned:
     ctes: list[exp.CTE] = field(default_factory=list)
     columns: list[exp.Column] = field(default_factory=list)
     stars: list[exp.Star] = field(default_factory=list)
+    #: TABLESAMPLE / USING SAMPLE clauses
+    samples: list[exp.TableSample] = field(default_factory=list)
     #: every identifier and keyword-like name in the tree, lower case
     names: set[str] = field(default_factory=set)
     #: the keyword-like names (``Var``) alone, lower case
@@ -60,20 +63,14 @@ class Scanned:
 def _denied(node: exp.Expression, role: int) -> str | None:
     """What :func:`policyengine.rewrite.functions.refuse_denied_functions` refuses at this node, in its order."""
     if role & _FUNC:
-        name = function_name(node)  # type: ignore[arg-type]
-        if is_denied(name):
-            return f"function {name}() is not allowed"
+        if is_denied(function_name(node)):  # type: ignore[arg-type]
+            return f"function {display_name(node)} is not allowed"
     if role & _DOT and isinstance(node.expression, exp.Func):
-        return f"qualified or method-style function call '{node.expression.sql_name().lower()}' is not allowed"
+        return method_call_refusal(node.expression)
     if role & _ROWS and not isinstance(node.this, (exp.Explode, exp.Unnest)):
-        inner = node.this
-        name = function_name(inner) if isinstance(inner, exp.Func) else inner.key
-        return f"table function {name}() is not allowed"
+        return f"table function {display_name(node.this)} is not allowed"
     if role & _TABLE and not isinstance(node.this, exp.Identifier):
-        inner = node.this
-        name = function_name(inner) if isinstance(inner, exp.Func) else inner.key
-        if name not in ALLOWED_TABLE_FUNCTIONS and not isinstance(inner, (exp.GenerateSeries, exp.Unnest)):
-            return f"table function {name}() is not allowed"
+        return table_function_refusal(node)  # type: ignore[arg-type]
     return None
 
 
@@ -98,7 +95,7 @@ def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
             continue
         if role & _FORBIDDEN:
             # reported before anything else, as the first forbidden node met: nothing later can change that
-            raise Refused(f"{_name(node)} is not allowed in a query")
+            raise Refused(f"{construct_name(node)} is not allowed in a query")
         if role & (_FUNC | _DOT | _ROWS | _TABLE) and denied is None:
             denied = _denied(node, role)
         if role & _ANONYMOUS and refuse_unknown and unknown is None:
@@ -120,6 +117,8 @@ def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
             found.stars.append(node)  # type: ignore[arg-type]
         elif role & _JOIN and str(node.args.get("method") or "").upper() == "NATURAL":
             found.implicit = True
+        elif role & _SAMPLE:
+            found.samples.append(node)  # type: ignore[arg-type]
         if role & _IMPLICIT:
             found.implicit = True
     for reason in (denied, unknown):

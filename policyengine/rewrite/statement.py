@@ -7,9 +7,12 @@ tree. What sqlglot can only keep as an opaque ``Command`` is refused: it cannot 
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from policyengine.rewrite.refusal import Refused
 
@@ -24,14 +27,96 @@ FORBIDDEN: tuple[type[exp.Expression], ...] = (
 )
 
 
-def _name(node: exp.Expression) -> str:
-    return node.key.upper().replace("_", " ")
+#: the SQL a reader writes for each node type the gate refuses (sqlglot's class names are its own)
+_CONSTRUCTS: dict[type[exp.Expression], str] = {
+    exp.Create: "CREATE", exp.Drop: "DROP", exp.Alter: "ALTER", exp.Insert: "INSERT", exp.Update: "UPDATE",
+    exp.Delete: "DELETE", exp.Merge: "MERGE", exp.Set: "SET", exp.Pragma: "PRAGMA", exp.Copy: "COPY",
+    exp.Attach: "ATTACH", exp.Detach: "DETACH", exp.Install: "INSTALL", exp.Describe: "DESCRIBE",
+    exp.Summarize: "SUMMARIZE", exp.Use: "USE", exp.Transaction: "BEGIN TRANSACTION", exp.Commit: "COMMIT",
+    exp.Rollback: "ROLLBACK", exp.Block: "a block of statements", exp.Show: "SHOW", exp.Export: "EXPORT",
+    exp.LoadData: "LOAD DATA", exp.Kill: "KILL", exp.Analyze: "ANALYZE", exp.Into: "SELECT ... INTO",
+    exp.Pivot: "PIVOT", exp.Values: "VALUES", exp.TruncateTable: "TRUNCATE",
+}
+
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*([A-Za-z_]+)", re.S)
+
+
+def construct_name(node: exp.Expression) -> str:
+    """The SQL construct a node stands for, as a reader writes it (``CREATE``, ``LOAD``), never
+    sqlglot's class name: refusals name what the reader wrote."""
+    if isinstance(node, exp.Command):
+        return str(node.this).upper()
+    for kind in type(node).__mro__:
+        if kind in _CONSTRUCTS:
+            return _CONSTRUCTS[kind]
+    if isinstance(node, exp.DDL):
+        return "a schema change"
+    if isinstance(node, exp.DML):
+        return "a data change"
+    return "this construct"
+
+
+def _statement_name(root: exp.Expression, sql: str) -> str:
+    """What a statement that is not a query is: the node's construct, else its first word."""
+    name = construct_name(root)
+    if name == "this construct":
+        match = _FIRST_WORD.match(sql)
+        name = match.group(1).upper() if match else "this statement"
+    return name
+
+
+#: dialects where ``?`` is a parameter, so ``?::type`` is a parameter cast
+PLACEHOLDER_DIALECTS = frozenset({"duckdb"})
+
+
+def _separate_placeholder_casts(sql: str, dialect: str) -> str:
+    """``?::VARCHAR`` with a space after the ``?``, where the text has a parameter cast.
+
+    sqlglot's tokenizer reads ``?::`` as one operator (another dialect's TRY_CAST) and then cannot
+    parse the statement; in DuckDB it is a parameter cast, as the DB-API's ``?`` parameters are
+    written. Only the tokens sqlglot takes for that operator change (never a string or comment), and
+    only the text that is parsed: what runs is generated from the tree.
+    """
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    except Exception:  # noqa: BLE001 - the parse below reports what cannot be read
+        return sql
+    starts = [token.start for token in tokens if token.token_type is TokenType.QDCOLON]
+    for start in reversed(starts):
+        sql = sql[:start + 1] + " " + sql[start + 1:]
+    return sql
+
+
+def _pivot_statement_as_query(pivot: exp.Pivot, dialect: str) -> exp.Select | None:
+    """DuckDB's ``PIVOT t ON c IN (v1, v2) USING agg [GROUP BY g]`` as the query it stands for,
+    ``SELECT * FROM t PIVOT (agg FOR c IN (v1, v2) [GROUP BY g])`` (DuckDB reads both the same way):
+    a query whose table the rewrite can wrap like any other. None for any other shape (no IN
+    list, several ON columns, UNPIVOT, anything else in the statement): those are refused.
+    """
+    source, ons, using = pivot.this, pivot.expressions, pivot.args.get("using")
+    others = {key for key, value in pivot.args.items() if value and key not in ("this", "expressions", "using", "group")}
+    if others or not isinstance(source, (exp.Table, exp.Subquery)) or not using or len(ons) != 1:
+        return None
+    on = ons[0]
+    if not isinstance(on, exp.In) or not on.expressions or on.args.get("query") or on.args.get("unnest"):
+        return None
+    group = pivot.args.get("group")
+    text = (f"SELECT * FROM {source.sql(dialect=dialect)} PIVOT ("
+            + ", ".join(aggregate.sql(dialect=dialect) for aggregate in using)
+            + f" FOR {on.sql(dialect=dialect)}" + (f" {group.sql(dialect=dialect)}" if group else "") + ")")
+    try:
+        query = sqlglot.parse_one(text, read=dialect)
+    except Exception:  # noqa: BLE001 - a shape the standard form cannot say is refused as the statement
+        return None
+    return query if isinstance(query, exp.Select) else None
 
 
 def parse_statement(sql: str, dialect: str) -> exp.Expression:
     """The one query in ``sql``, parsed; :class:`Refused` for anything else."""
     if len(sql) > MAX_SQL_LENGTH:
         raise Refused(f"statement is longer than {MAX_SQL_LENGTH:,} characters", kind="unsupported")
+    if "?::" in sql and dialect in PLACEHOLDER_DIALECTS:
+        sql = _separate_placeholder_casts(sql, dialect)
     try:
         trees = [tree for tree in sqlglot.parse(sql, read=dialect) if tree is not None]
     except ParseError as error:
@@ -50,15 +135,26 @@ def parse_statement(sql: str, dialect: str) -> exp.Expression:
     if len(trees) > 1:
         raise Refused(f"exactly one statement is allowed, got {len(trees)}", kind="unsupported")
     root = trees[0]
+    if isinstance(root, exp.Pivot):
+        query = _pivot_statement_as_query(root, dialect)
+        if query is not None:
+            return query
+        if root.args.get("unpivot"):
+            raise Refused("the UNPIVOT statement (UNPIVOT t ON ... INTO ...) is not supported: write "
+                          "SELECT * FROM t UNPIVOT (value FOR name IN (columns))", kind="unsupported")
+        # without an IN list, DuckDB works out the new columns from the data with statements of its
+        # own at run time, which the rewrite cannot check
+        raise Refused("the PIVOT statement is supported only with one ON column and its values listed "
+                      "(PIVOT t ON c IN (v1, v2) USING aggregate [GROUP BY ...])", kind="unsupported")
     if not isinstance(root, QUERY_ROOTS):
-        raise Refused(f"only queries are allowed, not {_name(root)}")
+        raise Refused(f"only queries are allowed, not {_statement_name(root, sql)}")
     return root
 
 
 def refuse_forbidden_nodes(root: exp.Expression) -> exp.Expression:
     for node in root.walk():
         if isinstance(node, FORBIDDEN):
-            raise Refused(f"{_name(node)} is not allowed in a query")
+            raise Refused(f"{construct_name(node)} is not allowed in a query")
     return root
 
 
@@ -80,3 +176,21 @@ def row_bound(root: exp.Expression) -> int | None:
     if isinstance(count, exp.Literal) and count.is_int:
         return int(count.this)
     return None
+
+
+def keep_sample_percent(samples: list[exp.TableSample]) -> None:
+    """``TABLESAMPLE BERNOULLI (10)`` keeps its meaning: 10 percent of the rows.
+
+    A method's bare argument is a percentage in the SQL standard (and PostgreSQL, and DuckDB reads
+    no other: a row count with BERNOULLI is an error there). sqlglot's DuckDB reader keeps it as a
+    size, which its generator writes as ``RESERVOIR (10 ROWS)``: ten rows, silently. The size is
+    made the percentage it is before the statement is generated. ``USING SAMPLE 10%`` and
+    ``TABLESAMPLE 5 ROWS`` are read with their unit and keep it.
+    """
+    for sample in samples:
+        method = sample.args.get("method")
+        size = sample.args.get("size")
+        if size is not None and not sample.args.get("percent") and method is not None \
+                and str(method.name).upper() == "BERNOULLI":
+            sample.set("percent", size)
+            sample.set("size", None)

@@ -23,8 +23,12 @@ from policyengine.rewrite.templates import quoted
 from policyengine.rewrite.wrapper import WrapperFactory
 
 #: Table arguments that change what is read (time travel, hints, partitions): refused
-REFUSED_ARGS = ("hints", "system_time", "version", "format", "pattern", "when", "only", "partition", "changes",
-                "rows_from", "indexed")
+REFUSED_ARGS = {
+    "hints": "a table hint (WITH (...))", "system_time": "FOR SYSTEM_TIME", "version": "time travel (AS OF)",
+    "format": "FILE_FORMAT", "pattern": "PATTERN", "when": "time travel (AT / BEFORE)", "only": "ONLY",
+    "partition": "PARTITION (...)", "changes": "CHANGES (...)", "rows_from": "ROWS FROM (...)",
+    "indexed": "INDEXED BY",
+}
 
 
 @dataclass
@@ -46,12 +50,36 @@ def lowercase_names(root: exp.Expression, ctes: list[exp.CTE] | None = None) -> 
     return root
 
 
+def unwrap_parenthesized_tables(tables: list[exp.Table]) -> None:
+    """``FROM (reviews)``, ``FROM ((reviews)) AS r``: a table in parentheses is that table.
+
+    sqlglot keeps the parentheses as a derived table around the name, which would put the wrapper in
+    parentheses of its own (``FROM ((SELECT ...) AS reviews)``), a statement DuckDB's parser rejects.
+    The parentheses are dropped and their alias or sample moves to the table; where both carry one,
+    they stay and the statement is refused as before.
+    """
+    for table in tables:
+        while True:
+            paren = table.parent
+            if not isinstance(paren, exp.Subquery) or paren.this is not table or table.args.get("joins"):
+                break
+            extra = {key: value for key, value in paren.args.items() if key != "this" and value}
+            if set(extra) - {"alias", "sample"} or any(table.args.get(key) for key in extra):
+                break
+            if "alias" in extra and not isinstance(extra["alias"], exp.TableAlias):
+                break
+            for key, value in extra.items():
+                table.set(key, value)
+            paren.replace(table)
+
+
 def classify(root: exp.Expression, tables: list[exp.Table] | None = None) -> Classified:
     """``tables``: every Table node of the tree, when a scan has listed them already."""
     try:
         scopes = traverse_scope(root)
     except (OptimizeError, RecursionError) as error:
-        raise Refused(f"cannot analyse the query's scopes ({type(error).__name__})", kind="unsupported") from None
+        raise Refused("cannot work out which tables and columns the query's names refer to",
+                      kind="unsupported") from None
     found = Classified()
     seen: set[int] = set()
     for scope in scopes:
@@ -65,7 +93,8 @@ def classify(root: exp.Expression, tables: list[exp.Table] | None = None) -> Cla
             elif not table.args.get("db") and not table.args.get("catalog") and table.name.lower() in ctes:
                 cte = ctes[table.name.lower()].expression.parent
                 if not isinstance(cte, exp.CTE):
-                    raise Refused(f"cannot analyse the reference to '{table.name}'", kind="unsupported")
+                    raise Refused(f"cannot analyse the reference to '{table.name}' (a recursive reference to a "
+                                  "WITH RECURSIVE query is not supported)", kind="unsupported")
                 found.cte_refs.append((table, cte))
             else:
                 found.base.append(table)
@@ -111,7 +140,7 @@ def wrap_base_tables(root: exp.Expression, classified: Classified, context: Wrap
             raise Refused(f"unknown table '{written}': no contract describes it (or the name is ambiguous)")
         for arg in REFUSED_ARGS:
             if table.args.get(arg):
-                raise Refused(f"{arg.replace('_', ' ')} on table '{written}' is not allowed", kind="unsupported")
+                raise Refused(f"{REFUSED_ARGS[arg]} on table '{written}' is not allowed", kind="unsupported")
         decision = context.decide(contract)
         if not decision.allowed:
             raise Refused(decision.refused or f"table '{written}' may not be read")

@@ -156,11 +156,19 @@ _LIST = re.compile(r"^<list\[(?P<element>.*)\]>$")
 
 
 def tidy_help(root: TyperGroup) -> None:
-    """No type shown for flags (``--help`` included); ``<str>...`` for a repeatable option."""
+    """No type shown for flags (``--help`` included); ``<str>...`` for a repeatable option, ``<str>`` for the
+    values of a variadic argument (already shown as ``NAME...``)."""
     for command in _walk(root):
         context: Any = _click.Context(command)
         help_option = command.get_help_option(context)
         for param in [*command.params, *([help_option] if help_option is not None else [])]:
+            if getattr(param, "param_type_name", None) == "argument" and param.nargs != 1:
+                # a variadic argument is already shown as NAME...: its type is the element's
+                shown = _LIST.match(param.display_type(context) or "")
+                if shown:
+                    element = f"<{shown['element']}>"
+                    param.display_type_rich = lambda ctx, element=element: element  # type: ignore[method-assign]
+                continue
             if getattr(param, "param_type_name", None) != "option" or param.metavar is not None:
                 continue
             if getattr(param, "is_flag", False) or getattr(param, "count", False):

@@ -34,6 +34,11 @@ def explain(
             rewritten = _rewrite(policy_set, subject, statement_text(sql), env)
             decisions = list({d.table_name: d for d in rewritten.decisions}.values())
         else:
+            unknown = [name for name in table or [] if policy_set.find_table(name) is None]
+            if unknown:
+                known = ", ".join(sorted(t.name for t in policy_set.tables.values()))
+                raise DecisionError(f"unknown table{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                                    f"(tables: {known})")
             names = table or [t.name for t in policy_set.tables.values()]
             decisions = [decide(policy_set, subject, env, name) for name in names]
     except DecisionError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 from enum import Enum
@@ -33,11 +34,11 @@ stderr = Console(stderr=True, soft_wrap=False, width=_width())
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format, *, title: str | None = None,
            styles: dict[str, str] | None = None) -> None:
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(list(rows), indent=2, default=str) + "\n")
+        write_json([{key: json_value(value) for key, value in row.items()} for row in rows])
     elif fmt is Format.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _nested_as_json(value) for key, value in row.items()} for row in rows)
     else:
         table = Table(title=title, title_justify="left", show_lines=False)
         for column in columns:
@@ -50,11 +51,47 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Format, 
 def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
+    return str(_nested_as_json(value))
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as JSON can hold it, for values DuckDB returns that JSON cannot take as they are.
+
+    A MAP comes back as a dict whose keys may be dates, numbers or decimals (JSON keys are strings:
+    they are written as text), a STRUCT as a dict, a LIST as a list, nested at any depth; a float
+    that is not finite has no JSON number, so it is written as text. Other scalars that are not
+    JSON (dates, decimals, UUIDs, bytes) keep their text form, as they always had.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {_json_key(key): json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(item) for item in value]
     return str(value)
 
 
+def _json_key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, (dict, list, tuple)):
+        return json.dumps(json_value(key), separators=(",", ":"))
+    return str(json_value(key))
+
+
+def _nested_as_json(value: Any) -> Any:
+    """A MAP, STRUCT or LIST as JSON text in a CSV field or table cell (not Python's repr); other values as is."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(json_value(value), separators=(", ", ": "))
+    return value
+
+
 def write_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(json_value(value), indent=2) + "\n")
 
 
 def lines(items: Iterable[str], *, err: bool = False) -> None:

@@ -28,8 +28,9 @@ def scan_command(
     """Sample each column, detect personal data (content and column name), and report unclassified
     columns, columns labelled below what they hold, and a proposed contract for each new table.
 
-    Values are never printed: only what was found, and how often. Exit 0 whatever is found; 1 when the
-    policy set is invalid, the database or a table is missing, or a proposal would not validate.
+    Values are never printed: only what was found, and how often. The contracts are also compared with the
+    database (types that differ, tables and columns on one side only). Exit 0 whatever is found; 1 when
+    the policy set is invalid, the database or a table is missing, or a proposal would not validate.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -47,6 +48,7 @@ def scan_command(
             report = scan(db, policy_set, tables or (), sample=sample, progress=step)
         except ScanError as error:
             failed(str(error))
+    drift = _drift(policy_set, db, tables or ())
     if write and report.proposals:
         problems = check_proposals(state.policies, report.proposals)
         if problems:
@@ -62,12 +64,40 @@ def scan_command(
             "findings": [c.json_row() for c in report.findings()],  # what `policyengine report --scan` reads
             "proposals": [{"table": p.table, "file": p.file, "written": p.written, "contract": p.contract}
                           for p in report.proposals],
+            # the contracts against the database: types that differ, tables and columns on one side only
+            "drift": [d.as_dict() for d in drift],
         })
         return EXIT_OK
     render(rows, COLUMNS, fmt, title=_title(report, len(rows)) if fmt is Format.table else None, styles=STYLES)
     if fmt is Format.table:
         _proposals(report, write)
+        _show_drift(drift)
+    elif drift:
+        lines((f"drift: {d}" for d in drift), err=True)
     return EXIT_OK
+
+
+def _drift(policy_set: Any, db: Any, tables: Any) -> list[Any]:
+    """The contracts against the scanned database (the scan already opened it: a failure here is a bug)."""
+    from policyengine.backends.contract_drift import DriftError, contract_drift
+
+    try:
+        return contract_drift(policy_set, db, tables)
+    except DriftError as error:
+        failed(str(error))
+    return []  # not reached: failed() exits
+
+
+def _show_drift(drift: list[Any]) -> None:
+    """Differences a query would fail on (or, for unlisted columns, read unlabelled), before it does."""
+    if not drift:
+        stdout.print("\nthe database matches the contracts (types, tables and columns)", highlight=False)
+        return
+    count = len(drift)
+    stdout.print(f"\n[bold]{count} difference{'s' if count != 1 else ''} between the contracts and the "
+                 f"database[/bold] (policyengine validate --db exits 1 on them):", highlight=False)
+    for item in drift:
+        stdout.print(f"  {item}", highlight=False, markup=False)
 
 
 def _title(report: Any, shown: int) -> str:

@@ -56,6 +56,26 @@ class Encoded(str):
 ROTATION_CHECK_SECONDS = 1.0
 
 
+#: an audit file's mode when the log creates it: statements and what they read are for its owner only
+FILE_MODE = 0o600
+
+
+def _open_private(path: Path) -> Any:
+    """``path`` opened to append, created owner-only (0600) if it does not exist.
+
+    A file made with the default mode (0644 under the usual umask) would let every local user read
+    the statements and the values written in them. The mode is given to the open call itself, so the
+    file is never readable by others, not even between its creation and a chmod; a file that exists
+    already (one logrotate created with its own ``create`` mode) keeps the mode it was given.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        return os.fdopen(descriptor, "a", encoding="utf-8")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 class AuditLog:
     """Appends JSON lines to a file; safe to share between threads.
 
@@ -95,7 +115,7 @@ class AuditLog:
                 self._handle = None
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
+            self._handle = _open_private(self.path)
             self._checked = now
         return self._handle
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -123,7 +122,8 @@ def reference_rows(text: str) -> dict[str, list[Row]]:
             continue
         start = next(i for i in range(number + 1, len(lines)) if lines[i].startswith("|"))
         header = [cell.strip().lower() for cell in lines[start].strip().strip("|").split("|")]
-        assert header[0] == "key" and "default" in header, f"line {start + 1}: a reference table's header is key | ... | default | ..."
+        assert header[0] == "key" and "default" in header, (
+            f"line {start + 1}: a reference table's header is key | ... | default | ...")
         found = rows.setdefault(marker.group(1), [])
         for index in range(start + 2, len(lines)):
             if not lines[index].startswith("|"):
@@ -220,7 +220,7 @@ def _without_row(text: str, path: str) -> str:
     (lambda text: text.replace("| `columns[].name` | text | required", "| `columns[].name` | text | optional"),
      "`columns[].name` is required in the model"),
 ])
-def test_the_check_fails_when_the_reference_drifts(change, expected):
+def test_the_check_fails_when_the_reference_drifts(change: Callable[[str], str], expected: str):
     """Each way the reference can drift from the models is caught (a row removed, a key misspelt,
     a default or requirement changed)."""
     problems = reference_problems(change(DOC.read_text()), published())

@@ -111,10 +111,30 @@ def _pivot_statement_as_query(pivot: exp.Pivot, dialect: str) -> exp.Select | No
     return query if isinstance(query, exp.Select) else None
 
 
+def _has_brace_map(sql: str) -> bool:
+    """Whether PostgreSQL-dialect text holds DuckDB's map literal ``MAP {k: v}``.
+
+    sqlglot's PostgreSQL reader drops the MAP and reads the braces as a STRUCT whose keys are the
+    keys' text (``MAP {Country: Email}`` would become ``{'Country': Email}``): another value, not a
+    refusal. The literal is DuckDB's own, so such a statement (the front door reads PostgreSQL) is
+    read as DuckDB SQL, whose parser is PostgreSQL's.
+    """
+    if "{" not in sql:
+        return False
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    except Exception:  # noqa: BLE001 - the parse reports what cannot be read
+        return False
+    return any(token.text.upper() == "MAP" and following.token_type is TokenType.L_BRACE
+               for token, following in zip(tokens, tokens[1:]))
+
+
 def parse_statement(sql: str, dialect: str) -> exp.Expression:
     """The one query in ``sql``, parsed; :class:`Refused` for anything else."""
     if len(sql) > MAX_SQL_LENGTH:
         raise Refused(f"statement is longer than {MAX_SQL_LENGTH:,} characters", kind="unsupported")
+    if dialect == "postgres" and _has_brace_map(sql):
+        dialect = "duckdb"
     if "?::" in sql and dialect in PLACEHOLDER_DIALECTS:
         sql = _separate_placeholder_casts(sql, dialect)
     try:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json as _json
 import math
 import re
 import struct
@@ -64,7 +65,9 @@ _KINDS: dict[str, tuple[int, int, int]] = {
     "interval": (1186, 16, 1187), "uuid": (2950, 16, 2951), "json": (114, -1, 199),
     # text on the wire, but DuckDB values PostgreSQL has no type for (ENUM, BIT, anything unknown)
     "other": (25, -1, 1009),
-    # STRUCT, MAP, UNION, nested lists: a readable text fallback only, no binary form
+    # MAP: PostgreSQL has no map type; a map is what its json is made for (an object of keys and values)
+    "map": (114, -1, 199),
+    # STRUCT, UNION, nested lists: a readable text fallback only, no binary form
     "nested": (25, -1, 0),
 }
 
@@ -122,6 +125,8 @@ def _scalar_kind(name: str) -> tuple[str, int]:
         return "numeric", ((precision << 16) | scale) + 4  # PostgreSQL's numeric typmod
     if name.startswith(("VARCHAR", "TEXT")):  # VARCHAR(10), VARCHAR COLLATE x
         return "text", -1
+    if name.startswith("MAP(") or name == "MAP":
+        return "map", -1
     if name.startswith(_NESTED_PREFIXES) or name.endswith("]"):
         return "nested", -1
     return "other", -1
@@ -133,7 +138,7 @@ def _column(duckdb_type: str) -> _Column:
     listed = _LIST_TYPE.fullmatch(name)
     if listed:
         kind, typmod = _scalar_kind(listed.group(1))
-        if kind == "nested":
+        if kind in ("nested", "map"):
             return _Column(duckdb_type, "nested", None, -1)
         return _Column(duckdb_type, "array", "text" if kind == "other" else kind, typmod)
     kind, typmod = _scalar_kind(name)
@@ -562,6 +567,50 @@ def _text_fallback(value: Any) -> str:
     return str(value)
 
 
+def _json_text(value: Any) -> str:
+    """A DuckDB value as the json text PostgreSQL would write for it: objects (keys always strings),
+    arrays, numbers with their own digits, strings; dates and times in ISO form, bytes as bytea's hex
+    text, NaN and infinities as strings (json has no such numbers)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return repr(value)
+        return '"NaN"' if value != value else ('"Infinity"' if value > 0 else '"-Infinity"')
+    if isinstance(value, decimal.Decimal):
+        return str(value) if value.is_finite() else _json.dumps(str(value))
+    if isinstance(value, dict):
+        return "{" + ", ".join(_json.dumps(_json_key(key), ensure_ascii=False) + ": " + _json_text(item)
+                               for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_json_text(item) for item in value) + "]"
+    return _json.dumps(_json_key(value), ensure_ascii=False)
+
+
+def _json_key(value: Any) -> str:
+    """A value's text where json needs a string (an object key, a date, bytes)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _text_bytea(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return _text_interval(value)
+    if isinstance(value, (bool, int, float, decimal.Decimal)) or value is None:
+        return _json_text(value).strip('"')
+    return str(value)
+
+
+def _text_map(value: Any) -> str:
+    """A MAP as PostgreSQL's json text: ``{"a": 1}`` (a client reading OID 114 parses it)."""
+    return _json_text(value)
+
+
 _ARRAY_NEEDS_QUOTES = re.compile(r'[{}",\\ \t\n\r\v\f]')
 
 
@@ -587,6 +636,7 @@ _TEXT_FORMATTERS: dict[str, Formatter] = {
     "float4": _text_float4, "float8": _text_float8, "text": _text_str, "bytea": _text_bytea,
     "date": _text_date, "time": _text_time, "timetz": _text_timetz, "timestamp": _text_timestamp,
     "timestamptz": _text_timestamptz, "interval": _text_interval, "uuid": _text_uuid, "json": _text_str,
+    "map": _text_map,
     "other": _text_fallback, "nested": _text_fallback,
 }
 
@@ -763,6 +813,7 @@ _BINARY_ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "float4": _bin_float4, "float8": _bin_float8, "text": _bin_text, "bytea": _bin_bytea, "date": _bin_date,
     "time": _bin_time, "timetz": _bin_timetz, "timestamp": _bin_timestamp, "timestamptz": _bin_timestamptz,
     "interval": _bin_interval, "uuid": _bin_uuid, "json": _bin_text, "other": _bin_other,
+    "map": lambda value: _text_map(value).encode(),
 }
 
 

@@ -47,6 +47,9 @@ class QueryResult:
         self.columns = columns
         self.types = types
         self.rewritten = rewritten
+        #: what the reader should be told about the result (a row filter that reads a principal
+        #: attribute the reader does not have shows no rows: fail closed, but not silently)
+        self.notices: tuple[str, ...] = rewritten.notices
         self._stream = stream
         self._on_done = on_done
         self._rows = 0

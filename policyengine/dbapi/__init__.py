@@ -15,6 +15,7 @@ from policyengine.dbapi.exceptions import (
     NotSupportedError,
     OperationalError,
     PolicyDenied,
+    PolicyNotice,
     ProgrammingError,
     Warning,
 )
@@ -40,6 +41,6 @@ paramstyle = "qmark"  # DuckDB also takes numeric ($1) and named ($name) paramet
 __all__ = [
     "BINARY", "DATETIME", "NUMBER", "ROWID", "STRING", "Binary", "Connection", "Cursor", "DataError",
     "DatabaseError", "Date", "DateFromTicks", "Error", "IntegrityError", "InterfaceError", "InternalError",
-    "NotSupportedError", "OperationalError", "PolicyDenied", "ProgrammingError", "Time", "TimeFromTicks",
+    "NotSupportedError", "OperationalError", "PolicyDenied", "PolicyNotice", "ProgrammingError", "Time", "TimeFromTicks",
     "Timestamp", "TimestampFromTicks", "Warning", "apilevel", "connect", "paramstyle", "threadsafety",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from policyengine.backends.errors import QueryFailed
 from policyengine.crypto import KeyError_
-from policyengine.dbapi.exceptions import InterfaceError, NotSupportedError, PolicyDenied, ProgrammingError, from_sqlstate
+from policyengine.dbapi.exceptions import (InterfaceError, NotSupportedError, PolicyDenied, PolicyNotice, ProgrammingError,
+                                          from_sqlstate)
 from policyengine.decision import DecisionError, Outcome, Subject, TableDecision
 from policyengine.decision.visible import visible_tables
 from policyengine.engine import Engine, QueryResult
@@ -83,6 +85,8 @@ class Cursor:
         self.rowcount = -1
         #: the rewrite behind the last statement: which tables it read, and what each column showed
         self.rewritten: Rewritten | None = None
+        #: PEP 249's extension: (class, text) of what the last statement's result came with (its notices)
+        self.messages: list[tuple[type, str]] = []
 
     # --- executing -----------------------------------------------------------------------------
 
@@ -101,6 +105,10 @@ class Cursor:
             raise ProgrammingError(str(error)) from None
         self._result = result
         self.rewritten = result.rewritten
+        for notice in result.notices:
+            # a filtered-out result must not look like an empty table: the caller is told why
+            self.messages.append((PolicyNotice, notice))
+            warnings.warn(notice, PolicyNotice, stacklevel=2)
         self._batches = result.batches()
         self.description = [(name, kind, None, None, None, None, None)
                             for name, kind in zip(result.columns, result.types)]
@@ -192,6 +200,7 @@ class Cursor:
         self.close()
 
     def _reset(self) -> None:
+        self.messages.clear()
         if self._result is not None:
             self._result.close()
         self._result = None

@@ -54,6 +54,12 @@ class PolicyDenied(ProgrammingError):
         self.reason = reason
 
 
+class PolicyNotice(UserWarning):
+    """Something the reader should know about a result, e.g. that a row filter reading a principal
+    attribute the subject does not have shows no rows. Issued with :func:`warnings.warn` and kept in
+    ``Cursor.messages`` (PEP 249's extension) as ``(PolicyNotice, text)``."""
+
+
 def from_sqlstate(message: str, sqlstate: str) -> DatabaseError:
     cls = {
         "42601": ProgrammingError, "42703": ProgrammingError, "42501": ProgrammingError,

@@ -13,7 +13,7 @@ from typing import Callable
 
 from sqlglot import exp
 
-from policyengine.decision import TableDecision
+from policyengine.decision import RowScope, TableDecision
 from policyengine.model import Table, name_key
 from policyengine.rewrite.templates import column_of, literal, quoted
 
@@ -73,3 +73,51 @@ def bind(tree: exp.Expression, binding: Binding, policy_tables: Callable[[str], 
         if column.table and name_key(column.table) in renamed:
             column.set("table", quoted(renamed[name_key(column.table)]))
     return bound
+
+
+def missing_attributes(decision: TableDecision) -> list[tuple[str, bool]]:
+    """The principal attributes the decision's row filter reads and the reader does not have, each
+    with whether every rule of the filter reads one (then the filter shows no rows at all).
+
+    :func:`bind` answers such an attribute NULL, so the rule that reads it shows no row: fail closed,
+    but silently unless the reader is told (a bare role has no attributes at all).
+    """
+    rows = decision.rows
+    if rows.scope is not RowScope.RULES:
+        return []
+    if any(isinstance(rule.where, exp.Boolean) and rule.where.this is True for rule in rows.rules):
+        return []  # a rule that shows every row: the filter is dropped whatever the others read
+    attributes = decision.subject.attributes
+    missing: dict[str, int] = {}
+    rules_missing = 0
+    for rule in rows.rules:
+        names = [call.expressions[0].this for call in rule.where.find_all(exp.Anonymous)
+                 if call.name.upper() == "PRINCIPAL_ATTRIBUTE" and call.expressions
+                 and isinstance(call.expressions[0], exp.Literal)]
+        absent = [name for name in names if attributes.get(name) is None]
+        if absent:
+            rules_missing += 1
+        for name in absent:
+            missing.setdefault(name, 0)
+    every = rules_missing == len(rows.rules)
+    return [(name, every) for name in missing]
+
+
+def attribute_notices(decisions: tuple[TableDecision, ...] | list[TableDecision]) -> tuple[str, ...]:
+    """What the reader is told about row filters that read attributes it does not have."""
+    notices: list[str] = []
+    for decision in decisions:
+        subject = decision.subject
+        if subject.name:
+            who = f"principal {subject.name} does"
+        elif len(subject.roles) == 1:
+            who = f"role {subject.roles[0]} alone does"
+        else:
+            who = "roles " + ", ".join(subject.roles) + " alone do"
+        for name, every in missing_attributes(decision):
+            outcome = "0 rows" if every else "the rule that reads it shows no rows"
+            notice = (f"row filter of {decision.table_name} reads principal attribute '{name}', "
+                      f"which {who} not have: {outcome}")
+            if notice not in notices:
+                notices.append(notice)
+    return tuple(notices)

@@ -19,6 +19,7 @@ from sqlglot import exp
 from policyengine.decision import Subject, TableDecision, decide
 from policyengine.model import PolicySet, Table
 from policyengine.rewrite import prune
+from policyengine.rewrite.context import attribute_notices
 from policyengine.rewrite.names import name_result_columns
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
@@ -154,6 +155,8 @@ class Rewritten:
     #: the columns (lower case) the wrappers list when the query names every column it reads; None when
     #: they list every visible column. A column left out cannot be read, so it needs no key.
     listed: frozenset[str] | None = None
+    #: what the reader should be told (a row filter reading a principal attribute the reader lacks)
+    notices: tuple[str, ...] = ()
 
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,
@@ -181,4 +184,5 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None
     reads = tuple(state.factory.aliases) if state.factory else ()
     listed = state.factory.listed if state.factory else None
-    return Rewritten(text, write, state.nonce, tuple(state.decisions), reads, bound, listed)
+    decisions = tuple(state.decisions)
+    return Rewritten(text, write, state.nonce, decisions, reads, bound, listed, notices=attribute_notices(decisions))

@@ -85,3 +85,10 @@ def empty_query() -> bytes:
 def error_response(sqlstate: str, text: str, severity: str = "ERROR") -> bytes:
     fields = b"S" + cstring(severity) + b"V" + cstring(severity) + b"C" + cstring(sqlstate) + b"M" + cstring(text)
     return message(b"E", fields + b"\0")
+
+
+def notice_response(text: str) -> bytes:
+    """NoticeResponse ('N'), severity NOTICE, SQLSTATE 00000: something the client is told without
+    an error (psql prints it, drivers hand it to their notice handlers)."""
+    fields = b"SNOTICE\0VNOTICE\0C00000\0M" + cstring(text)
+    return message(b"N", fields + b"\0")

@@ -406,10 +406,19 @@ class Session:
                 self._audit(event="catalog", statement=sql)
                 return await self.server.run(_opened, self.server.catalogs.open, self.subject, tree, values,
                                              parameters)
-            return await self.server.run(_opened, self.server.engine.query_for, self.subject, sql,
+            feed = await self.server.run(_opened, self.server.engine.query_for, self.subject, sql,
                                          read=READ_DIALECT, parameters=parameters or None,
                                          on_start=self._running, audit_context=self._audit_context(),
                                          arrow=arrow_rows.supports_types if text_rows else None)
+            notices = getattr(feed.result, "notices", ())
+            if notices:
+                # e.g. a row filter reads a principal attribute this user lacks: no rows, and why
+                try:
+                    await self._send(b"".join(m.notice_response(notice) for notice in notices))
+                except BaseException:
+                    feed.close()
+                    raise
+            return feed
         except Refused as refusal:
             raise _refused(refusal) from None
         except QueryFailed as failure:

@@ -1,5 +1,6 @@
-"""An ``unmask`` exception that opens a ``deny`` column: valid (the spec lets ``unmask`` win), but
-``policyengine validate`` warns, naming the file, the role, the table and the column, and exits 0."""
+"""What opens a ``deny`` column is valid but warned about: an ``unmask`` exception (the spec lets
+``unmask`` win) and a custom mask that reads the column. ``policyengine validate`` lists each warning,
+located and naming the role(s), the table and the columns, and still exits 0."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from policyengine.decision.decide import decide, subject_for
 from policyengine.decision.outcomes import Outcome
-from policyengine.model import load_policy_set
-from policyengine.model.checks import unmask_deny_warnings
+from policyengine.model import PolicySetInvalid, load_policy_set
+from policyengine.model.checks import custom_mask_deny_warnings, policy_warnings, unmask_deny_warnings
 from policyengine.model.problems import PolicyWarning
 from tests.conftest import EXAMPLE, ROOT
 
@@ -99,3 +102,87 @@ def test_validate_json_has_an_empty_warning_list_when_there_is_none():
     result = run("-p", str(EXAMPLE), "validate", "--format", "json")
     assert result.returncode == 0 and json.loads(result.stdout)["warnings"] == []
     assert "warning" not in run("-p", str(EXAMPLE), "validate").stderr
+
+
+# --- a custom mask that reads a deny column -------------------------------------------------------
+
+CUSTOM_ROLES = """
+roles:
+  reader: {clearance: regular}
+  analyst: {clearance: {dev: restricted, prod: regular}}
+  admin: {clearance: restricted}
+  support: {clearance: regular, unmask: [users.NationalID]}
+"""
+
+HINT = '{name: Hint, type: STRING, sensitivity: internal, protection: {kind: custom, expr: "%s"}}'
+DENIED = "{name: NationalID, type: STRING, sensitivity: restricted, protection: deny}"
+
+#: one table ``users`` (Hint masked by the expression, NationalID denied) in each layout a table file may have
+LAYOUTS = {
+    "one contract": ("tables/users.yaml", "columns:\n  - {name: Id, type: STRING}\n  - %s\n  - %s\n",
+                     "columns[1].protection.expr"),
+    "list of one": ("tables/users.yaml", "- columns:\n    - {name: Id, type: STRING}\n    - %s\n    - %s\n",
+                    "columns[1].protection.expr"),
+    "list of two": ("tables/all.yaml", "- {table: other, columns: [{name: Id, type: STRING}]}\n"
+                                       "- table: users\n  Columns:\n    - {name: Id, type: STRING}\n    - %s\n    - %s\n",
+                    "[1].columns[1].protection.expr"),
+    "tables key": ("tables/all.yaml", "tables:\n  - {table: other, columns: [{name: Id, type: STRING}]}\n"
+                                      "  - table: users\n    columns:\n      - {name: Id, type: STRING}\n"
+                                      "      - %s\n      - %s\n", "tables[1].columns[1].protection.expr"),
+    "BigQuery list": ("tables/users.yaml", "- {name: Id, type: STRING}\n- %s\n- %s\n", "[1].protection.expr"),
+}
+
+
+def test_a_custom_mask_reading_a_deny_column_is_a_warning(write_set: Callable[..., Path]):
+    folder = write_set({"roles.yaml": CUSTOM_ROLES,
+                        "tables/users.yaml": f"columns:\n  - {HINT % 'NationalID'}\n  - {DENIED}\n"})
+    policy_set = load_policy_set(folder)
+    [warning] = custom_mask_deny_warnings(policy_set)
+    assert (warning.file, warning.path) == ("tables/users.yaml", "columns[0].protection.expr")
+    assert "the mask of column Hint of table users reads column NationalID" in warning.message
+    # reader everywhere; analyst only in prod (in dev it is cleared for Hint: no mask); admin is cleared
+    # for both; support unmasks NationalID (that is the other warning's business, if any)
+    assert warning.message.endswith("hides from roles reader (dev, staging, prod), analyst (prod)")
+    # what it warns about is real: the deny column's value comes out through the mask
+    decision = decide(policy_set, subject_for(policy_set, roles=["reader"]), "prod", "users")
+    assert decision.column("NationalID").outcome is Outcome.DENIED  # type: ignore[union-attr]
+    assert decision.column("Hint").outcome is Outcome.PROTECTED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("expr", ["CASE WHEN nationalid IS NULL THEN val END", "val || users.NationalID"])
+def test_any_read_of_the_deny_column_counts(write_set: Callable[..., Path], expr: str):
+    folder = write_set({"roles.yaml": CUSTOM_ROLES, "tables/users.yaml": f"columns:\n  - {HINT % expr}\n  - {DENIED}\n"})
+    assert len(custom_mask_deny_warnings(load_policy_set(folder))) == 1
+
+
+def test_no_warning_for_a_custom_mask_over_other_columns(write_set: Callable[..., Path]):
+    folder = write_set({"roles.yaml": CUSTOM_ROLES, "tables/users.yaml": (
+        "columns:\n  - {name: Id, type: STRING}\n  - " + HINT % "CASE WHEN Id IS NULL THEN val END" + f"\n  - {DENIED}\n")})
+    assert custom_mask_deny_warnings(load_policy_set(folder)) == []
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+def test_the_warning_is_located_where_validation_locates_a_problem(write_set: Callable[..., Path], tmp_path: Path,
+                                                                  layout: str):
+    """The same field as an error there would have: the checker's path, not a guess of its own."""
+    rel, text, expected = LAYOUTS[layout]
+    folder = write_set({"roles.yaml": CUSTOM_ROLES, rel: text % (HINT % "NationalID", DENIED)})
+    [warning] = custom_mask_deny_warnings(load_policy_set(folder))
+    assert (warning.file, warning.path) == (rel, expected)
+    (folder / rel).write_text(text % (HINT % "no_such_column", DENIED))
+    with pytest.raises(PolicySetInvalid) as invalid:
+        load_policy_set(folder)
+    assert [(p.file, p.path) for p in invalid.value.problems] == [(rel, expected)]
+
+
+def test_validate_lists_every_warning_in_file_order(write_set: Callable[..., Path]):
+    folder = write_set({"roles.yaml": ROLES, "tables/users.yaml": (
+        "columns:\n  - {name: Email, type: STRING, sensitivity: confidential, protection: email}\n"
+        f"  - {DENIED}\n  - {HINT % 'NationalID'}\n")})
+    result = run("-p", str(folder), "validate")
+    assert result.returncode == 0
+    assert [line.split(": warning: ")[0] for line in result.stderr.splitlines()] == [
+        "roles.yaml: roles.support.unmask[1]", "tables/users.yaml: columns[2].protection.expr"]
+    assert result.stderr.splitlines() == [str(w) for w in policy_warnings(load_policy_set(folder))]
+    summary = json.loads(run("-p", str(folder), "validate", "-f", "json").stdout)
+    assert [w["path"] for w in summary["warnings"]] == ["roles.support.unmask[1]", "columns[2].protection.expr"]

@@ -10,7 +10,7 @@ import typer
 from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit, state
 from policyengine.cli.common import failed
 from policyengine.cli.output import Format, lines, stderr, stdout, write_json
-from policyengine.model.checks import unmask_deny_warnings
+from policyengine.model.checks import policy_warnings
 
 
 @app.command()
@@ -22,13 +22,14 @@ def validate(
 ) -> int:
     """Check the policy set; exit 1 listing every problem as 'file: field: what is wrong'.
 
-    Warnings (an unmask exception that opens a deny column) are listed too, and leave the exit at 0.
+    Warnings (an unmask exception or a custom mask that opens a deny column) are listed too, and leave
+    the exit at 0.
     With --db, the database is checked against the contracts before a query fails on a difference.
     """
     policy_set = load_or_exit(fmt)
     drift = _drift(policy_set, db) if db is not None else None
-    # valid but probably not meant (an unmask that opens a deny column): shown, exit 0 still
-    warnings = unmask_deny_warnings(policy_set)
+    # valid but probably not meant (an unmask or a custom mask that opens a deny column): shown, exit 0 still
+    warnings = policy_warnings(policy_set)
     summary = {
         "valid": True,
         "policies": str(state.policies),

@@ -34,6 +34,7 @@ from policyengine.model.expressions import (
     row_wise_problem,
     subquery_columns,
 )
+from policyengine.model.base import normalize_key
 from policyengine.model.files import ColumnSpec
 from policyengine.model.policyset import (
     Column,
@@ -48,7 +49,8 @@ from policyengine.model.policyset import (
     grant,
     name_key,
 )
-from policyengine.model.problems import PolicyWarning, Problems
+from policyengine.model.problems import PolicyWarning, Problems, format_path
+from policyengine.model.reading import ReadError, read_file
 from policyengine.model.recovery import RawContract, RawRoles, RawSettings
 from policyengine.model.types import ColumnType, TypeFamily, UnknownType, parse_column_type
 
@@ -746,3 +748,93 @@ def unmask_deny_warnings(policy_set: PolicySet) -> list[PolicyWarning]:
                     f"{table.name} ({column.sensitivity}, protection deny, {table.source}) raw in "
                     f"{', '.join(opened)}"))
     return warnings
+
+
+def _column_path(policy_set: PolicySet, table: Table, index: int, *rest: str) -> str:
+    """Where column ``index`` of ``table`` is in its file, spelled as validation spells it:
+    ``columns[3].protection``, ``[1].columns[3]...`` in a list of contracts, ``tables[0].columns[3]...``,
+    ``[3]...`` in a BigQuery-style list. In a valid set the table's columns are the contract's, in order.
+    Falls back to ``columns[3]...`` when the file cannot be read again (it changed since loading)."""
+    fallback = format_path(("columns", index, *rest))
+    if policy_set.root is None:
+        return fallback
+    try:
+        data = read_file(Path(policy_set.root) / table.source)
+    except (OSError, ReadError):
+        return fallback
+
+    def names(contract: Any) -> bool:
+        if not isinstance(contract, dict):
+            return False
+        written = next((v for k, v in contract.items() if normalize_key(k) == "table"), None)
+        return name_key(str(written or Path(table.source).stem)) == table.key
+
+    prefix: tuple[str | int, ...] | None = None
+    if isinstance(data, dict) and any(normalize_key(k) == "columns" for k in data):
+        prefix = ("columns",)
+    elif isinstance(data, dict):
+        key = next((k for k in data if normalize_key(k) == "tables"), None)
+        items = data.get(key) if key is not None else None
+        found = next((i for i, c in enumerate(items) if names(c)), None) if isinstance(items, list) else None
+        if found is not None:
+            prefix = (str(key), found, "columns")
+    elif isinstance(data, list) and not any(isinstance(i, dict) and any(normalize_key(k) == "columns" for k in i)
+                                            for i in data):
+        prefix = ()  # a BigQuery-style list: the file is the columns
+    elif isinstance(data, list):
+        found = next((i for i, c in enumerate(data) if names(c)), None)
+        if found is not None:  # a one-contract list is reported without its index, as the loader does
+            prefix = (() if len(data) == 1 else (found,)) + ("columns",)
+    return fallback if prefix is None else format_path((*prefix, index, *rest))
+
+
+def custom_mask_deny_warnings(policy_set: PolicySet) -> list[PolicyWarning]:
+    """A warning for each custom mask that reads a ``deny`` column of its row, where some role sees
+    the mask (not cleared for the masked column) and may not read the ``deny`` column.
+
+    A custom mask reads the row's other columns raw (that is what conditional masking needs:
+    ``CASE WHEN consent THEN val END``), so ``expr: NationalID`` on another column shows a ``deny``
+    column's values to a role the ``deny`` hides them from. Valid, since the expression is the
+    author's own; but it overrides the ``deny``, so ``validate`` says so, at the expression, naming
+    the roles and environments where it happens. Judged per role (with what it inherits).
+    """
+    settings = policy_set.settings
+    warnings: list[PolicyWarning] = []
+    for table in policy_set.tables.values():
+        for index, column in enumerate(table.columns):
+            if column.protection.kind != "custom" or column.custom_expr is None:
+                continue
+            read: dict[str, Column] = {}
+            for reference in outer_columns(column.custom_expr):
+                other = table.column(reference.name)
+                if other is not None and other.key != column.key and other.protection.kind == "deny":
+                    read.setdefault(other.key, other)
+            for other in read.values():
+                opened: list[str] = []
+                for role in policy_set.roles.values():
+                    envs = []
+                    for env in settings.environments:
+                        held = grant(settings, policy_set.roles, [role.key], env)
+                        if held.level is None:
+                            continue
+                        rank = settings.rank(held.level)
+                        sees_mask = rank < settings.rank(column.sensitivity) and (table.key, column.key) not in held.unmask
+                        denied = rank < settings.rank(other.sensitivity) and (table.key, other.key) not in held.unmask
+                        if sees_mask and denied:
+                            envs.append(env)
+                    if envs:
+                        opened.append(f"{role.name} ({', '.join(envs)})")
+                if opened:
+                    whom = f"role {opened[0]}" if len(opened) == 1 else f"roles {', '.join(opened)}"
+                    warnings.append(PolicyWarning(
+                        table.source, _column_path(policy_set, table, index, "protection", "expr"),
+                        f"custom mask reads a deny column: the mask of column {column.name} of table {table.name} "
+                        f"reads column {other.name} ({other.sensitivity}, protection deny) raw, so what it shows "
+                        f"depends on a column the deny hides from {whom}"))
+    return warnings
+
+
+def policy_warnings(policy_set: PolicySet) -> list[PolicyWarning]:
+    """Every warning of a valid policy set, sorted by file and path: what ``policyengine validate`` lists."""
+    found = unmask_deny_warnings(policy_set) + custom_mask_deny_warnings(policy_set)
+    return sorted(found, key=lambda w: (w.file, w.path))

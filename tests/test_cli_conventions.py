@@ -141,6 +141,27 @@ def test_a_global_option_the_command_does_not_take_is_a_usage_error(cli, argumen
     assert option in err and f"policyengine {command}" in err
 
 
+@pytest.mark.parametrize("given, normalised", [
+    (["query", "-u", "bob", "-p", "P", "SELECT 1"], ["-p", "P", "query", "-u", "bob", "SELECT 1"]),
+    (["-e", "dev", "-f", "json", "query", "SELECT 1"], ["query", "--env", "dev", "--format", "json", "SELECT 1"]),
+    (["--env=dev", "ddl", "snowflake", "--mode", "tag"], ["ddl", "snowflake", "--env", "dev", "--mode", "tag"]),
+    (["-e", "dev", "query", "-e", "prod"], ["query", "--env", "dev", "-e", "prod"]),  # the later one wins
+    (["audit", "-u", "-p"], ["audit", "-u", "-p"]),  # the value of -u, as click reads it: not --policies
+    (["query", "--", "-p"], ["query", "--", "-p"]),  # after --, nothing is an option
+    (["derive", "--output=x.yaml"], ["derive", "--out=x.yaml"]),  # the old spelling, respelled
+    (["derive", "--output", "x.yaml"], ["derive", "--out", "x.yaml"]),
+    (["--help"], ["--help"]),
+    (["nosuch", "-e", "dev"], ["nosuch", "-e", "dev"]),  # no command: click says so
+])
+def test_normalise_arguments(given, normalised):
+    import typer
+
+    from policyengine.cli import app, commands  # noqa: F401
+    from policyengine.cli.conventions import normalise_arguments
+
+    assert normalise_arguments(typer.main.get_command(app), given) == normalised
+
+
 def test_a_global_option_without_a_command_is_a_usage_error(cli):
     code, _, err = cli("-p", str(EXAMPLE), "--env", "prod", "ddl")
     assert code == 1 and "--env goes with a command" in err

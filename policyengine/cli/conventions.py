@@ -116,9 +116,11 @@ def normalise_arguments(root: TyperGroup, args: Sequence[str]) -> list[str]:
     for found in moved:
         if found.name not in spellings:
             raise UsageError(f"{found.name} is not an option of `policyengine {' '.join(path)}`; "
-                                    f"it goes with the commands that take it (see `policyengine "
-                                    f"{' '.join(path)} --help`)")
-    given = [token for found in moved for token in (found.name, found.value or "")]
+                             f"it goes with the commands that take it (see `policyengine "
+                             f"{' '.join(path)} --help`)")
+    # right after the command's name: when an option is given on both sides, the later one (after the
+    # command) wins, as when an option is repeated
+    given = [token for found in moved for token in (found.name, str(found.value))]
     rest: list[str] = []
     at = start
     while at < len(args):

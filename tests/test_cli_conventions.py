@@ -471,6 +471,15 @@ def test_notices_go_to_stderr(cli, demo_db, monkeypatch):
                                 "alone does not have: 0 rows"]
 
 
+def test_the_engines_notice_reaches_the_user(cli, demo_db):
+    """A bare role has no principal attributes: the engine says why its row filter keeps nothing."""
+    code, out, err = cli("-p", str(EXAMPLE), "query", "--db", str(demo_db), "-r", "bi_analyst", "-f", "json",
+                         "SELECT count(*) AS n FROM user_demographics")
+    assert code == 0 and json.loads(out) == [{"n": 0}]  # stdout stays parseable
+    [notice] = err.splitlines()
+    assert notice.startswith("notice: ") and "'region'" in notice and "bi_analyst" in notice
+
+
 def test_no_notice_no_stderr(cli, demo_db):
     code, out, err = cli("-p", str(EXAMPLE), "query", "--db", str(demo_db), "-u", "frank", "-f", "csv",
                          "SELECT count(*) AS n FROM reviews")

@@ -198,6 +198,14 @@ def test_help_is_clean_everywhere(cli, path):
     assert "<list[" not in out  # a repeatable option shows its element type, then ...
 
 
+def test_help_paragraphs_are_not_broken_where_the_source_wraps(cli):
+    # the docstrings wrap at 110 columns; on a wide terminal each paragraph is one line
+    _, out, _ = cli("--help")
+    assert "through joins, CTEs, aggregates and expressions, and the sensitivity" in out
+    _, out, _ = cli("scan", "--help")
+    assert "and report unclassified columns, columns labelled below what they hold" in out
+
+
 def test_every_command_was_checked():
     names = {" ".join(p) for p in COMMAND_PATHS}
     assert {"query", "rewrite", "audit", "explain", "ddl snowflake", "apply snowflake", "import dbt", "fuzz",

@@ -66,7 +66,7 @@ def _global(
     fmt: Annotated[Optional[str], typer.Option(
         "--format", "-f", metavar="<table|json|csv>",
         help="Output format, for the commands that take --format; may also follow the command.")] = None,
-    db: Annotated[Optional[str], typer.Option(
+    db: Annotated[Optional[Path], typer.Option(
         "--db", help="The DuckDB database, for the commands that take --db; may also follow the command.")] = None,
 ) -> None:
     # --env, --format and --db before a command are handed to it (conventions.normalise_arguments); they

@@ -157,10 +157,21 @@ def _walk(command: _click.Command) -> Iterator[_click.Command]:
 _LIST = re.compile(r"^<list\[(?P<element>.*)\]>$")
 
 
+def unwrap(text: str) -> str:
+    """A docstring's paragraphs as single lines: typer's rich help keeps the source's line breaks, so a
+    docstring wrapped at 110 columns would be shown broken in mid-sentence at whatever width the terminal has."""
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in paragraph.splitlines()) for paragraph in paragraphs)
+
+
 def tidy_help(root: TyperGroup) -> None:
-    """No type shown for flags (``--help`` included); ``<str>...`` for a repeatable option, ``<str>`` for the
-    values of a variadic argument (already shown as ``NAME...``)."""
+    """Command help as paragraphs; no type shown for flags (``--help`` included); ``<str>...`` for a repeatable
+    option, ``<str>`` for the values of a variadic argument (already shown as ``NAME...``)."""
     for command in _walk(root):
+        if command.help:
+            command.help = unwrap(command.help)
         context: Any = _click.Context(command)
         help_option = command.get_help_option(context)
         for param in [*command.params, *([help_option] if help_option is not None else [])]:

@@ -407,6 +407,13 @@ def test_explain_unknown_table_is_refused_listing_the_tables(cli):
     assert "unknown table 'nosuch'" in err and "user_demographics" in err and "reviews" in err
 
 
+def test_scan_unknown_table_is_refused_listing_the_tables(cli, demo_db):
+    code, out, err = cli("-p", str(EXAMPLE), "scan", "--db", str(demo_db), "reviews", "nosuch")
+    assert code == 1 and out == ""
+    assert err.strip() == (f"error: no table 'nosuch' in the database {demo_db} (tables: region_countries, "
+                           "review_summary, reviews, user_demographics, verified_reviews)")
+
+
 def test_report_unknown_role_is_refused(cli):
     code, _, err = cli("-p", str(EXAMPLE), "report", "--role", "nosuch")
     assert code == 1 and "unknown role 'nosuch'" in err and "bi_analyst" in err

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from policyengine.backends.contract_drift import compare
 from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit, state
 from policyengine.cli.common import DEFAULT_DB, DbOption, failed
 from policyengine.cli.output import Format, lines, render, stderr, stdout, write_json
@@ -37,6 +38,8 @@ def scan_command(
     from policyengine.dlp.scan import ScanError, check_proposals, scan, write_proposals
 
     policy_set = load_or_exit(fmt)
+    catalog, shapes = _database(db)
+    _check_tables(tables or (), shapes, db)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=stderr, transient=True) as progress:
         task = progress.add_task("sampling", total=None)
@@ -48,7 +51,7 @@ def scan_command(
             report = scan(db, policy_set, tables or (), sample=sample, progress=step)
         except ScanError as error:
             failed(str(error))
-    drift = _drift(policy_set, db, tables or ())
+    drift = compare(policy_set, catalog, shapes, tables or ())
     if write and report.proposals:
         problems = check_proposals(state.policies, report.proposals)
         if problems:
@@ -77,15 +80,25 @@ def scan_command(
     return EXIT_OK
 
 
-def _drift(policy_set: Any, db: Any, tables: Any) -> list[Any]:
-    """The contracts against the scanned database (the scan already opened it: a failure here is a bug)."""
-    from policyengine.backends.contract_drift import DriftError, contract_drift
+def _database(db: Any) -> tuple[str, dict[tuple[str, str], list[tuple[str, str]]]]:
+    """The database's name and tables with their columns' types, or exit 1 when it cannot be read."""
+    from policyengine.backends.contract_drift import DriftError, read_database
 
     try:
-        return contract_drift(policy_set, db, tables)
+        return read_database(db)
     except DriftError as error:
         failed(str(error))
-    return []  # not reached: failed() exits
+    raise AssertionError("not reached: failed() exits")
+
+
+def _check_tables(wanted: Any, shapes: dict[tuple[str, str], Any], db: Any) -> None:
+    """Exit 1 naming the database's tables when a table asked for is not one of them (matched as the scan
+    matches: ``table`` or ``schema.table``, any case)."""
+    names = {name.lower() for schema, table in shapes for name in (table, f"{schema}.{table}")}
+    unknown = [name for name in wanted if name.strip().lower() not in names]
+    if unknown:
+        tables = ", ".join(table if schema == "main" else f"{schema}.{table}" for schema, table in shapes) or "none"
+        failed(f"no table {', '.join(repr(n) for n in unknown)} in the database {db} (tables: {tables})")
 
 
 def _show_drift(drift: list[Any]) -> None:

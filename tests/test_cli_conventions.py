@@ -401,6 +401,30 @@ def test_every_command_that_takes_env_is_covered():
     assert takes_env == {"query", "rewrite", "explain", "ddl snowflake", "apply snowflake", "report"}
 
 
+@pytest.mark.parametrize("option, kind, listed", [
+    ("--principal", "principal", "ivan"),  # in the policy set, not in the log: known
+    ("--role", "role", "support"),
+    ("--table", "table", "region_countries"),
+])
+def test_audit_unknown_filter_values_are_refused(cli, tmp_path, option, kind, listed):
+    log = _audit_log(tmp_path / "audit.jsonl", {"bob": timedelta(minutes=1)})
+    code, out, err = cli("-p", str(EXAMPLE), "audit", "--audit", str(log), option, "nosuch")
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: {option} 'nosuch': no such {kind} in the audit log {log} or the policy set (")
+    assert listed in err
+    code, out, err = cli("-p", str(EXAMPLE), "audit", "--audit", str(log), option, listed.upper(), "-f", "json")
+    assert (code, json.loads(out)) == (0, [])  # known, and simply not in this log: no entries, no error
+
+
+def test_audit_filters_without_a_policy_set_use_the_log(cli, tmp_path):
+    log = _audit_log(tmp_path / "audit.jsonl", {"bob": timedelta(minutes=1), "carol": timedelta(minutes=2)})
+    code, _, err = cli("-p", str(tmp_path / "no-policies"), "audit", "--audit", str(log), "-u", "ivan")
+    assert code == 1 and err.strip() == (f"error: --principal 'ivan': no such principal in the audit log {log} "
+                                         "(principals: bob, carol)")
+    code, out, _ = cli("-p", str(tmp_path / "no-policies"), "audit", "--audit", str(log), "-u", "Carol", "-f", "json")
+    assert code == 0 and [e["principal"] for e in json.loads(out)] == ["carol"]
+
+
 def test_explain_unknown_table_is_refused_listing_the_tables(cli):
     code, _, err = cli("-p", str(EXAMPLE), "explain", "-u", "bob", "-t", "nosuch")
     assert code == 1

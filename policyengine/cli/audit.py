@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -32,6 +33,21 @@ TIME_FORMS = "an ISO date or time (2026-11-25, 2026-11-25T08:00, 2026-11-25T08:0
 
 class BadTime(ValueError):
     pass
+
+
+#: the log as DuckDB reads it: one JSON object per line, fields missing from older lines read as NULL
+_LOG = ("read_json(?, format='newline_delimited', union_by_name=true, "
+        "columns={time: 'VARCHAR', principal: 'VARCHAR', roles: 'VARCHAR[]', environment: 'VARCHAR', "
+        "decision: 'VARCHAR', reason: 'VARCHAR', rows: 'BIGINT', duration_ms: 'DOUBLE', statement: 'VARCHAR', "
+        "reads: 'STRUCT(\"table\" VARCHAR)[]'})")
+
+#: per filter: the values the log holds, and the policy set's names of that kind
+_KNOWN_SQL = {
+    "--principal": f"SELECT DISTINCT principal FROM {_LOG} WHERE principal IS NOT NULL",
+    "--role": f"SELECT DISTINCT unnest(roles) FROM {_LOG}",
+    "--table": f"SELECT DISTINCT unnest(coalesce(reads, [])).\"table\" FROM {_LOG}",
+}
+_FILTER_NOUNS = {"--principal": "principals", "--role": "roles", "--table": "tables"}
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
@@ -102,13 +118,13 @@ def audit(
         conditions.append("CAST(time AS TIMESTAMPTZ) < CAST(? AS TIMESTAMPTZ)")
         parameters.append(bounds["--until"].isoformat())
     where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM read_json(?, format='newline_delimited', union_by_name=true, "
-           f"columns={{time: 'VARCHAR', principal: 'VARCHAR', roles: 'VARCHAR[]', environment: 'VARCHAR', "
-           f"decision: 'VARCHAR', reason: 'VARCHAR', rows: 'BIGINT', duration_ms: 'DOUBLE', statement: 'VARCHAR', "
-           f"reads: 'STRUCT(\"table\" VARCHAR)[]'}}) {where} ORDER BY time DESC LIMIT ?")
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {_LOG} {where} ORDER BY time DESC LIMIT ?"
+    filters = {"--principal": principal, "--role": role, "--table": table}
     try:
         with duckdb.connect(":memory:") as con:
             con.execute("SET enable_progress_bar = false")
+            if any(value is not None for value in filters.values()):
+                _check_filters(con, log, filters)
             cursor = con.execute(sql, [str(log), *parameters, limit])
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -120,3 +136,34 @@ def audit(
     render(rows, COLUMNS, fmt)
     return EXIT_OK
 
+
+
+def _check_filters(con: Any, log: Path, filters: dict[str, Optional[str]]) -> None:
+    """Exit 1 when a filter names a principal, role or table that neither the log nor the policy set knows,
+    listing the ones they do: a typo would otherwise read as "nothing happened"."""
+    policy_set = _policy_set_if_any()
+    for option, value in filters.items():
+        if value is None:
+            continue
+        known = {str(v) for (v,) in con.execute(_KNOWN_SQL[option], [str(log)]).fetchall() if v is not None}
+        if policy_set is not None:
+            known |= {"--principal": lambda: {p.name for p in policy_set.principals.values()},
+                      "--role": lambda: {r.name for r in policy_set.roles.values()},
+                      "--table": lambda: {t.name for t in policy_set.tables.values()}}[option]()
+        if value.lower() not in {k.lower() for k in known}:
+            shown = ", ".join(sorted(known, key=str.lower)) or "none"
+            where = f"the audit log {log}" + (" or the policy set" if policy_set is not None else "")
+            failed(f"{option} '{value}': no such {_FILTER_NOUNS[option][:-1]} in {where} "
+                   f"({_FILTER_NOUNS[option]}: {shown})")
+
+
+def _policy_set_if_any() -> Any:
+    """The ``--policies`` set when it loads, else None: reading the log does not need one, and a log may
+    outlive the set that wrote it."""
+    from policyengine.cli import state
+    from policyengine.model import PolicySetInvalid, load_policy_set
+
+    try:
+        return load_policy_set(state.policies)
+    except (PolicySetInvalid, OSError):
+        return None

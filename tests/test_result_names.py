@@ -45,6 +45,11 @@ STATEMENTS = [
     "FROM reviews SELECT (SELECT count(*) FROM user_demographics), Rating LIMIT 1",
     "SELECT Country, count(*) FROM user_demographics GROUP BY Country ORDER BY 2 DESC LIMIT 3",
     "VALUES (1, 'a')",
+    # names of derived tables and CTE bodies reach the result through *
+    "SELECT * FROM (SELECT (SELECT max(Rating) FROM reviews), EXISTS (SELECT 1 FROM user_demographics))",
+    "WITH t AS (SELECT (SELECT min(Email) FROM user_demographics), count(*) FROM reviews) SELECT * FROM t",
+    "SELECT d.* FROM reviews r JOIN (SELECT UserID, (SELECT count(*) FROM reviews) FROM user_demographics) d "
+    "USING (UserID) LIMIT 2",
 ]
 
 

@@ -135,16 +135,37 @@ def name_result_columns(root: exp.Expression, sql: str, read: str) -> None:
 
     Called on the reader's tree before any rule changes it; ``sql`` is the reader's text.
     """
-    selects = _result_select(root)
+    # derived tables and CTE bodies first (their names reach the result through * and by name),
+    # each from DuckDB's parse of its own unrewritten text
+    for query in _inner_queries(root):
+        _name(query, None)
+    # the result: the reader's own text first, whatever its dialect: DuckDB run on it directly names it so
+    _name(root, sql)
+
+
+def _inner_queries(root: exp.Expression) -> list[exp.Expression]:
+    """The queries whose output columns the statement can read by name or with ``*``: derived tables
+    (in FROM and JOIN) and CTE bodies. A scalar, EXISTS or IN subquery's names go nowhere."""
+    found: list[exp.Expression] = []
+    for node in root.find_all(exp.CTE, exp.Subquery):
+        if isinstance(node, exp.CTE):
+            found.append(node.this)
+        elif node is not root and isinstance(node.parent, (exp.From, exp.Join)):
+            found.append(node.this)
+    return found
+
+
+def _name(query: exp.Expression, sql: str | None) -> None:
+    """Alias the projections of ``query``'s result SELECTs that need a name (see :func:`_needs_name`)."""
+    selects = _result_select(query)
     wanted = [[i for i, projection in enumerate(select.expressions) if _needs_name(projection)]
               for select in selects]
     if not any(wanted):
         return
     counts = [len(select.expressions) for select in selects]
-    # the reader's own text first, whatever its dialect: DuckDB run on it directly names it so
-    names = _duckdb_names(sql, wanted, counts)
+    names = _duckdb_names(sql, wanted, counts) if sql is not None else None
     if names is None:
-        names = _duckdb_names(root.sql(dialect="duckdb", comments=False), wanted, counts)
+        names = _duckdb_names(query.sql(dialect="duckdb", comments=False), wanted, counts)
     for index, (select, positions) in enumerate(zip(selects, wanted)):
         for position in positions:
             projection = select.expressions[position]

@@ -32,7 +32,7 @@ TIME_FORMS = "an ISO date or time (2026-11-25, 2026-11-25T08:00, 2026-11-25T08:0
 
 
 class BadTime(ValueError):
-    pass
+    """A --since or --until value that is not a time; the message lists the forms accepted."""
 
 
 #: the log as DuckDB reads it: one JSON object per line, fields missing from older lines read as NULL
@@ -41,7 +41,7 @@ _LOG = ("read_json(?, format='newline_delimited', union_by_name=true, "
         "decision: 'VARCHAR', reason: 'VARCHAR', rows: 'BIGINT', duration_ms: 'DOUBLE', statement: 'VARCHAR', "
         "reads: 'STRUCT(\"table\" VARCHAR)[]'})")
 
-#: per filter: the values the log holds, and the policy set's names of that kind
+#: per filter: the values the log holds (the policy set's names of that kind are known too)
 _KNOWN_SQL = {
     "--principal": f"SELECT DISTINCT principal FROM {_LOG} WHERE principal IS NOT NULL",
     "--role": f"SELECT DISTINCT unnest(roles) FROM {_LOG}",

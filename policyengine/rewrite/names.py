@@ -19,6 +19,7 @@ sqlglot's rendering of the expression: never from the rewritten text.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import threading
@@ -28,22 +29,37 @@ from sqlglot import exp
 
 from policyengine.rewrite.templates import quoted
 
-_LOCAL = threading.local()
+#: the parse-only connection and its serialized ``SELECT 1`` (made on first use), and the lock every
+#: use holds: one connection, closed at exit, rather than one per thread left to the interpreter's
+#: teardown (a DuckDB connection destroyed during finalization can abort the process)
+_PARSER: Any = None
+_TEMPLATE: dict[str, Any] | None = None
+_LOCK = threading.Lock()
 #: a statement whose single projection is replaced, deserialized to ``SELECT <expression>``
 _TEMPLATE_SQL = "SELECT 1"
 _PREFIX = "SELECT "
 
 
 def _parser() -> Any:
-    """This thread's parse-only DuckDB connection (in memory, no external access, settings locked)."""
-    connection = getattr(_LOCAL, "connection", None)
-    if connection is None:
+    """The parse-only DuckDB connection (in memory, no external access, settings locked); call with
+    :data:`_LOCK` held."""
+    global _PARSER
+    if _PARSER is None:
         import duckdb
 
-        connection = duckdb.connect(":memory:", config={"enable_external_access": False})
+        connection = duckdb.connect(":memory:", config={"enable_external_access": False, "threads": 1})
         connection.execute("SET lock_configuration = true")
-        _LOCAL.connection = connection
-    return connection
+        _PARSER = connection
+        atexit.register(_close)
+    return _PARSER
+
+
+def _close() -> None:
+    global _PARSER
+    with _LOCK:
+        if _PARSER is not None:
+            _PARSER.close()
+            _PARSER = None
 
 
 def _result_select(root: exp.Expression) -> list[exp.Select]:
@@ -90,6 +106,12 @@ def _leftmost_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
 def _duckdb_names(sql: str, wanted: list[list[int]], counts: list[int]) -> list[dict[int, str]] | None:
     """DuckDB's names for the wanted projections (per result SELECT, by position) of ``sql``;
     None when DuckDB cannot parse it or its select lists do not line up with sqlglot's."""
+    with _LOCK:
+        return _names_locked(sql, wanted, counts)
+
+
+def _names_locked(sql: str, wanted: list[list[int]], counts: list[int]) -> list[dict[int, str]] | None:
+    global _TEMPLATE
     connection = _parser()
     try:
         text = connection.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
@@ -100,10 +122,10 @@ def _duckdb_names(sql: str, wanted: list[list[int]], counts: list[int]) -> list[
         if len(nodes) != len(counts) or any(len(node.get("select_list") or ()) != count
                                             for node, count in zip(nodes, counts)):
             return None
-        template = getattr(_LOCAL, "template", None)
-        if template is None:
-            template = _LOCAL.template = json.loads(connection.execute("SELECT json_serialize_sql(?::VARCHAR)",
-                                                                       [_TEMPLATE_SQL]).fetchone()[0])
+        if _TEMPLATE is None:
+            _TEMPLATE = json.loads(connection.execute("SELECT json_serialize_sql(?::VARCHAR)",
+                                                      [_TEMPLATE_SQL]).fetchone()[0])
+        template = _TEMPLATE
         statements: list[str] = []
         for node, positions in zip(nodes, wanted):
             for position in positions:

@@ -1,0 +1,93 @@
+"""One bounded, thread-safe, least-recently-used cache for every kept result of the engine.
+
+Rewrites, decisions, wrapper texts, prepared plans, shadow catalogs and inferred parameter types are
+all kept per key up to a bound, so that a client sending endless distinct statements cannot grow the
+process without end. They share this one implementation instead of each holding an ``OrderedDict``,
+a lock and an eviction loop of its own.
+
+>>> cache = BoundedCache(2)
+>>> cache.put("a", 1); cache.put("b", 2)
+>>> cache.get("a")          # a is now the most recently used
+1
+>>> cache.put("c", 3)       # so b, the least recently used, goes
+>>> sorted(cache.keys())
+['a', 'c']
+>>> cache.get_or_make("d", lambda: 4), len(cache)
+(4, 2)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from threading import Lock
+from typing import Callable, Generic, Hashable, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+_MISSING = object()
+
+
+class BoundedCache(Generic[K, V]):
+    """At most ``size`` entries; the least recently used goes first.
+
+    ``on_evict(key, value)`` runs for each entry pushed out by :meth:`put` (not for :meth:`pop` or
+    :meth:`clear`, whose callers hold what they removed), outside the lock: it may close connections
+    or run statements without holding up other threads.
+    """
+
+    def __init__(self, size: int, on_evict: Callable[[K, V], None] | None = None):
+        if size < 1:
+            raise ValueError("a bounded cache holds at least one entry")
+        self.size = size
+        self._on_evict = on_evict
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        """The value kept for ``key`` (now the most recently used), or ``default``."""
+        with self._lock:
+            value = self._entries.get(key, _MISSING)
+            if value is _MISSING:
+                return default
+            self._entries.move_to_end(key)
+            return value  # type: ignore[return-value]
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            evicted = [self._entries.popitem(last=False) for _ in range(len(self._entries) - self.size)]
+        if self._on_evict is not None:
+            for old_key, old_value in evicted:
+                self._on_evict(old_key, old_value)
+
+    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
+        """The kept value, or ``make()`` kept and returned. ``make`` runs outside the lock, so two
+        threads missing at once may both make it; the later one's value is kept."""
+        value = self.get(key, _MISSING)  # type: ignore[arg-type]
+        if value is _MISSING:
+            value = make()
+            self.put(key, value)
+        return value  # type: ignore[return-value]
+
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        with self._lock:
+            return self._entries.pop(key, default)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def keys(self) -> list[K]:
+        """The keys, least recently used first (a copy: safe to iterate while others use the cache)."""
+        with self._lock:
+            return list(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

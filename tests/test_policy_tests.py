@@ -21,7 +21,7 @@ from policyengine import load_policy_set
 from policyengine.crypto import parse_key
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
-from policyengine.model.cases import CasesInvalid, load_cases
+from policyengine.testing.case_model import CasesInvalid, load_cases
 from policyengine.model.reading import read_file
 from policyengine.testing.cases import run_cases
 from tests.conftest import EXAMPLE
@@ -435,7 +435,7 @@ cases:
 
 
 def test_masked_takes_every_protection_kind_that_shows_a_value():
-    from policyengine.model.cases import MASK_KINDS
+    from policyengine.testing.case_model import MASK_KINDS
     from policyengine.model.protections import KINDS
 
     assert set(MASK_KINDS) == set(KINDS) - {"none", "deny"}

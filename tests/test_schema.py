@@ -68,7 +68,7 @@ def test_schemas_reject_what_the_loader_rejects(name, document, fragment):
 
 def test_the_case_schema_takes_the_loaders_shorthands():
     """``role`` as one name or a list, ``masked`` as a list or a mapping to kinds, ``refused`` as text or a flag."""
-    from policyengine.model.cases import CaseFile
+    from policyengine.testing.case_model import CaseFile
 
     document = {"cases": [
         {"name": "a", "role": "reader", "env": "prod", "sql": "SELECT 1", "expect": {"masked": ["Email"], "rows": 0}},

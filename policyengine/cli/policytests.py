@@ -60,7 +60,7 @@ def test_command(
     from policyengine.backends.duckdb import DuckDBBackend
     from policyengine.backends.errors import QueryFailed
     from policyengine.engine import Engine
-    from policyengine.model.cases import FOLDER, CasesInvalid, load_cases
+    from policyengine.testing.case_model import FOLDER, CasesInvalid, load_cases
     from policyengine.testing.cases import run_cases
 
     try:

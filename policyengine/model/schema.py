@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from policyengine.model.cases import CaseFile
+from policyengine.testing.case_model import CaseFile
 from policyengine.model.files import ContractSpec, RolesFile, SettingsFile
 from policyengine.model.protections import KINDS
 

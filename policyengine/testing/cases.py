@@ -25,7 +25,7 @@ from typing import Any
 
 from policyengine.dbapi import Error, PolicyDenied, connect
 from policyengine.engine import Engine
-from policyengine.model.cases import Case, Expectation
+from policyengine.testing.case_model import Case, Expectation
 from policyengine.testing import assert_masked, assert_raw, assert_refused
 
 __all__ = ["CaseResult", "run_case", "run_cases"]

@@ -10,8 +10,8 @@ what must come of it::
         expect: {masked: {Email: email}}
 
 Case files are the policy author's claims about the policy set, so they get the same treatment as
-the policy files: strict YAML/JSON (:mod:`.reading`), unknown keys and wrong types reported as
-``tests/x.yaml: cases[2].expect.rows: ...`` (:mod:`.pydantic_errors`), every problem in one run.
+the policy files: strict YAML/JSON (:mod:`policyengine.model.reading`), unknown keys and wrong types reported as
+``tests/x.yaml: cases[2].expect.rows: ...`` (:mod:`policyengine.model.pydantic_errors`), every problem in one run.
 Names of roles, principals and environments are checked against the loaded policy set here too: a
 case that asks as a role that does not exist can never tell anything about the policies, so it is a
 mistake in the file, not a failed test.

@@ -4,7 +4,8 @@ Policy files are loaded and validated by :mod:`policyengine.model`; :mod:`policy
 turns a validated policy set, a principal and an environment into what each column shows.
 """
 
-from policyengine.model import PolicySet, PolicySetInvalid, Problem, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet, PolicySetInvalid, Problem
 
 __all__ = ["PolicyDenied", "PolicySet", "PolicySetInvalid", "Problem", "connect", "load_policy_set"]
 

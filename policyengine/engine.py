@@ -19,7 +19,8 @@ from policyengine.backends.duckdb import DuckDBBackend, Limits, Parameters, Resu
 from policyengine.backends.errors import QueryFailed
 from policyengine.crypto import KeyMaterial, load_key
 from policyengine.decision import DecisionError, Outcome, Subject, environment_for, subject_for
-from policyengine.model import PolicySet, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet
 from policyengine.model.protections import KEYED_KINDS
 from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
 

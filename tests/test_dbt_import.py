@@ -21,7 +21,8 @@ from policyengine.cli import main
 from policyengine.dbt import MARKER, plan_import, write_plan
 from policyengine.dbt.project import model_parents
 from policyengine.decision import decide, subject_for
-from policyengine.model import PolicySet, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet
 from tests.conftest import EXAMPLE, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "dbt"

@@ -22,8 +22,10 @@ from policyengine.dlp.labelled import build, write_duckdb
 from policyengine.dlp.names import name_evidence
 from policyengine.dlp.scan import check_proposals, level_for, scan
 from policyengine.engine import Engine
-from policyengine.model import PolicySetInvalid, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySetInvalid
 from tests.conftest import EXAMPLE
+from tests.harness.frontdoor import needs_psql, psql
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -460,11 +462,8 @@ def test_the_front_door_masks_with_psycopg(egress_frontdoor):
                for line in egress_lines(audit))
 
 
+@needs_psql
 def test_the_front_door_masks_with_psql(egress_frontdoor):
-    from tests.test_server_psql import PSQL, psql
-
-    if PSQL is None:
-        pytest.skip("needs psql: apt-get install postgresql-client")
     port, _ = egress_frontdoor
     result = psql(port, "alice", "alice-pass-1", "SELECT note FROM notes WHERE id = 1")
     assert result.returncode == 0, result.stderr

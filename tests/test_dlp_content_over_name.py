@@ -22,7 +22,7 @@ from policyengine.dlp.classify import CHANCE, chance_of_at_least, classify_colum
 from policyengine.dlp.labelled import build, card, iban, iban_ish, numeric_code, order_number, part_number, version
 from policyengine.dlp.names import name_evidence
 from policyengine.dlp.scan import scan
-from policyengine.model import load_policy_set
+from policyengine.loading import load_policy_set
 from tests.conftest import EXAMPLE
 
 #: product-code-like names that rule cards or IBANs out by a generic word (code, item, part, serial...)

@@ -16,7 +16,7 @@ from policyengine.decision import subject_for
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
 from policyengine.backends.duckdb import DuckDBBackend
-from policyengine.model import load_policy_set
+from policyengine.loading import load_policy_set
 from policyengine.rewrite import Refused
 from tests.conftest import EXAMPLE
 from policyengine.fuzz.oracle import materialize, normalize_rows

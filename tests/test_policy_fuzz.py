@@ -37,7 +37,8 @@ from policyengine.fuzz.policy_mutations import (
     loc,
     roles_view,
 )
-from policyengine.model import PolicySetInvalid, Problem, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySetInvalid, Problem
 from tests.conftest import EXAMPLE
 
 SEED = 20251125

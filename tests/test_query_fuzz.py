@@ -17,7 +17,7 @@ import pytest
 
 from policyengine.fuzz.queries import QueryGenerator
 from policyengine.fuzz.run import World, run
-from policyengine.model import load_policy_set
+from policyengine.loading import load_policy_set
 from tests.conftest import EXAMPLE
 
 #: what the generator must produce, each at least once in a few hundred queries

@@ -23,7 +23,8 @@ from policyengine.cli import main
 from policyengine.dbt import plan_import, write_plan
 from policyengine.decision import Outcome, decide, subject_for
 from policyengine.demo.data import build_demo_database
-from policyengine.model import PolicySet, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet
 from policyengine.report import build_report, render_html
 from policyengine.report.model import derivation_parents
 from tests.conftest import EXAMPLE, ROOT

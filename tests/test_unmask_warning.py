@@ -14,8 +14,9 @@ import pytest
 
 from policyengine.decision.decide import decide, subject_for
 from policyengine.decision.outcomes import Outcome
-from policyengine.model import PolicySetInvalid, load_policy_set
-from policyengine.model.checks import custom_mask_deny_warnings, policy_warnings, unmask_deny_warnings
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySetInvalid
+from policyengine.decision.checks import custom_mask_deny_warnings, policy_warnings, unmask_deny_warnings
 from policyengine.model.problems import PolicyWarning
 from tests.conftest import EXAMPLE, ROOT
 

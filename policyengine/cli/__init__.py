@@ -79,7 +79,8 @@ def _global(
 
 def load_or_exit(fmt: Format = Format.table):
     """The policy set, or exit 1 with every problem listed: a bad set is never half-used."""
-    from policyengine.model import PolicySetInvalid, load_policy_set
+    from policyengine.loading import load_policy_set
+    from policyengine.model import PolicySetInvalid
 
     try:
         return load_policy_set(state.policies)

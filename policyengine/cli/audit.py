@@ -161,7 +161,8 @@ def _policy_set_if_any() -> Any:
     """The ``--policies`` set when it loads, else None: reading the log does not need one, and a log may
     outlive the set that wrote it."""
     from policyengine.cli import state
-    from policyengine.model import PolicySetInvalid, load_policy_set
+    from policyengine.loading import load_policy_set
+    from policyengine.model import PolicySetInvalid
 
     try:
         return load_policy_set(state.policies)

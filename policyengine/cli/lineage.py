@@ -204,7 +204,8 @@ def _load_for_derive(fmt: Format) -> Any:
     """The policy set without its lineage checks: derive is how a column below its lineage is fixed,
     so what those checks report must not stop it. Any other problem does (exit 1, as everywhere), and
     the set with the derived contracts is validated in full before anything is written."""
-    from policyengine.model import PolicySetInvalid, load_policy_set
+    from policyengine.loading import load_policy_set
+    from policyengine.model import PolicySetInvalid
 
     try:
         return load_policy_set(state.policies, lineage=False)
@@ -322,7 +323,8 @@ def _replace_in_file(path: Path, existing: Any, document: dict[str, Any]) -> str
 def _validate(plan: list[tuple[Path, str, Any]]) -> list[Any]:
     """The problems of the policy set with these files written (checked in a copy: nothing is
     written until the set is valid)."""
-    from policyengine.model import PolicySetInvalid, load_policy_set
+    from policyengine.loading import load_policy_set
+    from policyengine.model import PolicySetInvalid
 
     root = Path(state.policies)
     with tempfile.TemporaryDirectory(prefix="policyengine-derive-") as scratch:

@@ -10,7 +10,7 @@ import typer
 from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_exit, state
 from policyengine.cli.common import failed
 from policyengine.cli.output import Format, lines, stderr, stdout, write_json
-from policyengine.model.checks import policy_warnings
+from policyengine.decision.checks import policy_warnings
 
 
 @app.command()

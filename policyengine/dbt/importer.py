@@ -30,7 +30,8 @@ from policyengine.dbt.locate import Found, Origin, format_path
 from policyengine.dbt.manifest import read_manifest
 from policyengine.dbt.project import read_project, relations_from_properties
 from policyengine.dbt.relations import DbtColumn, DbtRelation
-from policyengine.model import PolicySet, PolicySetInvalid, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet, PolicySetInvalid
 from policyengine.model.base import normalize_key
 from policyengine.model.problems import Problem
 from policyengine.model.reading import ReadError, parse_text

@@ -8,6 +8,7 @@ from policyengine.decision.decide import (
     subject_for,
     subject_grant,
 )
+from policyengine.decision.grant import Grant, expand_roles, grant
 from policyengine.decision.outcomes import (
     ColumnDecision,
     Outcome,
@@ -20,7 +21,7 @@ from policyengine.decision.outcomes import (
 )
 
 __all__ = [
-    "ColumnDecision", "DecisionError", "Outcome", "RowFilter", "RowScope", "Subject", "TableDecision",
+    "ColumnDecision", "DecisionError", "Grant", "Outcome", "RowFilter", "RowScope", "Subject", "TableDecision",
     "decision_dict", "decision_rows",
-    "decide", "decide_all", "environment_for", "subject_for", "subject_grant",
+    "decide", "decide_all", "environment_for", "expand_roles", "grant", "subject_for", "subject_grant",
 ]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from policyengine.model import Column, Grant, PolicySet, Table, grant, name_key
+from policyengine.decision.grant import Grant, grant
+from policyengine.model import Column, PolicySet, Table, name_key
 from policyengine.decision.outcomes import (
     ColumnDecision,
     Outcome,

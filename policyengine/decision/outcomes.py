@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
 
-from policyengine.model import Column, Grant, RowRule, Table
+from policyengine.decision.grant import Grant
+from policyengine.model import Column, RowRule, Table
 from policyengine.model.protections import Protection, describe_protection
 
 

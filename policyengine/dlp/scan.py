@@ -291,7 +291,8 @@ def propose(table: str, columns: list[ScannedColumn], policy_set: Any, database:
 
 def check_proposals(root: str | Path, proposals: Sequence[Proposal]) -> list[str]:
     """Problems of the policy set with the proposals added (empty: it validates), checked in a copy."""
-    from policyengine.model import PolicySetInvalid, load_policy_set
+    from policyengine.loading import load_policy_set
+    from policyengine.model import PolicySetInvalid
 
     source = Path(root)
     with tempfile.TemporaryDirectory(prefix="policyengine-scan-") as folder:

@@ -63,7 +63,8 @@ from policyengine.fuzz.policy_mutations import (
     Operator,
     Workspace,
 )
-from policyengine.model import PolicySetInvalid, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySetInvalid
 
 #: one index in this many is a combination of mutations
 COMBINE_EVERY = 5

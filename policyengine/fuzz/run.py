@@ -30,7 +30,8 @@ from policyengine.engine import Engine
 from policyengine.fuzz.canaries import forbidden, leaks, plant
 from policyengine.fuzz.oracle import materialize, normalize_rows
 from policyengine.fuzz.queries import QueryGenerator
-from policyengine.model import PolicySet, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet
 from policyengine.rewrite import Refused
 
 KEY = crypto.parse_key("66757a7a206b6579206e6f7420757365")  # a key for the fuzz world's own data only

@@ -7,24 +7,24 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from pydantic import ValidationError
 
 from policyengine.model.base import PolicyModel, normalize_key
 from policyengine.model.checks import (
+    Known,
     TableDraft,
     TableIndex,
-    check_unprotected_sensitive,
     finish_table,
     resolve_roles,
     resolve_settings,
     resolve_table,
 )
-from policyengine.lineage.checks import check_lineage
 from policyengine.model.files import ContractHeader, ContractSpec, RolesFile, SettingsFile
-from policyengine.model.policyset import PolicySet, Table, name_key
+from policyengine.model.policyset import PolicySet, Role, Settings, Table, name_key
 from policyengine.model.problems import PolicySetInvalid, Problem, Problems
 from policyengine.model.pydantic_errors import report_validation_error
 from policyengine.model.reading import ReadError, read_file
@@ -39,6 +39,26 @@ from policyengine.model.recovery import (
 )
 
 SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The set as resolved so far, for the checks that look across files after every file is read.
+
+    Problems go into the drafts' own :class:`Problems` (``tables.drafts[...].raw.problems``), so
+    they are located by file and field like every other problem.
+    """
+
+    tables: TableIndex
+    roles: dict[str, Role]
+    #: roles known only in part (a problem already reported): checks that judge a role skip these
+    incomplete_roles: set[str]
+    settings: Settings
+    known: Known
+
+
+#: a check the loader runs over the resolved set; it reports into the drafts' problems
+SetCheck = Callable[[Resolved], None]
 
 
 def _one_of(root: Path, stem: str, problems: list[Problem]) -> Path | None:
@@ -149,7 +169,7 @@ def _contract_list(items: list[Any], stem: str, problems: Problems, tables: RawT
         tables.contracts.append(raw)
 
 
-def load_policy_set(root: str | Path, *, lineage: bool = True) -> PolicySet:
+def load_policy_set(root: str | Path, *, checks: Sequence[SetCheck]) -> PolicySet:
     """Load and validate a policy folder; raises :class:`PolicySetInvalid` listing every problem.
 
     Each file is validated as a whole first, which reports its problems; what is valid in a file
@@ -157,9 +177,10 @@ def load_policy_set(root: str | Path, *, lineage: bool = True) -> PolicySet:
     neither hides the others nor makes references to what the file defines look wrong. A
     :class:`PolicySet` is returned only when no problem at all was found.
 
-    ``lineage=False`` leaves out the lineage checks (:mod:`policyengine.lineage.checks`): only for
-    ``policyengine derive``, which repairs what they report and then validates the whole set with
-    them before it writes anything. Enforcement never loads a set that way.
+    ``checks`` run after the model's own, over the resolved set: the checks that need a layer above
+    the model (the decision's "who would read this raw?", lineage), which the model may not import
+    (docs/architecture.md). It has no default, so that no caller can leave them out by accident:
+    :func:`policyengine.loading.load_policy_set` passes every one, and is what callers use.
     """
     root = Path(root)
     problems: list[Problem] = []
@@ -231,9 +252,9 @@ def load_policy_set(root: str | Path, *, lineage: bool = True) -> PolicySet:
             tables[key] = table
     for draft in unnamed:
         finish_table(draft, roles, index, known)
-    check_unprotected_sensitive(index, roles, incomplete_roles, settings, known)
-    if lineage:
-        check_lineage(index, settings, known)
+    resolved = Resolved(index, roles, incomplete_roles, settings, known)
+    for check in checks:
+        check(resolved)
 
     if not problems and (len(tables) != len(drafts) or incomplete_roles):
         # Fail closed: something was left out without a problem saying why (a bug, never a mistake

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from policyengine.model import PolicySet, PolicySetInvalid, Problem, load_policy_set
+from policyengine.loading import load_policy_set
+from policyengine.model import PolicySet, PolicySetInvalid, Problem
 from policyengine.model.loader import SUFFIXES
 
 LOGGER = logging.getLogger("policyengine.server")

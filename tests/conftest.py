@@ -39,3 +39,32 @@ def write_set(tmp_path: Path) -> Callable[..., Path]:
         return tmp_path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def frontdoor(tmp_path_factory):
+    """A front door on the demo database (bob, frank and erin with their passwords, TLS offered), started
+    once per module: tests/harness/frontdoor.py has its clients and oracles."""
+    from policyengine.demo.data import build_demo_database
+    from policyengine.engine import Engine
+    from policyengine.server.server import Server, tls_context
+    from policyengine.server.users import load_users, set_password
+    from tests.harness.frontdoor import KEY, PASSWORDS, self_signed, serve
+
+    root = tmp_path_factory.mktemp("server")
+    database = root / "demo.duckdb"
+    build_demo_database(database, users=120, reviews=300)
+    users_file = root / "users.yaml"
+    for name, password in PASSWORDS.items():
+        set_password(users_file, name, password)
+    engine = Engine.load(EXAMPLE, database, keys=KEY, audit=root / "audit.jsonl")
+    server = Server(engine, load_users(users_file), tls=tls_context(*self_signed(root)))
+    try:
+        yield from serve(engine, server, root)
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def server_port(frontdoor):
+    return frontdoor.port

@@ -15,7 +15,8 @@ from policyengine.demo.data import build_demo_database
 from tests.adversarial_queries import all_attacks
 from tests.conftest import EXAMPLE
 from policyengine.fuzz.oracle import materialize
-from tests.test_adversarial import KEY, Denied, check_attacks, forbidden, plant
+from tests.harness.redteam import KEY, Denied, check_attacks, forbidden
+from policyengine.fuzz.canaries import plant
 
 KEY_HEX = KEY.master.hex()
 

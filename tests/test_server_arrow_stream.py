@@ -14,8 +14,7 @@ import time
 import pytest
 
 from policyengine.server import arrow_rows
-from tests.test_server_clients import dsn, expected
-from tests.test_server_psql import FrontDoor, frontdoor  # noqa: F401 - fixture
+from tests.harness.frontdoor import FrontDoor, dsn, expected
 
 pytest.importorskip("pyarrow")
 

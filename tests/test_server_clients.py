@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_server_psql import PASSWORDS, FrontDoor, _listed, frontdoor, server_port  # noqa: F401 - fixtures
+from tests.harness import frontdoor as harness
+from tests.harness.frontdoor import PASSWORDS, FrontDoor, dsn
+from tests.harness.frontdoor import listed as _listed
 
 QUERY = 'SELECT "ReviewID", "UserID", "ReviewSentiment", "BirthYear" FROM verified_reviews ORDER BY "ReviewID" LIMIT 5'
 PARAMETERIZED = ('SELECT "ReviewID", "UserID", "BirthYear" FROM verified_reviews WHERE "BirthYear" > {} '
@@ -27,13 +29,7 @@ PRINCIPALS = ("bob", "frank")
 
 
 def expected(frontdoor: FrontDoor, principal: str, sql: str = QUERY, parameters: list | None = None) -> list[tuple]:
-    result = frontdoor.engine.query(sql, principal=principal, read="postgres", parameters=parameters)
-    return [tuple(row) for row in result.fetchall()]
-
-
-def dsn(frontdoor: FrontDoor, principal: str) -> str:
-    return (f"host=127.0.0.1 port={frontdoor.port} user={principal} password={PASSWORDS[principal]} "
-            "dbname=demo sslmode=disable")
+    return harness.expected(frontdoor, principal, sql, parameters)
 
 
 def url(frontdoor: FrontDoor, principal: str, scheme: str = "postgresql") -> str:

@@ -15,7 +15,7 @@ import struct
 from policyengine.fuzz.protocol_mutate import build_parse, frame
 from policyengine.fuzz.protocol_world import connect_and_login, error_fields, read_frame
 from policyengine.server import session as session_module
-from tests.test_server_psql import PASSWORDS, FrontDoor, frontdoor  # noqa: F401 - fixture
+from tests.harness.frontdoor import PASSWORDS, FrontDoor
 
 ROWS = 'SELECT "ReviewID" FROM reviews ORDER BY "ReviewID"'
 

@@ -2,91 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
 import subprocess
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from policyengine import crypto
-from policyengine.demo.data import build_demo_database
-from policyengine.engine import Engine
-from policyengine.fuzz.protocol_world import self_signed_certificate
-from policyengine.server.server import Server, tls_context
-from policyengine.server.users import load_users, set_password
-from tests.conftest import EXAMPLE
+from tests.harness.frontdoor import PASSWORDS, PGBENCH, listed, needs_pgbench, needs_psql, psql
 
-PSQL = shutil.which("psql")
-#: CI installs Debian's postgresql-client (.ci/run); a machine without psql says so instead of failing
-pytestmark = pytest.mark.skipif(PSQL is None, reason="needs psql: apt-get install postgresql-client")
-KEY = crypto.parse_key("7073716c2066726f6e7420646f6f7221")
-PASSWORDS = {"bob": "bob-pass-1", "frank": "frank-pass-1", "erin": "erin-pass-1"}
+# the frontdoor and server_port fixtures are tests/conftest.py's; psql's tests skip where it is not installed,
+# the psycopg tests run regardless
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1 (the protocol fuzzer's own helper)."""
-    made = self_signed_certificate(folder)
-    assert made is not None, "the tests need the cryptography package"
-    return made
-
-
-@dataclass
-class FrontDoor:
-    """A started server, and its engine: the in-process answer every client's answer must equal."""
-
-    port: int
-    engine: Engine
-    server: Server
-    root: Path
-
-
-@pytest.fixture(scope="module")
-def frontdoor(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    database = root / "demo.duckdb"
-    build_demo_database(database, users=120, reviews=300)
-    users_file = root / "users.yaml"
-    for name, password in PASSWORDS.items():
-        set_password(users_file, name, password)
-    engine = Engine.load(EXAMPLE, database, keys=KEY, audit=root / "audit.jsonl")
-    server = Server(engine, load_users(users_file), tls=tls_context(*self_signed(root)))
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    port: list[int] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(server.serve("127.0.0.1", 0, started=lambda p: (port.append(p), started.set())))
-        except RuntimeError:  # the loop is stopped when the tests are done
-            pass
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(30)
-    yield FrontDoor(port[0], engine, server, root)
-    loop.call_soon_threadsafe(loop.stop)
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def server_port(frontdoor):
-    return frontdoor.port
-
-
-def psql(port: int, user: str, password: str, *commands: str, sslmode: str = "disable") -> subprocess.CompletedProcess[str]:
-    args = [PSQL, f"host=127.0.0.1 port={port} user={user} dbname=demo sslmode={sslmode}", "-X", "-A", "-t", "-v",
-            "ON_ERROR_STOP=0"]
-    for command in commands:
-        args += ["-c", command]
-    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
-
-
+@needs_psql
 def test_masked_for_bob_raw_for_frank(server_port):
     masked = psql(server_port, "bob", PASSWORDS["bob"], "SELECT Email FROM user_demographics ORDER BY Email LIMIT 3")
     assert masked.returncode == 0, masked.stderr
@@ -96,6 +24,7 @@ def test_masked_for_bob_raw_for_frank(server_port):
     assert all("@" in e and not e.startswith("*****") for e in raw.stdout.split())
 
 
+@needs_psql
 def test_refusal_carries_the_reason_and_the_session_goes_on(server_port):
     result = psql(server_port, "bob", PASSWORDS["bob"], "SELECT NationalID FROM user_demographics",
                   "SELECT count(*) FROM region_countries")
@@ -103,11 +32,13 @@ def test_refusal_carries_the_reason_and_the_session_goes_on(server_port):
     assert result.stdout.strip() == "13"
 
 
+@needs_psql
 def test_no_access_in_the_environment(server_port):
     result = psql(server_port, "erin", PASSWORDS["erin"], "SELECT count(*) FROM reviews")
     assert "has no access in prod" in result.stderr
 
 
+@needs_psql
 def test_wrong_password_and_unknown_user_fail_alike(server_port):
     wrong = psql(server_port, "bob", "not-it", "SELECT 1")
     unknown = psql(server_port, "mallory", "whatever", "SELECT 1")
@@ -115,6 +46,7 @@ def test_wrong_password_and_unknown_user_fail_alike(server_port):
     assert unknown.returncode != 0 and 'password authentication failed for user "mallory"' in unknown.stderr
 
 
+@needs_psql
 def test_several_statements_set_show_and_transactions(server_port):
     result = psql(server_port, "frank", PASSWORDS["frank"], "SET application_name = 'bi'; SHOW application_name",
                   "BEGIN", "SELECT 1 + 1", "COMMIT")
@@ -123,6 +55,7 @@ def test_several_statements_set_show_and_transactions(server_port):
     assert "bi" in lines and "2" in lines
 
 
+@needs_psql
 def test_statements_that_write_are_refused(server_port):
     result = psql(server_port, "frank", PASSWORDS["frank"], "DROP TABLE reviews")
     assert "only queries are allowed, not DROP" in result.stderr
@@ -147,6 +80,7 @@ def test_psycopg_extended_protocol_with_parameters(server_port):
         assert len(prepared) == 3
 
 
+@needs_psql
 def test_tls_with_sslmode_require(server_port):
     result = psql(server_port, "bob", PASSWORDS["bob"], "SELECT Email FROM user_demographics LIMIT 1",
                   sslmode="require")
@@ -192,6 +126,7 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         return b"".join(chunks)
 
 
+@needs_psql
 @pytest.mark.parametrize("data", [
     b"\x00\x00\x00\x08\x04\xd2\x16\x2f",  # SSLRequest, then nothing
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # not PostgreSQL at all
@@ -207,6 +142,7 @@ def test_garbage_closes_only_that_connection(server_port, data):
     assert after.stdout.strip() == "1"
 
 
+@needs_psql
 def test_oversized_message_after_login_is_a_protocol_violation(server_port):
     import struct as st
 
@@ -237,10 +173,7 @@ def test_fifty_concurrent_clients(server_port):
     assert results[0] == results[10] and results[1] == results[11]
 
 
-PGBENCH = shutil.which("pgbench") if Path("/usr/lib/postgresql").exists() else None
-
-
-@pytest.mark.skipif(PGBENCH is None, reason="needs pgbench: apt-get install postgresql (server package)")
+@needs_pgbench
 @pytest.mark.parametrize("mode", ["simple", "extended"])
 @pytest.mark.parametrize("principal", ["bob", "frank"])
 def test_pgbench_point_queries(server_port, tmp_path, mode, principal):
@@ -265,39 +198,32 @@ def test_pgbench_point_queries(server_port, tmp_path, mode, principal):
 
 # --- the per-principal catalog, through psql's own \d queries ---------------------------------------
 
-def _listed(frontdoor: FrontDoor, principal: str) -> dict[str, list[str]]:
-    """What the decision says this principal may read: table -> columns not denied (the oracle)."""
-    from policyengine.decision.visible import visible_tables
-
-    engine = frontdoor.engine
-    subject = engine.subject(principal=principal)
-    return {d.table.parts[-1]: [c.column.name for c in d.columns if c.outcome.name != "DENIED"]
-            for d in visible_tables(engine.policy_set, subject, None)}
-
-
+@needs_psql
 def test_psql_lists_databases(server_port):
     result = psql(server_port, "bob", PASSWORDS["bob"], r"\l")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("|")[0] == "demo"
 
 
+@needs_psql
 @pytest.mark.parametrize("principal", ["bob", "frank", "erin"])
 def test_psql_lists_exactly_the_tables_the_principal_may_read(frontdoor, principal):
     result = psql(frontdoor.port, principal, PASSWORDS[principal], r"\dt")
     assert result.returncode == 0, result.stderr
     tables = sorted(line.split("|")[1] for line in result.stdout.splitlines() if line)
-    assert tables == sorted(_listed(frontdoor, principal))
+    assert tables == sorted(listed(frontdoor, principal))
     if principal == "erin":  # no access at all in prod: nothing is listed
         assert tables == []
 
 
+@needs_psql
 @pytest.mark.parametrize("principal", ["bob", "frank"])
 def test_psql_describes_a_table_without_denied_columns(frontdoor, principal):
     result = psql(frontdoor.port, principal, PASSWORDS[principal], r"\d user_demographics", r"\d verified_reviews")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     columns = [line.split("|")[0] for line in lines if line.count("|") >= 4]
-    expected = _listed(frontdoor, principal)
+    expected = listed(frontdoor, principal)
     assert columns == expected["user_demographics"] + expected["verified_reviews"]
     assert ("NationalID" in columns) == (principal == "frank")  # denied to bob: not even listed
     assert "ReviewSentiment|numeric(38,9)||not null|" in lines
@@ -307,11 +233,13 @@ def test_psql_describes_a_table_without_denied_columns(frontdoor, principal):
     assert keys.stdout.strip() == 'PRIMARY KEY ("ReviewID")'
 
 
+@needs_psql
 def test_psql_describe_of_a_denied_table_finds_nothing(server_port):
     result = psql(server_port, "erin", PASSWORDS["erin"], r"\d verified_reviews")
     assert 'Did not find any relation named "verified_reviews"' in result.stderr
 
 
+@needs_psql
 def test_catalog_statements_cannot_reach_the_data(server_port):
     mixed = psql(server_port, "frank", PASSWORDS["frank"],
                  "SELECT c.relname, r.\"Email\" FROM pg_catalog.pg_class c, user_demographics r LIMIT 1")

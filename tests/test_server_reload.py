@@ -33,7 +33,7 @@ from policyengine.server.reload import PolicyWatcher
 from policyengine.server.server import Server
 from policyengine.server.users import load_users, set_password
 from tests.conftest import EXAMPLE, ROOT
-from tests.test_server_psql import KEY, PASSWORDS
+from tests.harness.frontdoor import KEY, PASSWORDS
 
 KEY_HEX = "7073716c2066726f6e7420646f6f7221"  # KEY's text, to check it never reaches a log line
 INTERVAL = 0.1

@@ -8,12 +8,10 @@ else stays unknown (reported as text, which DuckDB casts where it is used).
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from threading import Lock
-
 import sqlglot
 from sqlglot import exp
 
+from policyengine.bounded_cache import BoundedCache
 from policyengine.model import PolicySet
 from policyengine.server.catalog.pgtypes import column_type
 
@@ -37,23 +35,15 @@ def _columns(tree: exp.Expression, policy_set: PolicySet) -> dict[str, set[str]]
     return out
 
 
-_INFERRED: OrderedDict[tuple[str, str], dict[int, int]] = OrderedDict()
-_LOCK = Lock()
+#: per (policy version, statement text): drivers send the same statements again and again, and a client
+#: sending endless distinct ones must not grow the process without end
+_INFERRED: BoundedCache[tuple[str, str], dict[int, int]] = BoundedCache(2048)
 
 
 def infer_parameter_types(sql: str, policy_set: PolicySet) -> dict[int, int]:
-    """``{n: type OID}`` for the parameters whose type the statement makes plain (kept per policy
-    version and text: drivers send the same statements again and again)."""
-    key = (policy_set.version, sql)
-    with _LOCK:
-        found = _INFERRED.get(key)
-    if found is None:
-        found = _infer(sql, policy_set)
-        with _LOCK:
-            _INFERRED[key] = found
-            if len(_INFERRED) > 2048:
-                _INFERRED.popitem(last=False)
-    return dict(found)
+    """``{n: type OID}`` for the parameters whose type the statement makes plain (a copy: the kept
+    mapping is shared between sessions)."""
+    return dict(_INFERRED.get_or_make((policy_set.version, sql), lambda: _infer(sql, policy_set)))
 
 
 def _infer(sql: str, policy_set: PolicySet) -> dict[int, int]:

@@ -6,7 +6,6 @@ once per (policy version, subject) from the decision, and never from the data.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from threading import Lock
 from typing import Any
 
@@ -15,6 +14,7 @@ from sqlglot import exp
 
 from policyengine.backends.duckdb import ResultStream
 from policyengine.backends.errors import sanitize
+from policyengine.bounded_cache import BoundedCache
 from policyengine.decision import Subject
 from policyengine.decision.visible import visible_tables
 from policyengine.server.catalog.listing import listing_for
@@ -32,30 +32,28 @@ class Catalogs:
         self.engine = engine
         self.database = database
         self.settings = settings
-        self._shadows: OrderedDict[tuple[Any, ...], duckdb.DuckDBPyConnection] = OrderedDict()
-        self._lock = Lock()
+        #: least recently used shadows are closed when pushed out (outside the cache's lock)
+        self._shadows: BoundedCache[tuple[Any, ...], duckdb.DuckDBPyConnection] = BoundedCache(
+            KEEP, on_evict=lambda _key, con: con.close())
+        self._lock = Lock()  # guards _building only
         self._building: dict[tuple[Any, ...], Lock] = {}
 
     def shadow(self, subject: Subject, environment: str | None = None) -> duckdb.DuckDBPyConnection:
         policy_set = self.engine.policy_set
         key = (policy_set.version, subject.name, subject.roles, environment)
+        found = self._shadows.get(key)
+        if found is not None:
+            return found
         with self._lock:
-            found = self._shadows.get(key)
-            if found is not None:
-                self._shadows.move_to_end(key)
-                return found
             building = self._building.setdefault(key, Lock())
         with building:  # ten clients of one principal connecting at once build its catalog once
-            with self._lock:
-                found = self._shadows.get(key)
+            found = self._shadows.get(key)
             if found is not None:
                 return found
             con = self._build(policy_set, subject, environment)
+            self._shadows.put(key, con)
             with self._lock:
-                self._shadows[key] = con
                 self._building.pop(key, None)
-                while len(self._shadows) > KEEP:
-                    self._shadows.popitem(last=False)[1].close()
             return con
 
     def _build(self, policy_set: Any, subject: Subject, environment: str | None) -> duckdb.DuckDBPyConnection:
@@ -78,7 +76,7 @@ class Catalogs:
         return ResultStream(cursor, BATCH_ROWS, lambda c, _reusable: c.close())
 
     def close(self) -> None:
-        with self._lock:
-            for con in self._shadows.values():
+        for key in self._shadows.keys():
+            con = self._shadows.pop(key)
+            if con is not None:
                 con.close()
-            self._shadows.clear()

@@ -20,7 +20,7 @@ import re
 
 from sqlglot import exp
 
-from policyengine.rewrite.scan import Scanned
+from policyengine.rewrite.gate import Scanned
 
 #: reader dialects whose implicit-column constructs :func:`prunable` knows
 DIALECTS = frozenset({"duckdb"})

@@ -1,145 +1,82 @@
 """The rewrite: the reader's SQL in, SQL that can only see what the decision allows out.
 
-Like sqlglot's optimizer, the rewrite is an ordered tuple of small rules (:data:`RULES`), each a
-function of the syntax tree and a context. Only SQL generated from the final tree, with comments
-dropped, ever reaches a database: never the reader's text.
+Like sqlglot's optimizer, the rewrite is an ordered tuple of rules (:data:`RULES`), each a stage
+function in a module named for it, taking the tree and the arguments it names. A rule returns the
+tree, or a finding (what its stage worked out) that later rules name as an argument: the order a
+rule needs is checked when this module is imported. The last rule, the splice, writes the only SQL
+that reaches a database: generated from the engine's own tree, with comments dropped, never the
+reader's text.
 """
 
 from __future__ import annotations
 
+import inspect
 import secrets
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from threading import Lock
 from typing import Any, Callable
 
-from sqlglot import exp
-
-from policyengine.decision import Subject, TableDecision, decide
-from policyengine.model import PolicySet, Table
-from policyengine.rewrite import prune
+from policyengine.decision import Subject, TableDecision
+from policyengine.model import PolicySet
+from policyengine.rewrite.classify import classify
 from policyengine.rewrite.context import attribute_notices
-from policyengine.rewrite.names import name_result_columns
+from policyengine.rewrite.gate import gate
+from policyengine.rewrite.name_results import name_results
+from policyengine.rewrite.normalize import normalize
 from policyengine.rewrite.refusal import Refused
+from policyengine.rewrite.rename_ctes import rename_ctes
 from policyengine.rewrite.resolve import TableResolver
-from policyengine.rewrite.scan import Scanned, scan
-from policyengine.rewrite.statement import keep_sample_percent, parse_statement, row_bound
-from policyengine.rewrite.tables import (
-    Classified,
-    WrapContext,
-    classify,
-    lowercase_names,
-    rename_ctes,
-    unwrap_parenthesized_tables,
-    wrap_base_tables,
-)
-from policyengine.rewrite.wrapper import WrapperFactory
+from policyengine.rewrite.splice import Spliced, splice
+from policyengine.rewrite.statement import parse_statement
+from policyengine.rewrite.wrap import Wrapped, wrap
 
 
-#: dialects whose final SQL DuckDB's own parser cross-checks before it runs
-CROSS_CHECKED = frozenset({"duckdb"})
+@dataclass(frozen=True)
+class Rule:
+    """One step of the rewrite: ``run(tree, <the arguments its signature names>)``.
 
-
-@dataclass
-class RewriteState:
-    policy_set: PolicySet
-    subject: Subject
-    environment: str | None
-    resolver: TableResolver
-    nonce: str
-    udf_prefix: str | None = None
-    write: str = "duckdb"
-    read: str = "duckdb"
-    #: the gate's single walk: the tree's tables, CTEs, columns and names
-    scanned: Scanned | None = None
-    classified: Classified | None = None
-    #: whether the query reads base-table columns only by naming them (wrappers list only those)
-    prunable: bool = False
-    decisions: list[TableDecision] = field(default_factory=list)
-    factory: WrapperFactory | None = None
-    #: the reader's text, as given
-    sql: str = ""
-
-
-def _gate(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    state.scanned = scan(tree, refuse_unknown=state.write not in CROSS_CHECKED)
-    return tree
-
-
-def _name_results(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    """Result columns keep the names the unrewritten statement has (:mod:`policyengine.rewrite.names`):
-    a name made from rewritten text would show wrappers, row filters and masks."""
-    name_result_columns(tree, state.sql, state.read)
-    return tree
-
-
-def _normalize(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    if state.scanned is not None:
-        unwrap_parenthesized_tables(state.scanned.tables)
-        keep_sample_percent(state.scanned.samples)
-    return lowercase_names(tree, state.scanned.ctes if state.scanned else None)
-
-
-def _classify(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    state.classified = classify(tree, state.scanned.tables if state.scanned else None)
-    if state.scanned is not None:
-        # decided on the names the reader wrote, before the base tables become placeholders
-        state.prunable = prune.prunable(state.scanned, state.classified.base, state.read)
-    return tree
-
-
-def _rename_ctes(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    assert state.classified is not None
-    rename_ctes(tree, state.classified, state.nonce, state.scanned.ctes if state.scanned else None)
-    return tree
-
-
-#: decisions per (policy set, table, subject, environment): a decision is a pure function of these
-_DECISIONS: OrderedDict[tuple[Any, ...], tuple[weakref.ref[PolicySet], Table, TableDecision]] = OrderedDict()
-_DECISIONS_LOCK = Lock()
-_DECISIONS_SIZE = 4096
-
-
-def decide_cached(policy_set: PolicySet, subject: Subject, environment: str | None, table: Table) -> TableDecision:
-    """:func:`policyengine.decision.decide`, kept per policy set object, table, subject and environment.
-
-    Keyed by the identity of the policy set and table and by the subject's value; an entry counts only
-    if its policy set is this very object (held weakly, so a replaced set is not kept alive, and an id
-    reused by a later set finds a dead reference) and its table this very table. Any other set, even
-    one of the same version, decides afresh.
+    With ``gives`` None, ``run`` returns the tree (changed in place or replaced); otherwise it returns
+    a finding that later rules receive as the argument named ``gives``.
     """
-    key = (id(policy_set), id(table), subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
-           environment)
-    with _DECISIONS_LOCK:
-        hit = _DECISIONS.get(key)
-        if hit is not None and hit[0]() is policy_set and hit[1] is table:
-            _DECISIONS.move_to_end(key)
-            return hit[2]
-    decision = decide(policy_set, subject, environment, table)
-    with _DECISIONS_LOCK:
-        _DECISIONS[key] = (weakref.ref(policy_set), table, decision)
-        if len(_DECISIONS) > _DECISIONS_SIZE:
-            _DECISIONS.popitem(last=False)
-    return decision
+
+    name: str
+    run: Callable[..., Any]
+    gives: str | None = None
+    #: the arguments ``run`` takes after the tree, by name: rewrite inputs or earlier rules' findings
+    needs: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needs", tuple(inspect.signature(self.run).parameters)[1:])
 
 
-def _wrap(tree: exp.Expression, state: RewriteState) -> exp.Expression:
-    assert state.classified is not None
-    state.factory = WrapperFactory(state.nonce, state.policy_set.find_table, version=state.policy_set.version,
-                                   udf_prefix=state.udf_prefix)
+#: what :func:`rewrite` gives every rule that names it
+INPUTS = ("sql", "read", "write", "policy_set", "subject", "environment", "resolver", "nonce", "udf_prefix")
 
-    def decide_table(table: Table) -> TableDecision:
-        return decide_cached(state.policy_set, state.subject, state.environment, table)
+RULES: tuple[Rule, ...] = (
+    Rule("gate", gate, gives="scanned"),
+    Rule("name_results", name_results),
+    Rule("normalize", normalize),
+    Rule("classify", classify, gives="classified"),
+    Rule("rename_ctes", rename_ctes),
+    Rule("wrap", wrap, gives="wrapped"),
+    Rule("splice", splice, gives="spliced"),
+)
 
-    context = WrapContext(state.resolver.resolve, decide_table, state.factory, state.decisions,
-                          state.scanned.columns if state.scanned else None)
-    wrap_base_tables(tree, state.classified, context)
-    return tree
+
+def _check_order(rules: tuple[Rule, ...]) -> None:
+    """Every argument a rule names is an input or an earlier rule's finding, and the last rule splices:
+    a misordered tuple fails at import, not on some query."""
+    known = set(INPUTS)
+    for rule in rules:
+        missing = [name for name in rule.needs if name not in known]
+        if missing:
+            raise TypeError(f"rewrite rule {rule.name} needs {', '.join(missing)}, which no earlier rule gives")
+        if rule.gives is not None:
+            known.add(rule.gives)
+    if not rules or rules[-1].gives != "spliced":
+        raise TypeError("the rewrite's last rule must be the splice")
 
 
-Rule = Callable[[exp.Expression, RewriteState], exp.Expression]
-RULES: tuple[Rule, ...] = (_gate, _name_results, _normalize, _classify, _rename_ctes, _wrap)
+_check_order(RULES)
 
 
 @dataclass(frozen=True)
@@ -167,22 +104,23 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     ``udf_prefix`` (e.g. ``ANALYTICS.REVIEWS``; ``""`` for unqualified): keyed protections call the
     warehouse's secure UDFs of that schema instead of the session-variable form DuckDB uses.
     """
-    state = RewriteState(policy_set, subject, environment, resolver or TableResolver(policy_set),
-                         nonce or secrets.token_hex(6), udf_prefix, write, read, sql=sql)
+    values: dict[str, Any] = {
+        "sql": sql, "read": read, "write": write, "policy_set": policy_set, "subject": subject,
+        "environment": environment, "resolver": resolver or TableResolver(policy_set),
+        "nonce": nonce or secrets.token_hex(6), "udf_prefix": udf_prefix,
+    }
     tree = parse_statement(sql, read)
     try:
         for rule in RULES:
-            tree = rule(tree, state)
-        # the tree is this rewrite's own and is dropped after: the generator need not copy it first
-        bound = row_bound(tree)
-        text = tree.sql(dialect=write, comments=False, copy=False)
-        if state.factory is not None:
-            if state.prunable and state.scanned is not None:
-                state.factory.names = prune.column_names(state.scanned, text)
-            text = state.factory.splice(text, write)
+            found = rule.run(tree, *[values[name] for name in rule.needs])
+            if rule.gives is None:
+                tree = found
+            else:
+                values[rule.gives] = found
     except RecursionError:
         raise Refused("statement is nested too deeply to analyse", kind="unsupported") from None
-    reads = tuple(state.factory.aliases) if state.factory else ()
-    listed = state.factory.listed if state.factory else None
-    decisions = tuple(state.decisions)
-    return Rewritten(text, write, state.nonce, decisions, reads, bound, listed, notices=attribute_notices(decisions))
+    spliced: Spliced = values["spliced"]
+    wrapped: Wrapped = values["wrapped"]
+    decisions = wrapped.decisions
+    return Rewritten(spliced.sql, write, values["nonce"], decisions, spliced.reads, spliced.row_bound,
+                     spliced.listed, notices=attribute_notices(decisions))

@@ -171,13 +171,6 @@ def parse_statement(sql: str, dialect: str) -> exp.Expression:
     return root
 
 
-def refuse_forbidden_nodes(root: exp.Expression) -> exp.Expression:
-    for node in root.walk():
-        if isinstance(node, FORBIDDEN):
-            raise Refused(f"{construct_name(node)} is not allowed in a query")
-    return root
-
-
 def row_bound(root: exp.Expression) -> int | None:
     """At most how many rows the statement returns, where its own text says so: a constant
     ``LIMIT n`` or ``FETCH FIRST n ROWS ONLY`` on the whole statement (not a percentage, not WITH
@@ -196,21 +189,3 @@ def row_bound(root: exp.Expression) -> int | None:
     if isinstance(count, exp.Literal) and count.is_int:
         return int(count.this)
     return None
-
-
-def keep_sample_percent(samples: list[exp.TableSample]) -> None:
-    """``TABLESAMPLE BERNOULLI (10)`` keeps its meaning: 10 percent of the rows.
-
-    A method's bare argument is a percentage in the SQL standard (and PostgreSQL, and DuckDB reads
-    no other: a row count with BERNOULLI is an error there). sqlglot's DuckDB reader keeps it as a
-    size, which its generator writes as ``RESERVOIR (10 ROWS)``: ten rows, silently. The size is
-    made the percentage it is before the statement is generated. ``USING SAMPLE 10%`` and
-    ``TABLESAMPLE 5 ROWS`` are read with their unit and keep it.
-    """
-    for sample in samples:
-        method = sample.args.get("method")
-        size = sample.args.get("size")
-        if size is not None and not sample.args.get("percent") and method is not None \
-                and str(method.name).upper() == "BERNOULLI":
-            sample.set("percent", size)
-            sample.set("size", None)

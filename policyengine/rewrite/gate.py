@@ -1,4 +1,5 @@
-"""One walk over the reader's tree: the gate's refusals, and every node the later rules need.
+"""The gate stage: one walk over the reader's tree, refusing what no query may contain and listing
+every node the later stages need.
 
 The gate (forbidden nodes, denied and unknown functions), the CTE and table lists, the columns
 checked against denied ones and the names the query can use were each a walk of their own; one walk
@@ -61,7 +62,8 @@ class Scanned:
 
 
 def _denied(node: exp.Expression, role: int) -> str | None:
-    """What :func:`policyengine.rewrite.functions.refuse_denied_functions` refuses at this node, in its order."""
+    """Why the gate refuses this node as a denied function call (a function, a method-style call, a
+    table function), or None; in that order of precedence at one node."""
     if role & _FUNC:
         if is_denied(function_name(node)):  # type: ignore[arg-type]
             return f"function {display_name(node)} is not allowed"
@@ -74,11 +76,37 @@ def _denied(node: exp.Expression, role: int) -> str | None:
     return None
 
 
-def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
-    """Refuse what the gate refuses; otherwise the nodes and names of ``root``.
+#: dialects whose final SQL DuckDB's own parser cross-checks before it runs
+CROSS_CHECKED = frozenset({"duckdb"})
 
-    ``refuse_unknown``: where no database parser cross-checks the final SQL, a function sqlglot does
-    not know (``Anonymous``) is refused too.
+
+def gate(tree: exp.Expression, write: str = "duckdb") -> Scanned:
+    """Refuse a forbidden construct, a denied function, or (where no database parser cross-checks the
+    SQL written for ``write``) a function sqlglot does not know; otherwise what the walk found.
+
+    The tree is not changed: the gate only reads it, so that a refusal is decided on what the reader
+    wrote.
+
+    >>> import sqlglot
+    >>> scanned = gate(sqlglot.parse_one("SELECT p.name FROM people p JOIN orders USING (id)", read="duckdb"))
+    >>> [table.name for table in scanned.tables], sorted(scanned.names), scanned.implicit
+    (['people', 'orders'], ['id', 'name', 'orders', 'p', 'people'], False)
+    >>> gate(sqlglot.parse_one("SELECT * FROM read_csv('secrets.csv')", read="duckdb"))
+    Traceback (most recent call last):
+    ...
+    policyengine.rewrite.refusal.Refused: table function read_csv() is not allowed
+    >>> gate(sqlglot.parse_one("SELECT my_udf(1)", read="snowflake"), write="snowflake")
+    Traceback (most recent call last):
+    ...
+    policyengine.rewrite.refusal.Refused: function my_udf() is not known to the engine for this warehouse
+    """
+    return scan(tree, refuse_unknown=write not in CROSS_CHECKED)
+
+
+def scan(root: exp.Expression, *, refuse_unknown: bool) -> Scanned:
+    """The gate's walk: refuse what the gate refuses; otherwise the nodes and names of ``root``.
+
+    ``refuse_unknown``: a function sqlglot does not know (``Anonymous``) is refused too.
     """
     found = Scanned()
     denied: str | None = None

@@ -1,4 +1,5 @@
-"""Result column names: what the reader's statement would be called on the raw database.
+"""The name-results stage: result column names are what the reader's statement would be called on
+the raw database.
 
 DuckDB names an unaliased result column after its own rendering of the parsed expression
 (``EXISTS(SELECT 1 FROM reviews)``, ``CAST(Rating AS VARCHAR)``, ``count_star()``). Run as
@@ -152,17 +153,25 @@ def _names_locked(sql: str, wanted: list[list[int]], counts: list[int]) -> list[
     return out
 
 
-def name_result_columns(root: exp.Expression, sql: str, read: str) -> None:
-    """Alias each result projection whose rewritten name could differ with DuckDB's name for it.
+def name_results(tree: exp.Expression, sql: str) -> exp.Expression:
+    """The tree with each result projection whose rewritten name could differ aliased with DuckDB's
+    name for it (in place).
 
-    Called on the reader's tree before any rule changes it; ``sql`` is the reader's text.
+    Run on the reader's tree before any stage changes it; ``sql`` is the reader's text (DuckDB's
+    parser names its projections whatever dialect it was read in, where it can parse it).
+
+    >>> import sqlglot
+    >>> sql = "SELECT rating::VARCHAR, id, count(*) FROM reviews GROUP BY ALL"
+    >>> name_results(sqlglot.parse_one(sql, read="duckdb"), sql).sql("duckdb")
+    'SELECT CAST(rating AS TEXT) AS "CAST(rating AS VARCHAR)", id, COUNT(*) AS "count_star()" FROM reviews GROUP BY ALL'
     """
     # derived tables and CTE bodies first (their names reach the result through * and by name),
     # each from DuckDB's parse of its own unrewritten text
-    for query in _inner_queries(root):
+    for query in _inner_queries(tree):
         _name(query, None)
     # the result: the reader's own text first, whatever its dialect: DuckDB run on it directly names it so
-    _name(root, sql)
+    _name(tree, sql)
+    return tree
 
 
 def _inner_queries(root: exp.Expression) -> list[exp.Expression]:

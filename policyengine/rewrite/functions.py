@@ -11,7 +11,6 @@ import re
 
 from sqlglot import exp
 
-from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.statement import construct_name
 
 DENIED_FUNCTIONS = frozenset({
@@ -95,28 +94,3 @@ def table_function_refusal(table: exp.Table) -> str | None:
             return "TABLE(...) in FROM is not allowed"
         return f"table function {display_name(inner)} is not allowed"
     return f"{construct_name(inner)} in FROM is not allowed"
-
-
-def refuse_denied_functions(root: exp.Expression) -> exp.Expression:
-    for node in root.walk():
-        if isinstance(node, exp.Func):
-            if is_denied(function_name(node)):
-                raise Refused(f"function {display_name(node)} is not allowed")
-        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
-            raise Refused(method_call_refusal(node.expression))
-        if isinstance(node, exp.TableFromRows) and not isinstance(node.this, (exp.Explode, exp.Unnest)):
-            raise Refused(f"table function {display_name(node.this)} is not allowed")
-        if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
-            reason = table_function_refusal(node)
-            if reason is not None:
-                raise Refused(reason)
-    return root
-
-
-def refuse_unknown_functions(root: exp.Expression) -> exp.Expression:
-    """Where no database parser cross-checks the final SQL (Snowflake), a function sqlglot does not
-    know is refused: it cannot be told apart from one that reads other queries' results or metadata."""
-    for node in root.walk():
-        if isinstance(node, exp.Anonymous):
-            raise Refused(f"function {node.name.lower()}() is not known to the engine for this warehouse")
-    return root

@@ -14,14 +14,13 @@ check every protection expression in them before dropping them from the plan.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cache
-from threading import Lock
 from typing import Any, Callable
 
 from sqlglot import exp
 
+from policyengine.bounded_cache import BoundedCache
 from policyengine.decision import Outcome, RowScope, TableDecision
 from policyengine.model import Table
 from policyengine.rewrite.context import Binding, bind
@@ -74,9 +73,7 @@ class WrapperText:
 
 
 #: wrapper texts per (policy version, subject, environment, table, dialect), with alias slots
-_TEXTS: OrderedDict[tuple[Any, ...], WrapperText] = OrderedDict()
-_TEXTS_LOCK = Lock()
-_TEXTS_SIZE = 4096
+_TEXTS: BoundedCache[tuple[Any, ...], WrapperText] = BoundedCache(4096)
 _SLOT = "SLOT"
 _EMPTY = "__pe_no_visible_column"
 _COLUMNS_MARK = "__pe_columns"
@@ -209,11 +206,9 @@ class WrapperFactory:
         subject = decision.subject
         key = (self.version, self.database, self.udf_prefix, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
                decision.grant.environment, decision.table.key if decision.table else None, dialect)
-        with _TEXTS_LOCK:
-            cached = _TEXTS.get(key)
-            if cached is not None:
-                _TEXTS.move_to_end(key)
-                return cached
+        cached = _TEXTS.get(key)
+        if cached is not None:
+            return cached
         template = WrapperFactory(_SLOT, self.find_table, self.database, self.version, self.udf_prefix)
         tree = template.wrapper(decision)
         if dialect in CASE_FOLDING_DIALECTS:
@@ -221,10 +216,7 @@ class WrapperFactory:
         pieces = _text_of(tree, dialect)
         cached = WrapperText(pieces.columns, pieces.tail, pieces.empty,
                              tuple(table_key for _, table_key in template.aliases), pieces.whole)
-        with _TEXTS_LOCK:
-            _TEXTS[key] = cached
-            if len(_TEXTS) > _TEXTS_SIZE:
-                _TEXTS.popitem(last=False)
+        _TEXTS.put(key, cached)
         return cached
 
     def _wrapper_text(self, decision: TableDecision, dialect: str) -> str:

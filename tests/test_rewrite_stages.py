@@ -1,0 +1,156 @@
+"""Each rewrite stage on its own, as sqlglot tests its optimizer rules: the doctest in every stage
+function, and per stage a fixture file of input SQL and expected output
+(``tests/fixtures/rewrite/<stage>.sql``) in sqlglot's format (``tests/fixtures/optimizer/*.sql``):
+``--`` lines are comments, ``# key: value`` lines before an input are its settings (``role``, default
+analyst; ``read`` and ``write``, default duckdb), and input and expected output are statements ended
+by ``;``, in pairs. Each file's header says what its stage guarantees.
+
+Only the stage under test changes the tree: the findings it needs from earlier stages (the gate's
+walk, the classification, the wrap's placeholders) are computed on the parsed input by those stages,
+and the tree-changing stages before it (name results, normalize, rename CTEs) are not run. A stage
+whose result is a tree is compared as the SQL generated from it; the gate and classify stages, whose
+results are findings, as a one-line summary; a refusal as ``REFUSED (<kind>): <reason>``. The nonce
+is pinned to ``n``. Regenerate candidates after a deliberate change with
+``python -m tests.test_rewrite_stages <stage>``, and check every changed line by hand.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlglot import exp
+
+from policyengine import load_policy_set
+from policyengine.decision import subject_for
+from policyengine.model import PolicySet
+from policyengine.rewrite import RULES, Refused, TableResolver
+from policyengine.rewrite.classify import Classified, classify
+from policyengine.rewrite.gate import Scanned, gate
+from policyengine.rewrite.name_results import name_results
+from policyengine.rewrite.normalize import normalize
+from policyengine.rewrite.rename_ctes import rename_ctes
+from policyengine.rewrite.splice import splice
+from policyengine.rewrite.statement import parse_statement
+from policyengine.rewrite.wrap import wrap
+
+FOLDER = Path(__file__).parent / "fixtures" / "rewrite"
+NONCE = "n"
+#: the stages, in RULES order; each has a module of its name and a fixture file of its name
+STAGES = tuple(rule.name for rule in RULES)
+
+
+# --- sqlglot's fixture format (tests/helpers.py: load_sql_fixture_pairs) ----------------------------
+
+def load_pairs(stage: str) -> list[tuple[dict[str, str], str, str]]:
+    """(settings, input, expected) of each case of ``<stage>.sql``."""
+    text = (FOLDER / f"{stage}.sql").read_text(encoding="utf-8")
+    statements = "\n".join(line for line in text.splitlines()
+                           if line and not line.startswith("--")).split(";")
+    pairs = []
+    for i in range(0, len(statements) - 1, 2):
+        lines = statements[i].strip().split("\n")
+        meta: dict[str, str] = {}
+        while lines and lines[0].startswith("#"):
+            key, value = lines.pop(0).split(":", 1)
+            meta[key.lstrip("#").strip()] = value.strip()
+        pairs.append((meta, "\n".join(lines).strip(), statements[i + 1].strip()))
+    return pairs
+
+
+# --- applying one stage -------------------------------------------------------------------------------
+
+def _summary_of_scan(scanned: Scanned) -> str:
+    def listed(nodes: list[Any]) -> str:
+        return "[" + ", ".join(node.sql(dialect="duckdb") for node in nodes) + "]"
+
+    ctes = "[" + ", ".join(cte.alias for cte in scanned.ctes) + "]"
+    return (f"PASSED tables={listed(scanned.tables)} ctes={ctes} columns={listed(scanned.columns)} "
+            f"stars={len(scanned.stars)} samples={len(scanned.samples)} implicit={scanned.implicit}")
+
+
+def _summary_of_classes(classified: Classified) -> str:
+    base = ", ".join(table.sql(dialect="duckdb") for table in classified.base)
+    ctes = ", ".join(f"{table.sql(dialect='duckdb')} -> {cte.alias}" for table, cte in classified.cte_refs)
+    functions = ", ".join(table.sql(dialect="duckdb") for table in classified.functions)
+    return f"base=[{base}] cte_refs=[{ctes}] functions=[{functions}] prunable={classified.prunable}"
+
+
+def apply_stage(stage: str, sql: str, meta: dict[str, str], policy_set: PolicySet) -> str:
+    """The one stage applied to ``sql``, as the fixture files write its result."""
+    read, write = meta.get("read", "duckdb"), meta.get("write", "duckdb")
+    try:
+        tree = parse_statement(sql, read)
+        scanned = gate(tree, write)
+        if stage == "gate":
+            return _summary_of_scan(scanned)
+        if stage == "name_results":
+            return _generated(name_results(tree, sql), write)
+        if stage == "normalize":
+            return _generated(normalize(tree, scanned), write)
+        classified = classify(tree, scanned, read)
+        if stage == "classify":
+            return _summary_of_classes(classified)
+        if stage == "rename_ctes":
+            return _generated(rename_ctes(tree, scanned, classified, NONCE), write)
+        subject = subject_for(policy_set, roles=[meta.get("role", "analyst")])
+        wrapped = wrap(tree, scanned, classified, policy_set, subject, None, TableResolver(policy_set), NONCE,
+                       None)
+        if stage == "wrap":
+            return _generated(tree, write)
+        assert stage == "splice", stage
+        return splice(tree, scanned, classified, wrapped, write).sql
+    except Refused as refused:
+        return f"REFUSED ({refused.kind}): {refused.reason}"
+
+
+def _generated(tree: exp.Expression, write: str) -> str:
+    return tree.sql(dialect=write, comments=False)
+
+
+@pytest.fixture(scope="module")
+def policy_set() -> PolicySet:
+    return load_policy_set(FOLDER / "policies")
+
+
+def _cases() -> Iterator[Any]:
+    for stage in STAGES:
+        for meta, source, expected in load_pairs(stage):
+            yield pytest.param(stage, meta, source, expected, id=f"{stage}: {source[:60]}")
+
+
+@pytest.mark.parametrize(("stage", "meta", "source", "expected"), list(_cases()))
+def test_stage_fixture(policy_set, stage, meta, source, expected):
+    assert apply_stage(stage, source, meta, policy_set) == expected
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_has_enough_cases(stage):
+    assert len(load_pairs(stage)) >= 10
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_doctests(stage):
+    """Every stage module's doctests run and pass, and the stage function has at least one."""
+    module = importlib.import_module(f"policyengine.rewrite.{stage}")
+    function = getattr(module, stage)
+    assert ">>>" in (function.__doc__ or ""), f"{stage}() has no doctest example"
+    failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS, report=True)
+    assert attempted > 0 and failed == 0
+
+
+def test_rules_are_the_stages_in_order_ending_with_the_splice():
+    assert STAGES == ("gate", "name_results", "normalize", "classify", "rename_ctes", "wrap", "splice")
+    assert all(rule.run.__module__ == f"policyengine.rewrite.{rule.name}" for rule in RULES)
+
+
+if __name__ == "__main__":  # print candidate outputs for a stage's inputs, to check by hand
+    loaded = load_policy_set(FOLDER / "policies")
+    for name in sys.argv[1:] or STAGES:
+        for case_meta, case_source, _ in load_pairs(name):
+            settings = "".join(f"# {key}: {value}\n" for key, value in case_meta.items())
+            print(f"{settings}{case_source};\n{apply_stage(name, case_source, case_meta, loaded)};\n")

@@ -1,8 +1,9 @@
 """Snowflake as a query backend, through the real snowflake-connector-python client, against fakesnow.
 
 fakesnow runs Snowflake's wire API on DuckDB in a server process; it needs its own pins (sqlglot
-30.22, connector below 5), so it runs from a virtual environment of its own, and the engine talks to
-it over HTTP with the real connector. No Snowflake account is involved: fakesnow is the stand-in.
+30.22, connector below 5), so it runs from a virtual environment of its own (.venv/fakesnow, prepared
+from tests/harness/fakesnow-requirements.txt: .ci/run does; without it these tests skip, saying how),
+and the engine talks to it over HTTP with the real connector. No Snowflake account is involved: fakesnow is the stand-in.
 The oracle is the other backend: the same query, policy and data through the DuckDB engine.
 """
 
@@ -13,7 +14,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +28,12 @@ from policyengine.rewrite import Refused
 from policyengine.fuzz.oracle import normalize_rows
 
 POLICIES = Path(__file__).parent / "fixtures" / "rewrite" / "policies"
+ROOT = Path(__file__).resolve().parent.parent
+#: the Python of fakesnow's own environment: POLICYENGINE_FAKESNOW_PYTHON names one (it must then exist:
+#: .ci/run sets it), else .venv/fakesnow's is used when prepared
+FAKESNOW_PYTHON = Path(os.environ.get("POLICYENGINE_FAKESNOW_PYTHON") or ROOT / ".venv" / "fakesnow" / "bin" / "python")
+PREPARE_FAKESNOW = ("python3 -m venv .venv/fakesnow && .venv/fakesnow/bin/pip install -r "
+                    "tests/harness/fakesnow-requirements.txt (its pins conflict with the project's; .ci/run does this)")
 SERVER = """
 import json, sys, time, fakesnow
 with fakesnow.server(port=int(sys.argv[1])) as kwargs:
@@ -54,22 +60,24 @@ def fakesnow_server(tmp_path_factory):
     if real:
         yield {"connection_name": real}
         return
+    if not FAKESNOW_PYTHON.exists():
+        if os.environ.get("POLICYENGINE_FAKESNOW_PYTHON"):
+            pytest.fail(f"POLICYENGINE_FAKESNOW_PYTHON names {FAKESNOW_PYTHON}, which does not exist")
+        pytest.skip(f"needs fakesnow in an environment of its own at {FAKESNOW_PYTHON.parent.parent}: "
+                    f"{PREPARE_FAKESNOW}")
     root = tmp_path_factory.mktemp("fakesnow")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "fakesnow[server]==0.12.1",
-                                "snowflake-connector-python<5"], capture_output=True, text=True, timeout=900)
-    assert installed.returncode == 0, installed.stderr[-2000:]
     script = root / "server.py"
     script.write_text(SERVER)
-    process = subprocess.Popen([str(venv / "bin" / "python"), str(script), str(free_port())],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log = root / "server.log"
+    with log.open("w") as errors:
+        process = subprocess.Popen([str(FAKESNOW_PYTHON), str(script), str(free_port())],
+                                   stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
         deadline = time.time() + 60
         line = ""
-        while time.time() < deadline and not line.startswith("{"):
+        while time.time() < deadline and not line.startswith("{") and process.poll() is None:
             line = process.stdout.readline()
-        assert line.startswith("{"), "fakesnow did not start"
+        assert line.startswith("{"), f"fakesnow did not start from {FAKESNOW_PYTHON}: {log.read_text()[-2000:]}"
         yield json.loads(line)
     finally:
         process.terminate()

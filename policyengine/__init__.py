@@ -4,6 +4,8 @@ Policy files are loaded and validated by :mod:`policyengine.model`; :mod:`policy
 turns a validated policy set, a principal and an environment into what each column shows.
 """
 
+# the optional features' result hooks, registered before any engine can be made (policyengine.result_hooks)
+import policyengine.dlp.hook  # noqa: F401  (registers the egress check; imports no detector)
 from policyengine.loading import load_policy_set
 from policyengine.model import PolicySet, PolicySetInvalid, Problem
 

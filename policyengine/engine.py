@@ -3,25 +3,32 @@
 ``Engine.load("policies", db="demo.duckdb")`` then ``engine.query(sql, role="bi_analyst")``.
 Every query is rewritten for its subject, checked, run, and recorded in the audit log; refusals
 raise :class:`Refused` with a reason that names the construct, never a value.
+
+The engine knows a backend only as a :class:`policyengine.backends.base.Backend` (DuckDB is the one it
+opens itself, in :meth:`Engine.load`) and optional features only as result hooks
+(:mod:`policyengine.result_hooks`): the egress check of :mod:`policyengine.dlp` is one, and the engine
+does not import it (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import OrderedDict
 from pathlib import Path
 from threading import Lock
 from typing import Any, Callable, Iterator, Sequence
 
 from policyengine.audit import AuditLog, Encoded, fingerprint, reads
-from policyengine.backends.duckdb import DuckDBBackend, Limits, Parameters, ResultStream
+from policyengine.backends.base import Backend, Parameters, ResultRows
+from policyengine.backends.duckdb import DuckDBBackend, Limits
 from policyengine.backends.errors import QueryFailed
+from policyengine.bounded_cache import BoundedCache
 from policyengine.crypto import KeyMaterial, load_key
 from policyengine.decision import DecisionError, Outcome, Subject, environment_for, subject_for
 from policyengine.loading import load_policy_set
 from policyengine.model import PolicySet
 from policyengine.model.protections import KEYED_KINDS
+from policyengine.result_hooks import ResultContext, ResultHook, registered
 from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
 
 CACHE_SIZE = 4096
@@ -43,7 +50,7 @@ class QueryResult:
     """Columns, then rows in batches. The audit line is written when the rows are read, or when the
     result is closed or dropped unread, so every statement that ran is recorded."""
 
-    def __init__(self, columns: list[str], types: list[str], rewritten: Rewritten, stream: ResultStream,
+    def __init__(self, columns: list[str], types: list[str], rewritten: Rewritten, stream: ResultRows,
                  on_done: Callable[[int], None] | None = None):
         self.columns = columns
         self.types = types
@@ -69,7 +76,7 @@ class QueryResult:
     @property
     def streams_arrow(self) -> bool:
         """Whether the rows come as Arrow record batches (``arrow_batches``): see ``query_for(arrow=)``."""
-        return getattr(self._stream, "streams_arrow", False)
+        return self._stream.streams_arrow
 
     def arrow_batches(self) -> Iterator[Any]:
         try:
@@ -110,15 +117,26 @@ class QueryResult:
 
 
 class Engine:
-    def __init__(self, policy_set: PolicySet, backend: Any = None, *,
-                 audit: AuditLog | None = None):
+    """A policy set in force over a backend (none: rewrite only), with an audit log and result hooks.
+
+    ``result_hooks``: the features that see results (default: those registered with
+    :mod:`policyengine.result_hooks`, the egress check among them); each applies only where the
+    policy set in force turns it on.
+    """
+
+    def __init__(self, policy_set: PolicySet, backend: Backend | None = None, *,
+                 audit: AuditLog | None = None, result_hooks: Sequence[ResultHook] | None = None):
         self.policy_set = policy_set
         self.backend = backend
         self.audit = audit
-        self._cache: OrderedDict[tuple[Any, ...], Rewritten] = OrderedDict()
+        self.result_hooks: tuple[ResultHook, ...] = registered() if result_hooks is None else tuple(result_hooks)
+        #: rewrites by policy set version, subject, environment, dialects, UDF prefix and text
+        self._cache: BoundedCache[tuple[Any, ...], Rewritten] = BoundedCache(CACHE_SIZE)
+        #: a reload swaps the set and clears the rewrites as one step against another reload
         self._cache_lock = Lock()
         self._plain_resolver: TableResolver | None = None
-        self._audit_fragments: dict[int, tuple[Rewritten, Encoded, Encoded]] = {}
+        #: the audit line's JSON of a cached rewrite, by the rewrite's id (checked against the rewrite itself)
+        self._audit_fragments: BoundedCache[int, tuple[Rewritten, Encoded, Encoded]] = BoundedCache(CACHE_SIZE)
 
     @classmethod
     def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,
@@ -175,20 +193,15 @@ class Engine:
         # One set for the whole rewrite: a reload may swap self.policy_set meanwhile, and a result made
         # with the new set must not be cached under the old set's version (or the other way round).
         policy_set = self.policy_set
+        udf_prefix = self.backend.udf_prefix if self.backend is not None else None
         key = (policy_set.version, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
-               env, read, write, getattr(self.backend, "udf_prefix", None), sql)
-        with self._cache_lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-        udf_prefix = getattr(self.backend, "udf_prefix", None)
+               env, read, write, udf_prefix, sql)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         result = rewrite(sql, policy_set, subject, env, read=read, write=write,
                          resolver=self._resolver(policy_set), udf_prefix=udf_prefix)
-        with self._cache_lock:
-            self._cache[key] = result
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(key, result)
         return result
 
     # --- run -----------------------------------------------------------------------------------
@@ -205,12 +218,15 @@ class Engine:
         """Rewrite, check and run; ``on_start`` gets an object whose ``interrupt()`` cancels the query;
         ``audit_context`` (a front door's session, client...) goes into the statement's audit line;
         ``arrow``: which result types the caller can take as Arrow record batches (the backend may
-        ignore it; never with an egress check, which reads rows)."""
-        if self.backend is None:
+        ignore it; never when a result hook applies, such as the egress check, which reads rows)."""
+        backend = self.backend
+        if backend is None:
             raise QueryFailed("no database: load the engine with db=...", "3D000")
         started = time.perf_counter()
+        policy_set = self.policy_set
+        hooks = [hook for hook in self.result_hooks if hook.applies(policy_set)]
         try:
-            environment = environment_for(self.policy_set, env)
+            environment = environment_for(policy_set, env)
         except DecisionError:
             environment = env
         # the fingerprint (a parse of its own) and the reads are worked out only if a line is written
@@ -219,12 +235,12 @@ class Engine:
             "statement": sql, "fingerprint": _Later(lambda: fingerprint(sql, read)), **(audit_context or {}),
         }
         try:
-            rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=self.backend.dialect)
+            rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=backend.dialect)
             self._require_keys(rewritten)
-            if arrow is not None and self.policy_set.settings.egress_check == "off":
-                stream = self.backend.execute(rewritten, parameters, started=on_start, arrow=arrow)
+            if arrow is not None and not hooks:
+                stream = backend.execute(rewritten, parameters, started=on_start, arrow=arrow)
             else:
-                stream = self.backend.execute(rewritten, parameters, started=on_start)
+                stream = backend.execute(rewritten, parameters, started=on_start)
         except (Refused, QueryFailed) as problem:
             reason = problem.reason if isinstance(problem, Refused) else problem.message
             self._record(entry, started, decision="refused" if isinstance(problem, Refused) else "failed",
@@ -236,14 +252,12 @@ class Engine:
         def done(rows: int) -> None:
             self._record(entry, started, decision="allowed", rows=rows)
 
-        checked: Any = stream
-        settings = self.policy_set.settings
-        if settings.egress_check != "off":  # off: not even an import (docs/dlp.md)
-            from policyengine.dlp.egress import guard
-
-            checked = guard(stream, mode=settings.egress_check, rewritten=rewritten, sql=sql, read=read,
-                            lowest=settings.lowest_level, resolve=self._resolver(self.policy_set).resolve,
-                            version=self.policy_set.version, record=lambda **f: self._record(entry, started, **f))
+        checked = stream
+        if hooks:
+            context = ResultContext(policy_set, rewritten, sql, read, self._resolver(policy_set).resolve,
+                                    lambda **fields: self._record(entry, started, **fields))
+            for hook in hooks:
+                checked = hook.wrap(checked, context)
         return QueryResult(stream.columns, stream.types, rewritten, checked, done)
 
     def _encoded(self, rewritten: Rewritten) -> tuple[Encoded, Encoded]:
@@ -252,10 +266,7 @@ class Engine:
         if kept is None or kept[0] is not rewritten:
             kept = (rewritten, Encoded(json.dumps(rewritten.sql)),
                     Encoded(json.dumps(reads(rewritten.decisions), default=str, separators=(",", ":"))))
-            with self._cache_lock:
-                self._audit_fragments[id(rewritten)] = kept
-                if len(self._audit_fragments) > CACHE_SIZE:
-                    self._audit_fragments.pop(next(iter(self._audit_fragments)))
+            self._audit_fragments.put(id(rewritten), kept)
         return kept[1], kept[2]
 
     def _require_keys(self, rewritten: Rewritten) -> None:
@@ -265,7 +276,7 @@ class Engine:
         unless the query names each column it reads). A dashboard's ``GROUP BY Location`` over a table
         with a hashed UserID needs no key.
         """
-        if self.backend is None or self.backend.keys is not None:
+        if self.backend is None or self.backend.has_key:
             return
         listed = rewritten.listed
         for decision in rewritten.decisions:

@@ -14,11 +14,12 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping
 
 import duckdb
 
 from policyengine.backends import crosscheck
+from policyengine.backends.base import Parameters
 from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed, sanitize, sanitize_streamed
 from policyengine.backends.plans import Plans
@@ -28,7 +29,6 @@ from policyengine.rewrite import Refused, Rewritten, TableResolver
 from policyengine.rewrite.keyed import variable_name
 
 _BUILTINS: frozenset[str] | None = None
-Parameters = Union[Sequence[Any], Mapping[str, Any], None]
 
 
 def builtin_functions() -> frozenset[str]:
@@ -53,9 +53,14 @@ class Limits:
 
 
 class DuckDBBackend:
-    """One hardened, read-only DuckDB instance serving the engine's rewritten queries."""
+    """One hardened, read-only DuckDB instance serving the engine's rewritten queries.
+
+    A :class:`policyengine.backends.base.Backend`.
+    """
 
     dialect = "duckdb"
+    #: keyed protections read the key from session variables set on each cursor, not from UDFs
+    udf_prefix: str | None = None
 
     def __init__(self, path: str | Path, *, keys: KeyMaterial | None = None, limits: Limits = Limits()):
         self.path = Path(path)
@@ -137,6 +142,11 @@ class DuckDBBackend:
 
     # --- what the engine needs ------------------------------------------------------------------
 
+    @property
+    def has_key(self) -> bool:
+        """Whether a key was given: every cursor then holds it for hash, tokenize and encrypt."""
+        return self.keys is not None
+
     def resolver(self, policy_set: PolicySet) -> TableResolver:
         """The resolver for ``policy_set``; the last one is kept (it indexes the set's tables once)."""
         kept = self._resolver
@@ -175,7 +185,7 @@ class DuckDBBackend:
 
     def execute(self, rewritten: Rewritten, parameters: Parameters = None,
                 started: Callable[[Any], None] | None = None,
-                arrow: Callable[[list[str]], bool] | None = None) -> "ResultStream | ArrowResultStream":
+                arrow: Callable[[list[str]], bool] | None = None) -> ResultStream | ArrowResultStream:
         """Run checked SQL; rows come back in batches as the caller reads them.
 
         ``started`` receives the cursor before the query runs, so another thread can interrupt it
@@ -282,6 +292,9 @@ def _parameters(parameters: Parameters) -> list[Any] | dict[str, Any] | None:
 class ResultStream:
     """Column names and types, then rows in batches; database errors arrive sanitized."""
 
+    #: rows are read as Python tuples (:meth:`batches`); :meth:`arrow_batches` converts
+    streams_arrow = False
+
     def __init__(self, cursor: duckdb.DuckDBPyConnection, batch_rows: int,
                  release: Callable[[duckdb.DuckDBPyConnection, bool], None], on_large: Callable[[], None] | None = None):
         self._cursor = cursor
@@ -308,6 +321,19 @@ class ResultStream:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]
+
+    def arrow_batches(self) -> Iterator[Any]:
+        """The rows not yet read, as Arrow record batches of ``batch_rows`` rows (needs pyarrow)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # as in arrow(): the copy is expected
+                reader = self._cursor.fetch_record_batch(self._batch_rows)
+            yield from reader
+            self._ended()
+        except Exception as error:  # noqa: BLE001 - DuckDB's errors come through Arrow as OSError & co
+            raise sanitize_streamed(error) from None
+        finally:
+            self.close()
 
     def arrow(self) -> Any:
         """The rows not yet read, as a pyarrow Table (needs pyarrow)."""
@@ -398,6 +424,22 @@ class ArrowResultStream:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]
+
+    def arrow(self) -> Any:
+        """The rows not yet read, as a pyarrow Table."""
+        import pyarrow as pa
+
+        batches = list(self.arrow_batches())
+        if batches:
+            return pa.Table.from_batches(batches)
+        try:  # no rows: the reader still knows the columns' types
+            return pa.Table.from_batches([], schema=self._reader.schema)
+        except Exception:  # noqa: BLE001 - no reader (closed before reading) or it is gone with DuckDB's result
+            return pa.table({name: pa.array([]) for name in self.columns})
+
+    def df(self) -> Any:
+        """The rows not yet read, as a pandas DataFrame (needs pandas)."""
+        return self.arrow().to_pandas()
 
     def interrupt(self) -> None:
         self._cursor.interrupt()

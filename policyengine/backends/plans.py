@@ -13,63 +13,78 @@ or a variable it reads changed since it was prepared.
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
+import weakref
 from typing import Any
 
 import duckdb
+
+from policyengine.bounded_cache import BoundedCache
 
 
 class Plans:
     """The prepared statements of each pooled cursor, and which texts have been seen."""
 
     def __init__(self, per_cursor: int = 64, remembered: int = 4096):
-        self.per_cursor = per_cursor
+        self._per_cursor = per_cursor
         self.remembered = remembered
-        self._lock = threading.Lock()
-        self._names = itertools.count(1)
-        self._seen: OrderedDict[str, None] = OrderedDict()  # texts run once, newest last
-        self._refused: OrderedDict[str, None] = OrderedDict()  # texts DuckDB would not prepare
-        self._by_cursor: dict[int, OrderedDict[str, str]] = {}  # id(cursor) -> text -> prepared name
+        self._names = itertools.count(1)  # next() on a count is atomic: no lock needed for unique names
+        self._seen: BoundedCache[str, None] = BoundedCache(remembered)  # texts run once
+        self._refused: BoundedCache[str, None] = BoundedCache(remembered)  # texts DuckDB would not prepare
+        #: id(cursor) -> text -> prepared name; a plan pushed out is deallocated on its cursor
+        self._by_cursor: dict[int, BoundedCache[str, str]] = {}
+
+    @property
+    def per_cursor(self) -> int:
+        """Plans kept per cursor; the oldest is deallocated when one more is prepared."""
+        return self._per_cursor
+
+    @per_cursor.setter
+    def per_cursor(self, size: int) -> None:
+        self._per_cursor = size
+        for plans in list(self._by_cursor.values()):
+            plans.size = size  # the next put trims to it
+
+    def _plans_of(self, cursor: Any) -> BoundedCache[str, str]:
+        plans = self._by_cursor.get(id(cursor))
+        if plans is None:
+            # a weak reference: the cache must not keep a closed cursor alive (its id is the key)
+            ref = weakref.ref(cursor)
+
+            def deallocate(_sql: str, name: str) -> None:
+                held = ref()
+                if held is None:
+                    return
+                try:
+                    held.execute(f"DEALLOCATE {name}")
+                except duckdb.Error:  # gone already: the cursor keeps nothing under that name
+                    pass
+
+            plans = self._by_cursor.setdefault(id(cursor), BoundedCache(self._per_cursor, on_evict=deallocate))
+        return plans
 
     def statement(self, cursor: Any, sql: str) -> str:
         """What ``cursor`` should run for ``sql`` (already checked): ``EXECUTE`` of its prepared plan
-        on this cursor, or ``sql`` itself. ``cursor`` is the caller's alone until it is released."""
-        with self._lock:
-            plans = self._by_cursor.setdefault(id(cursor), OrderedDict())
-            name = plans.get(sql)
-            if name is not None:
-                plans.move_to_end(sql)
-                return f"EXECUTE {name}"
-            if sql in self._refused:
-                return sql
-            if sql not in self._seen:
-                self._remember(self._seen, sql)
-                return sql
-            name = f"__pe_plan_{next(self._names)}"
-            evicted = plans.popitem(last=False)[1] if len(plans) >= self.per_cursor else None
-        if evicted is not None:
-            try:
-                cursor.execute(f"DEALLOCATE {evicted}")
-            except duckdb.Error:  # gone already: the cursor keeps nothing under that name
-                pass
+        on this cursor, or ``sql`` itself. ``cursor`` is the caller's alone until it is released, so
+        the plan pushed out of its cache is deallocated on it here, by this thread."""
+        plans = self._plans_of(cursor)
+        name = plans.get(sql)
+        if name is not None:
+            return f"EXECUTE {name}"
+        if sql in self._refused:
+            return sql
+        if sql not in self._seen:
+            self._seen.put(sql, None)
+            return sql
+        name = f"__pe_plan_{next(self._names)}"
         try:
             cursor.execute(f"PREPARE {name} AS {sql}")
         except duckdb.Error:
             # not preparable (or it fails to bind, which running the text reports in its own words)
-            with self._lock:
-                self._remember(self._refused, sql)
+            self._refused.put(sql, None)
             return sql
-        with self._lock:
-            plans[sql] = name
+        plans.put(sql, name)
         return f"EXECUTE {name}"
 
     def forget(self, cursor: Any) -> None:
         """``cursor`` is closed: its prepared statements went with it."""
-        with self._lock:
-            self._by_cursor.pop(id(cursor), None)
-
-    def _remember(self, texts: OrderedDict[str, None], sql: str) -> None:
-        texts[sql] = None
-        if len(texts) > self.remembered:
-            texts.popitem(last=False)
+        self._by_cursor.pop(id(cursor), None)

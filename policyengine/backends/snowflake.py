@@ -9,8 +9,10 @@ Errors reach the reader as their class and code only: Snowflake's messages can q
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
+from policyengine.backends.base import Parameters
 from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed
 from policyengine.model import PolicySet
@@ -18,9 +20,11 @@ from policyengine.rewrite import Rewritten, TableResolver
 
 
 class SnowflakeBackend:
+    """A :class:`policyengine.backends.base.Backend` over a Snowflake connection (PEP 249)."""
+
     dialect = "snowflake"
-    #: the key lives in Snowflake's secure UDFs, so the engine never needs it for this backend
-    keys = "in the warehouse"
+    #: a warehouse: no local file for a front end to open
+    path: Path | None = None
 
     def __init__(self, connection: Any, *, database: str | None = None, schema: str | None = None,
                  batch_rows: int = 2048):
@@ -28,15 +32,22 @@ class SnowflakeBackend:
         self.database = database
         self.schema = schema
         self.batch_rows = batch_rows
+        self._resolver: TableResolver | None = None
 
     @property
     def udf_prefix(self) -> str:
+        """The secure UDFs ``apply`` created live in the connection's database and schema."""
         return ".".join(p for p in (self.database, self.schema) if p)
+
+    @property
+    def has_key(self) -> bool:
+        """The key lives in Snowflake's secure UDFs, so the engine never needs it for this backend."""
+        return True
 
     def resolver(self, policy_set: PolicySet) -> TableResolver:
         catalogs = frozenset({self.database.lower()}) if self.database else frozenset()
         schema = (self.schema or "public").lower()
-        kept = getattr(self, "_resolver", None)  # the last one (it indexes the set's tables once)
+        kept = self._resolver  # the last one (it indexes the set's tables once)
         if (kept is not None and kept.policy_set is policy_set and kept.catalogs == catalogs
                 and kept.default_schema == schema):
             return kept
@@ -44,8 +55,13 @@ class SnowflakeBackend:
         self._resolver = kept
         return kept
 
-    def execute(self, rewritten: Rewritten, parameters: Any = None, started: Any = None,
-                arrow: Any = None) -> "SnowflakeResult":
+    def columns(self) -> None:
+        """Not listed: contracts are compared with Snowflake by ``apply``, which reads its catalog."""
+        return None
+
+    def execute(self, rewritten: Rewritten, parameters: Parameters = None,
+                started: Callable[[Any], None] | None = None,
+                arrow: Callable[[list[str]], bool] | None = None) -> SnowflakeResult:
         # ``arrow`` (Arrow batches for the front door) is a DuckDB fast path; results here are rows
         cursor = self.connection.cursor()
         try:
@@ -70,6 +86,10 @@ def sanitize(error: BaseException) -> QueryFailed:
 
 
 class SnowflakeResult:
+    """A :class:`policyengine.backends.base.ResultRows` over a connector cursor: rows only."""
+
+    streams_arrow = False
+
     def __init__(self, cursor: Any, batch_rows: int):
         self._cursor = cursor
         self._batch_rows = batch_rows
@@ -86,6 +106,9 @@ class SnowflakeResult:
 
     def interrupt(self) -> None:
         pass
+
+    def arrow_batches(self) -> Iterator[Any]:
+        raise QueryFailed("Arrow batches are not offered by the Snowflake backend", "0A000")
 
     def arrow(self) -> Any:
         raise QueryFailed("arrow() is not offered by the Snowflake backend", "0A000")

@@ -16,7 +16,8 @@ get the e-mails their clearance grants). Protected sources do not stop the check
 holds nothing to find. When lineage cannot be worked out (an unusual statement, a table without a
 contract), every result column is checked: the safe side.
 
-Cost. ``off`` (the default) adds nothing: the engine does not even import this module. When on, a
+Cost. ``off`` (the default) adds nothing: nothing imports this module (the engine's result hook,
+:mod:`policyengine.dlp.hook`, imports it when a set turns the check on). When on, a
 statement that reads no lowest-level column gets no wrapper either; otherwise the plan is computed
 once per rewritten statement (cached), and each value of a checked column costs the detectors'
 linear-time patterns, nothing for other columns. Findings are counts, so memory does not grow with
@@ -25,11 +26,10 @@ the result; the audit line is written once, when the result is finished.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
+from policyengine.bounded_cache import BoundedCache
 from policyengine.dlp.detectors import hits, mask
 from policyengine.dlp.names import NameEvidence, name_evidence
 
@@ -76,24 +76,15 @@ class Findings:
 
 # --- which columns ----------------------------------------------------------------------------------------
 
-_plans: OrderedDict[tuple[Any, ...], Plan | None] = OrderedDict()
-_plans_lock = threading.Lock()
+#: the plan (or None: nothing to check) per policy set version, rewritten text, result columns, dialect, level
+_plans: BoundedCache[tuple[Any, ...], Plan | None] = BoundedCache(PLAN_CACHE)
 
 
 def plan_for(rewritten: Any, columns: Sequence[str], sql: str, read: str, lowest: str,
              resolve: Callable[[tuple[str, ...]], Any], version: str) -> Plan | None:
     """The checked columns of one statement's result, or None when nothing needs checking (cached)."""
     key = (version, rewritten.sql, tuple(columns), read, lowest)
-    with _plans_lock:
-        if key in _plans:
-            _plans.move_to_end(key)
-            return _plans[key]
-    plan = _plan(rewritten, list(columns), sql, read, lowest, resolve)
-    with _plans_lock:
-        _plans[key] = plan
-        if len(_plans) > PLAN_CACHE:
-            _plans.popitem(last=False)
-    return plan
+    return _plans.get_or_make(key, lambda: _plan(rewritten, list(columns), sql, read, lowest, resolve))
 
 
 def _everything(columns: list[str]) -> Plan:
@@ -189,7 +180,13 @@ def _lineage(sql: str, read: str, decisions: dict[str, Any],
 # --- the wrapper over the result ---------------------------------------------------------------------------
 
 class EgressStream:
-    """A result stream (columns, types, batches, arrow, df) whose checked columns are scanned on the way out."""
+    """A result stream (columns, types, batches, arrow, df) whose checked columns are scanned on the way out.
+
+    A :class:`policyengine.backends.base.ResultRows`; never an Arrow stream (``streams_arrow`` False):
+    the engine asks the backend for rows when a result hook applies.
+    """
+
+    streams_arrow = False
 
     def __init__(self, stream: Any, plan: Plan, mode: str, report: Callable[[Findings, Plan, str], None]):
         self._stream = stream
@@ -245,17 +242,28 @@ class EgressStream:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [row for batch in self.batches() for row in batch]
 
+    def _check_arrow(self, table: Any) -> Any:
+        """A pyarrow Table or RecordBatch with its checked columns scanned (and masked, in ``mask``)."""
+        import pyarrow as pa
+
+        for column in self._plan.columns:
+            values = [self._check_value(v, column) for v in table.column(column.position).to_pylist()]
+            if self._mode == "mask":
+                field_ = table.schema.field(column.position)
+                table = table.set_column(column.position, field_, pa.array(values, type=field_.type))
+        return table
+
+    def arrow_batches(self) -> Iterator[Any]:
+        try:
+            for batch in self._stream.arrow_batches():
+                yield self._check_arrow(batch)
+        finally:
+            self._done()
+
     def arrow(self) -> Any:
         table = self._stream.arrow()
         try:
-            import pyarrow as pa
-
-            for column in self._plan.columns:
-                values = [self._check_value(v, column) for v in table.column(column.position).to_pylist()]
-                if self._mode == "mask":
-                    field_ = table.schema.field(column.position)
-                    table = table.set_column(column.position, field_, pa.array(values, type=field_.type))
-            return table
+            return self._check_arrow(table)
         finally:
             self._done()
 

@@ -34,9 +34,10 @@ from policyengine.rewrite.gate import Scanned, gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
 from policyengine.rewrite.rename_ctes import rename_ctes
+from policyengine.rewrite.rewriter import _check_order
 from policyengine.rewrite.splice import splice
 from policyengine.rewrite.statement import parse_statement
-from policyengine.rewrite.wrap import wrap
+from policyengine.rewrite.wrap import decide_cached, wrap
 
 FOLDER = Path(__file__).parent / "fixtures" / "rewrite"
 NONCE = "n"
@@ -143,9 +144,32 @@ def test_stage_doctests(stage):
     assert attempted > 0 and failed == 0
 
 
+def test_decisions_are_kept_per_policy_set_object(policy_set):
+    """The wrap stage's decision cache answers the same policy set object and table from the cache,
+    and any other set (even loaded from the same files) afresh."""
+    subject = subject_for(policy_set, roles=["analyst"])
+    table = policy_set.find_table("people")
+    first = decide_cached(policy_set, subject, None, table)
+    assert decide_cached(policy_set, subject, None, table) is first
+    other = load_policy_set(FOLDER / "policies")
+    again = decide_cached(other, subject_for(other, roles=["analyst"]), None, other.find_table("people"))
+    assert again is not first and again.table is other.find_table("people")
+
+
 def test_rules_are_the_stages_in_order_ending_with_the_splice():
     assert STAGES == ("gate", "name_results", "normalize", "classify", "rename_ctes", "wrap", "splice")
     assert all(rule.run.__module__ == f"policyengine.rewrite.{rule.name}" for rule in RULES)
+
+
+def test_a_misordered_composition_is_refused_at_import():
+    """A rule placed before the rule whose finding it takes, or a composition not ending with the
+    splice, fails when composed rather than on some query."""
+    gate_rule, names, normalize_rule, *rest = RULES
+    with pytest.raises(TypeError, match="normalize needs scanned"):
+        _check_order((names, normalize_rule, gate_rule, *rest))
+    with pytest.raises(TypeError, match="last rule must be the splice"):
+        _check_order(RULES[:-1])
+    _check_order(RULES)
 
 
 if __name__ == "__main__":  # print candidate outputs for a stage's inputs, to check by hand

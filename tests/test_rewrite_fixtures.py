@@ -1,7 +1,8 @@
 """The rewrite's output for fixed inputs, as sqlglot's optimizer tests its rules: fixture files of
 input and expected output (``tests/fixtures/rewrite/cases.sql``), with a fixed nonce.
 
-Each case: a ``-- role: R`` line, the input statement, the expected statement, a blank line.
+Each case: a ``-- role: R`` line, the input statement, the expected statement, a blank line. This is
+the whole rewrite end to end; each stage alone has its own fixture file (tests/test_rewrite_stages.py).
 Regenerate after a deliberate change with ``python -m tests.test_rewrite_fixtures`` and read the diff.
 """
 

@@ -51,7 +51,7 @@ TPC_ENTITIES: dict[str, dict[str, tuple[str, ...]]] = {
 def build_tpc(benchmark: str, target: Path, copies: int, only: set[str] | None = None) -> dict[str, int]:
     """The shared data set of ``benchmark`` in ``target``, its entities copied ``copies`` times; rows per
     table. ``only``: just these tables (the smoke run's few queries need few), loaded as the tests load them."""
-    from tests import tpc
+    from benchmarks import tpc
 
     tables = tpc.build_database(benchmark, target, only)
     with duckdb.connect(str(target)) as con:

@@ -215,7 +215,7 @@ def _rewrite(section: dict[str, Any], plots: dict[str, str]) -> list[str]:
               + ("; the same with the wrapper-text cache emptied (the very first query of a role)"
                  if result.get("cold_measured") else "")
               + f"; and `Engine.rewrite_for` of a statement it has seen (timed over {result['cached_calls']} calls). "
-              "Role `masked` of the tests' TPC policy sets (`tests/tpc.py`). Per query the ratio of the medians; "
+              "Role `masked` of the tests' TPC policy sets (`benchmarks/tpc.py`). Per query the ratio of the medians; "
               "summarized by its median over the queries."), "",
              "| measure | CPU time: median over queries (IQR) | wall clock: median (IQR) | median CPU ms |",
              "|---|---|---|---:|",

@@ -1,6 +1,6 @@
-"""TPC-H / TPC-DS as the engine serves them: data at scale, the tests' policy sets, the engine, a raw twin.
+"""TPC-H / TPC-DS as the engine serves them: data at scale, the TPC policy sets, the engine, a raw twin.
 
-The policy sets are the tests' own (``tests/tpc.py``: role ``masked`` has protections of every kind on
+The policy sets are those the tests use too (``benchmarks/tpc.py``: role ``masked`` has protections of every kind on
 columns the queries read, and row filters; ``all_clear`` is cleared for everything). The engine serves
 one copy of the database; the raw queries run on another, byte-identical copy opened with the same
 DuckDB settings as the engine's instance (threads, memory), since one process can open a file only once.
@@ -45,7 +45,7 @@ class TpcWorld:
 
 def available() -> str | None:
     """Why TPC-H/TPC-DS cannot be measured here, or None."""
-    from tests.tpc import SHARED
+    from benchmarks.tpc import SHARED
 
     if not SHARED.is_dir():
         return f"needs the shared benchmark data at {SHARED} (set POLICYENGINE_SHARED to its parent folder)"
@@ -53,7 +53,7 @@ def available() -> str | None:
 
 
 def build(name: str, folder: Path, copies: int, limit: int | None) -> TpcWorld:
-    from tests import tpc
+    from benchmarks import tpc
 
     sets = {"tpch": (tpc.TPCH_PROTECTIONS, tpc.TPCH_ROWS), "tpcds": (tpc.TPCDS_PROTECTIONS, tpc.TPCDS_ROWS)}
     raw = folder / f"{name}.duckdb"

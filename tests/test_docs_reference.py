@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 
-from policyengine.model.schema import FOLDER
+from policyengine.schema_files import FOLDER
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "policy-model.md"

@@ -63,7 +63,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 # --- TPC-H and TPC-DS: hand-checked expectations -----------------------------------------------------
 
 def _bench_catalog(name: str) -> Catalog:
-    """The benchmark's tables and columns, typed as tests/tpc.py loads them."""
+    """The benchmark's tables and columns, typed as benchmarks/tpc.py loads them."""
     schema: dict[str, dict[str, str]] = {}
     with duckdb.connect() as con:
         for path in sorted((BENCH / name / "data").glob("*.csv.gz")):
@@ -201,8 +201,8 @@ def test_every_tpc_query_is_analysed(tpch: Catalog, tpcds: Catalog) -> None:
 
 @requires_shared
 def test_tpch_query_as_ctas_through_the_policy_set(tmp_path: Path, tpch: Catalog, cli: Cli) -> None:
-    """The TPC-H tables as contracts (tests/tpc.py's protections), q03 as a CTAS: derive propagates."""
-    from tests import tpc
+    """The TPC-H tables as contracts (benchmarks/tpc.py's protections), q03 as a CTAS: derive propagates."""
+    from benchmarks import tpc
 
     (tmp_path / "tables").mkdir()
     (tmp_path / "roles.yaml").write_text(yaml.safe_dump(tpc.ROLES))

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from policyengine.model.reading import read_file
-from policyengine.model.schema import FOLDER, render
+from policyengine.schema_files import FOLDER, render
 from tests.conftest import EXAMPLE
 
 MALFORMED = Path(__file__).parent / "malformed"

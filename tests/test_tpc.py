@@ -18,7 +18,7 @@ from policyengine.backends.errors import QueryFailed
 from policyengine.decision import subject_for
 from policyengine.engine import Engine
 from policyengine.rewrite import Refused
-from tests import tpc
+from benchmarks import tpc
 from tests.conftest import requires_shared
 from policyengine.fuzz.oracle import materialize, normalize_rows
 

@@ -327,7 +327,7 @@ class ResultStream:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # as in arrow(): the copy is expected
-                reader = self._cursor.fetch_record_batch(self._batch_rows)
+                reader = self._cursor.to_arrow_reader(self._batch_rows)
             yield from reader
             self._ended()
         except Exception as error:  # noqa: BLE001 - DuckDB's errors come through Arrow as OSError & co

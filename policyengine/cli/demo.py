@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from policyengine.cli import EXIT_OK, app, load_or_exit, state
-from policyengine.cli.output import stdout
+from policyengine.cli.output import stderr, stdout
 
 
 @app.command()
@@ -27,5 +27,5 @@ def demo(
         stdout.print(f"built {db}: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()), highlight=False)
     else:
         stdout.print(f"using {db} (--rebuild to build it again)", highlight=False)
-    show_roles(policy_set, db, policies=state.policies)
+    show_roles(policy_set, db, out=stdout, err=stderr, policies=state.policies)
     return EXIT_OK

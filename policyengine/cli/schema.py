@@ -15,7 +15,7 @@ def schema(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the schemas to.")] = Path("schema"),
 ) -> int:
     """Write JSON Schemas for policyengine.yaml, roles.yaml, tables and test cases (for YAML/JSON editors)."""
-    from policyengine.model.schema import write
+    from policyengine.schema_files import write
 
     for path in write(out):
         typer.echo(f"wrote {path}")

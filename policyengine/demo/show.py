@@ -1,4 +1,8 @@
-"""What ``policyengine demo`` shows: the same rows through the engine, as each principal sees them."""
+"""What ``policyengine demo`` shows: the same rows through the engine, as each principal sees them.
+
+A front end like the CLI, not a part of it: it prints on the consoles it is given (the CLI passes its
+own, :mod:`policyengine.cli.output`), so the CLI imports the demo and never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.columns import Columns
+from rich.console import Console
 from rich.table import Table as RichTable
 
 from policyengine.audit import AuditLog
 from policyengine.backends.duckdb import DuckDBBackend
-from policyengine.cli.output import stderr, stdout
 from policyengine.crypto import KeyMaterial, generate_key, key_file_beside, load_key, parse_key, write_key_file
 from policyengine.decision import Subject, subject_for
 from policyengine.engine import Engine
@@ -29,17 +33,17 @@ BY_LOCATION = (
 )
 
 
-def demo_key(policies: Path) -> KeyMaterial:
+def demo_key(policies: Path, err: Console) -> KeyMaterial:
     """The key by the lookup order every entry point uses; if there is none, a new one written to
     ``policyengine.key`` beside the policy set, where the CLI, the Python API, the DB-API and the pytest
-    plugin find it next time. Writing a key is said out loud: it must stay out of version control."""
+    plugin find it next time. Writing a key is said out loud, on ``err``: it must stay out of version control."""
     configured = load_key(policies=policies)
     if configured is not None:
         return configured
     path = key_file_beside(policies)
     key = generate_key()
     write_key_file(path, key)
-    stderr.print(f"[yellow]note[/yellow]: wrote a new key for hash, tokenize and encrypt to {path} (mode 600); "
+    err.print(f"[yellow]note[/yellow]: wrote a new key for hash, tokenize and encrypt to {path} (mode 600); "
                  "keep it out of version control (.gitignore) and keep a copy: without it, encrypted values "
                  "cannot be decrypted", highlight=False)
     return parse_key(key)
@@ -58,15 +62,16 @@ def _label(policy_set: PolicySet, subject: Subject) -> str:
     return f"{subject.name} ({roles}{', ' + str(region) if region else ''})"
 
 
-def show_roles(policy_set: PolicySet, db: Path, *, policies: Path = Path("policies"),
+def show_roles(policy_set: PolicySet, db: Path, *, out: Console, err: Console, policies: Path = Path("policies"),
                environment: str = "prod") -> None:
-    backend = DuckDBBackend(db, keys=demo_key(policies))
+    """The demo's three parts printed on ``out`` (sized to its width); notes, such as a new key, on ``err``."""
+    backend = DuckDBBackend(db, keys=demo_key(policies, err))
     engine = Engine(policy_set, backend, audit=AuditLog(db.parent / ".policyengine" / "audit.jsonl"))
     try:
         review = _a_review_from(engine, "DE")
-        _side_by_side(engine, review, environment)
-        _aggregates(engine, environment)
-        _refusals(engine)
+        _side_by_side(engine, review, environment, out)
+        _aggregates(engine, environment, out)
+        _refusals(engine, out)
     finally:
         engine.close()
 
@@ -83,7 +88,7 @@ CELL_WIDTH = 23
 NAME_WIDTH = 16
 
 
-def _side_by_side(engine: Engine, review: str, environment: str) -> None:
+def _side_by_side(engine: Engine, review: str, environment: str, out: Console) -> None:
     columns: list[str] = []
     views: dict[str, dict[str, str]] = {}
     for name in PRINCIPALS:
@@ -98,9 +103,9 @@ def _side_by_side(engine: Engine, review: str, environment: str) -> None:
         except Refused as refusal:
             views[label] = {"": f"refused: {refusal.reason}"}
     # as many principals side by side as the terminal holds; the rest in tables stacked below
-    per_table = max(1, (stdout.width - NAME_WIDTH - 4) // (CELL_WIDTH + 3))
+    per_table = max(1, (out.width - NAME_WIDTH - 4) // (CELL_WIDTH + 3))
     labels = list(views)
-    stdout.print(f"\nThe author of review {review}, as each principal sees it in {environment}", highlight=False)
+    out.print(f"\nThe author of review {review}, as each principal sees it in {environment}", highlight=False)
     for start in range(0, len(labels), per_table):
         table = RichTable(title_justify="left")
         table.add_column("column", style="bold", max_width=NAME_WIDTH, overflow="fold")
@@ -115,11 +120,11 @@ def _side_by_side(engine: Engine, review: str, environment: str) -> None:
                 else:
                     cells.append(view.get(column, "(denied)"))
             table.add_row(column, *cells)
-        stdout.print(table)
+        out.print(table)
 
 
-def _aggregates(engine: Engine, environment: str) -> None:
-    stdout.print(f"\n[bold]The same dashboard query as four principals[/bold]: {BY_LOCATION}", highlight=False)
+def _aggregates(engine: Engine, environment: str, out: Console) -> None:
+    out.print(f"\n[bold]The same dashboard query as four principals[/bold]: {BY_LOCATION}", highlight=False)
     tables = []
     for name in ("frank", "alice", "bob", "carol"):
         subject = subject_for(engine.policy_set, principal=name)
@@ -130,11 +135,11 @@ def _aggregates(engine: Engine, environment: str) -> None:
         for row in result.fetchall():
             table.add_row(*map(_cell, row))
         tables.append(table)
-    stdout.print(Columns(tables))
+    out.print(Columns(tables))
 
 
-def _refusals(engine: Engine) -> None:
-    stdout.print("\n[bold]Refused, with the reason[/bold]")
+def _refusals(engine: Engine, out: Console) -> None:
+    out.print("\n[bold]Refused, with the reason[/bold]")
     for who, env, sql in (
         ("erin", "prod", "SELECT count(*) FROM reviews"),
         ("alice", "prod", "SELECT NationalID FROM user_demographics"),
@@ -143,7 +148,7 @@ def _refusals(engine: Engine) -> None:
     ):
         try:
             engine.query_for(subject_for(engine.policy_set, principal=who), sql, env=env).fetchall()
-            stdout.print(f"  {who}: {sql} -> (ran)", highlight=False)
+            out.print(f"  {who}: {sql} -> (ran)", highlight=False)
         except Refused as refusal:
-            stdout.print(f"  {who} in {env}: [cyan]{sql}[/cyan] -> [red]refused[/red]: {refusal.reason}",
+            out.print(f"  {who} in {env}: [cyan]{sql}[/cyan] -> [red]refused[/red]: {refusal.reason}",
                          highlight=False)

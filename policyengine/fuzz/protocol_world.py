@@ -70,7 +70,7 @@ def forbidden_secrets(policies: Path, principal: str) -> list[bytes]:
     Only text canaries: a typed canary (a year, a date) as bytes would match unrelated numbers and
     binary fields; the red-team suite checks those as typed values.
     """
-    from policyengine import load_policy_set
+    from policyengine.loading import load_policy_set
     from policyengine.decision import subject_for
 
     policy_set = load_policy_set(policies)

@@ -1,19 +1,21 @@
-"""TPC-H and TPC-DS from ../shared/bench as DuckDB databases, with policy sets of the tests' own.
+"""TPC-H and TPC-DS from ../shared/bench as DuckDB databases, with policy sets for them.
 
 Two roles per set: ``all_clear`` (cleared for everything: every query must return the raw result)
 and ``masked`` (protections of every kind on columns the queries read, and row filters), whose
-results are held against the materialized oracle.
+results the tests (tests/test_tpc.py) hold against the materialized oracle and the benchmarks time.
+It lives here, not under tests/, because the benchmarks use it too and import nothing from tests/.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
 import yaml
 
-from tests.conftest import SHARED as SHARED_ROOT
-
+#: the project's shared material, beside the clone or named by POLICYENGINE_SHARED (as tests/conftest.py finds it)
+SHARED_ROOT = Path(os.environ.get("POLICYENGINE_SHARED", Path(__file__).resolve().parent.parent.parent / "shared"))
 SHARED = SHARED_ROOT / "bench"
 
 ROLES = {

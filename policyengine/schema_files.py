@@ -7,6 +7,10 @@ and capitalised spelling (the seed writes ``REQUIRED`` and ``None``), a protecti
 kind name, and a table file may hold one contract, a list of them, or a BigQuery-style column list.
 The loader remains the authority: it also matches keys case-insensitively and checks what needs
 more than one file.
+
+Not under :mod:`policyengine.model`: the case files' model is the test runner's
+(:mod:`policyengine.testing.case_model`), a front end, and the model imports nothing above it
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from policyengine.testing.case_model import CaseFile
 from policyengine.model.files import ContractSpec, RolesFile, SettingsFile
 from policyengine.model.protections import KINDS
 
-FOLDER = Path(__file__).resolve().parent.parent / "schema"
+FOLDER = Path(__file__).resolve().parent / "schema"
 BASE = "https://policyengine.dev/schema/"
 
 

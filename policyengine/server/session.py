@@ -30,15 +30,13 @@ from policyengine.server import utility as u
 from policyengine.server.catalog import SessionValues, is_catalog_statement
 from policyengine.server.feed import Feed
 from policyengine.server.parameters import infer_parameter_types
-from policyengine.server.scram import ScramFailed
+from policyengine.server.scram import ScramFailed, ScramMalformed, mock_exchange
 from policyengine.server.settings import REPORTED, SERVER_VERSION, Settings
-from policyengine.server.users import make_verifier
+from policyengine.server.users import ITERATIONS
 
 READ_DIALECT = "postgres"
 REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000", "missing": "42P01",
                     "invalid": "22023"}
-#: a verifier no password matches: unknown users go through the same exchange and fail the same way
-_NOBODY = make_verifier(secrets.token_hex(16))
 FLUSH_BYTES = 1 << 18
 TLS_HANDSHAKE_SECONDS = 10.0
 #: from connect to ReadyForQuery, as PostgreSQL's authentication_timeout: a silent client is dropped
@@ -259,26 +257,23 @@ class Session:
         user = parameters.get("user", "")
         principal = self.server.engine.policy_set.principal(user)
         verifier = self.server.users.get(user.lower()) if principal is not None else None
-        scram = (verifier or _NOBODY).exchange()
+        # no principal or no verifier: a mock exchange that fails at the proof, as PostgreSQL does
+        scram = verifier.exchange() if verifier is not None else mock_exchange(user.lower(), ITERATIONS)
         await self._send_now(m.authentication(10, m.cstring("SCRAM-SHA-256") + b"\0"))
         try:
-            kind, payload = await m.read_message(self.reader)
-            if kind != b"p":
-                raise m.ProtocolViolation("expected a SASL response")
-            mechanism_end = payload.index(b"\0")
-            (length,) = struct.unpack("!i", payload[mechanism_end + 1:mechanism_end + 5])
-            server_first = scram.first(payload[mechanism_end + 5:mechanism_end + 5 + length].decode())
+            client_first = await self._sasl_initial_response()
+            server_first = scram.first(client_first)
             await self._send_now(m.authentication(11, server_first.encode()))
             kind, payload = await m.read_message(self.reader)
             if kind != b"p":
-                raise m.ProtocolViolation("expected a SASL response")
-            server_final = scram.final(payload.decode())
-            if verifier is None:
-                raise ScramFailed("unknown user")
-        except (ScramFailed, ValueError, struct.error):
+                raise m.ProtocolViolation("expected SASL response")
+            server_final = scram.final(payload)
+        except ScramFailed as failure:  # ScramMalformed too: 08P01 / 0A000 with PostgreSQL's fixed text
             await self.server.login_failed(self.writer)
             self.user = user
-            await self._send_now(m.error_response("28P01", f'password authentication failed for user "{user}"', "FATAL"))
+            text = str(failure) if isinstance(failure, ScramMalformed) else \
+                f'password authentication failed for user "{user}"'
+            await self._send_now(m.error_response(failure.sqlstate, text, "FATAL"))
             raise Closed() from None
         await self._send_now(m.authentication(12, server_final.encode()) + m.authentication(0))
         self.user = user
@@ -289,6 +284,34 @@ class Session:
         self.server.sessions[(self.pid, self.secret)] = self
         self._audit(event="session_start", database=self.server.database)
         await self._send_now(status + m.backend_key_data(self.pid, self.secret) + m.ready_for_query())
+
+    async def _sasl_initial_response(self) -> bytes:
+        """The client-first message from SASLInitialResponse (auth-sasl.c's checks: the mechanism we
+        offered, a length that matches the bytes); with no initial response (length -1), an empty
+        challenge first and the client-first message in the next SASLResponse, as PostgreSQL does."""
+        kind, payload = await m.read_message(self.reader)
+        if kind != b"p":
+            raise m.ProtocolViolation("expected SASL response")
+        end = payload.find(b"\0")
+        if end == -1:
+            raise ScramMalformed("invalid string in message")
+        if payload[:end] != b"SCRAM-SHA-256":
+            raise ScramMalformed("client selected an invalid SASL authentication mechanism")
+        if len(payload) < end + 5:
+            raise ScramMalformed("insufficient data left in message")
+        (length,) = struct.unpack("!i", payload[end + 1:end + 5])
+        rest = payload[end + 5:]
+        if length == -1 and not rest:
+            await self._send_now(m.authentication(11, b""))
+            kind, payload = await m.read_message(self.reader)
+            if kind != b"p":
+                raise m.ProtocolViolation("expected SASL response")
+            return payload
+        if length < 0 or length > len(rest):
+            raise ScramMalformed("insufficient data left in message")
+        if length < len(rest):
+            raise ScramMalformed("invalid message format")
+        return rest
 
     def _refresh_subject(self) -> None:
         """Sessions follow policy reloads: the subject is derived again from the set now in force."""

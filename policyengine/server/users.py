@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from policyengine.server.scram import ScramServer, derive_keys
+from policyengine.server.scram import SALT_LENGTH, ScramServer, derive_keys
 
 MECHANISM = "SCRAM-SHA-256"
 ITERATIONS = 4096  # PostgreSQL's default scram_iterations
@@ -55,10 +55,13 @@ class Verifier:
         return ScramServer(self.salt, self.stored_key, self.server_key, self.iterations)
 
 
-def make_verifier(password: str, iterations: int = ITERATIONS) -> Verifier:
+def make_verifier(password: str | bytes, iterations: int = ITERATIONS, salt: bytes | None = None) -> Verifier:
+    """The verifier PostgreSQL's ``CREATE ROLE ... PASSWORD`` would store for this password, salt and
+    iteration count (SASLprep first, raw bytes where PostgreSQL falls back to them: see scram.py), so
+    that every PostgreSQL client, which prepares the password the same way, can log in with it."""
     if not password:
         raise UsersFileError("the password is empty")
-    salt = os.urandom(16)
+    salt = os.urandom(SALT_LENGTH) if salt is None else salt
     stored_key, server_key = derive_keys(password, salt, iterations)
     return Verifier(salt, stored_key, server_key, iterations)
 

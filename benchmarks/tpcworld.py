@@ -23,6 +23,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from benchmarks import data
 from benchmarks.common import KEY_HEX
 from policyengine import crypto
+from policyengine.backends.duckdb import DuckDBBackend
 from policyengine.decision import Outcome, RowScope, Subject, subject_for
 from policyengine.engine import Engine
 
@@ -79,7 +80,7 @@ def build(name: str, folder: Path, copies: int, limit: int | None) -> TpcWorld:
 def reference_connection(path: Path, engine: Engine) -> duckdb.DuckDBPyConnection:
     """The raw twin: read-only, with the engine instance's threads and memory limit."""
     con = duckdb.connect(str(path), read_only=True)
-    limits = getattr(engine.backend, "limits", None)
+    limits = engine.backend.limits if isinstance(engine.backend, DuckDBBackend) else None
     con.execute("SET enable_progress_bar = false")
     if limits is not None:
         con.execute(f"SET threads = {int(limits.threads)}")

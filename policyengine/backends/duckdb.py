@@ -23,12 +23,15 @@ from policyengine.backends.base import Parameters
 from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed, sanitize, sanitize_streamed
 from policyengine.backends.plans import Plans
+from policyengine.bounded_cache import BoundedCache
 from policyengine.crypto import PURPOSES, KeyMaterial
 from policyengine.model import PolicySet
 from policyengine.rewrite import Refused, Rewritten, TableResolver
 from policyengine.rewrite.keyed import variable_name
 
 _BUILTINS: frozenset[str] | None = None
+#: statements remembered per backend (checked texts, result types, which ones return many rows)
+CACHE_SIZE = 4096
 
 
 def builtin_functions() -> frozenset[str]:
@@ -70,9 +73,12 @@ class DuckDBBackend:
         self.keys = keys
         self._lock = threading.Lock()
         self._idle: list[duckdb.DuckDBPyConnection] = []
-        self._checked: dict[str, None] = {}  # final SQL texts that passed the cross-check, oldest first
-        self._types: dict[tuple[str, tuple[Any, ...]], list[str]] = {}  # result types by text and parameter types
-        self._large: dict[tuple[str, tuple[Any, ...]], None] = {}  # statements whose last run returned many rows
+        #: final SQL texts that passed the cross-check
+        self._checked: BoundedCache[str, None] = BoundedCache(CACHE_SIZE)
+        #: result types by text and parameter types
+        self._types: BoundedCache[tuple[str, tuple[Any, ...]], list[str]] = BoundedCache(CACHE_SIZE)
+        #: statements whose last run returned many rows
+        self._large: BoundedCache[tuple[str, tuple[Any, ...]], None] = BoundedCache(CACHE_SIZE)
         self._plans = Plans()  # prepared statements of the texts that repeat, per cursor
         self._resolver: TableResolver | None = None
         try:
@@ -178,10 +184,7 @@ class DuckDBBackend:
             except duckdb.Error:
                 raise Refused("DuckDB's parser could not check the rewritten query", kind="unsupported") from None
         crosscheck.check(serialized, rewritten, builtin_functions())
-        with self._lock:
-            self._checked[rewritten.sql] = None
-            if len(self._checked) > 4096:
-                self._checked.pop(next(iter(self._checked)))
+        self._checked.put(rewritten.sql, None)
 
     def execute(self, rewritten: Rewritten, parameters: Parameters = None,
                 started: Callable[[Any], None] | None = None,
@@ -234,13 +237,10 @@ class DuckDBBackend:
         that many is known only once it ran, and statements repeat (dashboards, drivers' prepared
         statements), so its last run decides its next one.
         """
-        with self._lock:
-            if not large:
-                self._large.pop(key, None)
-                return
-            self._large[key] = None
-            if len(self._large) > 4096:
-                self._large.pop(next(iter(self._large)))
+        if large:
+            self._large.put(key, None)
+        else:
+            self._large.pop(key)
 
     def _result_types(self, cursor: duckdb.DuckDBPyConnection, key: tuple[str, tuple[Any, ...]],
                       values: list[Any] | dict[str, Any] | None) -> list[str]:
@@ -248,10 +248,7 @@ class DuckDBBackend:
         types = self._types.get(key)
         if types is None:
             types = [str(t) for t in cursor.sql(key[0], params=values).types]
-            with self._lock:
-                self._types[key] = types
-                if len(self._types) > 4096:
-                    self._types.pop(next(iter(self._types)))
+            self._types.put(key, types)
         return types
 
     def release(self, cursor: duckdb.DuckDBPyConnection, reusable: bool = True) -> None:

@@ -189,6 +189,44 @@ def test_our_verifiers_equal_postgresqls(postgresql):
     assert differing == {}
 
 
+def _table_edges() -> list[int]:
+    """Every non-ASCII code point where membership of one of the stringprep tables our SASLprep reads
+    changes (both sides of each edge), and a seeded sample of others: where Python's tables and
+    saslprep.c's ranges could disagree."""
+    import random
+    import stringprep
+
+    tables = [getattr(stringprep, name) for name in ("in_table_a1", "in_table_b1", "in_table_c12", "in_table_c21_c22",
+                                                      "in_table_c3", "in_table_c4", "in_table_c6", "in_table_c7",
+                                                      "in_table_c8", "in_table_c9", "in_table_d1", "in_table_d2")]
+    usable = [c for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF]  # surrogates cannot be UTF-8
+    edges: set[int] = set()
+    before = None
+    for code in usable:
+        membership = tuple(table(chr(code)) for table in tables)
+        if before is not None and membership != before[1]:
+            edges.update((before[0], code))
+        before = (code, membership)
+    return sorted(edges | set(random.Random(20).sample(usable, 300)))
+
+
+def test_our_saslprep_equals_postgresqls_at_every_table_edge(postgresql):
+    """About 2000 passwords, each a role created and dropped: a character alone (a right-to-left one
+    alone is a valid string) or between two Latin letters (where it must not be)."""
+    connection, _ = postgresql
+    differing: list[str] = []
+    for index, code in enumerate(_table_edges()):
+        password = chr(code) if index % 2 else f"a{chr(code)}b"
+        with connection.transaction():
+            connection.execute(sql.SQL("CREATE ROLE scram_edge LOGIN PASSWORD {}").format(sql.Literal(password)))
+            theirs = stored_verifier(connection, "scram_edge")
+            connection.execute("DROP ROLE scram_edge")
+        parsed = Verifier.parse(theirs)
+        if str(make_verifier(password, parsed.iterations, parsed.salt)) != theirs:
+            differing.append(f"U+{code:04X} in {password!r}")
+    assert differing == []
+
+
 def test_bytes_that_are_not_utf8_are_hashed_raw_as_postgresql_does(postgresql):
     connection, cluster = postgresql
     connection.execute("CREATE DATABASE scram_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "

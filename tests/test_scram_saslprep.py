@@ -12,11 +12,14 @@ RFC 4013's text and from scramp's saslprep (U+200B, checks before normalisation)
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,8 @@ from typing import Any
 import pytest
 
 from policyengine.server.scram import ScramFailed, ScramMalformed, ScramServer, mock_exchange, saslprep
-from policyengine.server.users import Verifier, make_verifier
+from policyengine.server.users import Verifier, load_users, make_verifier
+from tests.conftest import EXAMPLE
 
 psycopg = pytest.importorskip("psycopg")
 from psycopg import sql  # noqa: E402
@@ -59,9 +63,6 @@ NOT_UTF8 = b"\xff\xfe-not-utf8-\xe9"
 
 def client_proof(password: str, server_first: str, client_first_bare: str, without_proof: str) -> str:
     """The client's proof, computed here from RFC 5802's formulas (not from the server's code)."""
-    import hashlib
-    import hmac
-
     fields = dict(part.split("=", 1) for part in server_first.split(","))
     salted = hashlib.pbkdf2_hmac("sha256", saslprep(password), base64.b64decode(fields["s"]), int(fields["i"]))
     client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
@@ -446,3 +447,17 @@ def test_no_initial_response_gets_an_empty_challenge_first(targets):
             sock.sendall(_frame(b"p", f"{without_proof},p={proof}".encode()))
             assert _answer(sock) == "R12", name
             assert _answer(sock) == "R0", name
+
+
+def test_user_add_stores_the_prepared_password(tmp_path):
+    """`policyengine user add` goes through the same SASLprep: the stored verifier is the one for
+    "IX" when the password typed is U+2168, as PostgreSQL's would be."""
+    path = tmp_path / "users.yaml"
+    added = subprocess.run([sys.executable, "-m", "policyengine", "-p", str(EXAMPLE), "user", "add", "bob", "--users",
+                            str(path), "--password-stdin"], input="Ⅸ\n".encode(), capture_output=True, timeout=60,
+                           env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert added.returncode == 0, added.stderr
+    stored = load_users(path)["bob"]
+    assert stored == make_verifier("IX", stored.iterations, stored.salt)
+    raw = hashlib.pbkdf2_hmac("sha256", "Ⅸ".encode(), stored.salt, stored.iterations)  # not the raw UTF-8 bytes
+    assert stored.server_key != hmac.new(raw, b"Server Key", hashlib.sha256).digest()

@@ -257,7 +257,7 @@ MISTAKES = [
      "(levels: public, regular, internal, confidential, restricted)"),
     ("protection: tokenize", "protection: tokenise", "tokenise",
      "models[1].columns[1].meta.policyengine.protection: unknown protection kind 'tokenise' (expected one of: none, "
-     "redact, nullify, partial, email, hash, tokenize, encrypt, generalize, custom, deny)"),
+     "custom, email, partial, generalize, round, encrypt, tokenize, hash, redact, nullify, deny)"),
     ("          masking_policy: mp_card", "          masking_policy: mp_card\n          pii: yes", "pii: yes",
      "models[1].columns[3].meta.pii: expected true or false, got 'yes'"),
     ("          masking_policy: mp_card", "          masking_policy: mp_card\n          protection: redact",

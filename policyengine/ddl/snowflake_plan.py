@@ -6,10 +6,11 @@ counts as ``inherits`` does) and the column's protection to everyone else; for e
 also a projection policy; for every table a row access policy that admits only roles with access in
 the environment and applies the ``row_access`` rules. Bodies are built as syntax trees from the same
 protection builders the DuckDB rewrite uses, then written in Snowflake's dialect: never pasted
-policy text.
+policy text. A kind that declares a Snowflake template (``round``: Snowflake's own ROUND) has its
+template rendered with the numbers its module computes, and parsed.
 
 The keyed kinds call secure UDFs (``PE_KEYED_TEXT``, ``PE_KEYED_INT``) that hold the key, so no key is ever in a
-policy body; see ``sql/snowflake/keyed_udfs.sql.j2``.
+policy body; see :mod:`policyengine.ddl.keyed_handler`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
+import jinja2
+import sqlglot
 from sqlglot import exp
 
 from policyengine.decision import Outcome, Subject, decide
 from policyengine.model import Column, PolicySet, Table, name_key
 from policyengine.model.expressions import outer_columns
+from policyengine.protections import KINDS, Kind
 from policyengine.rewrite.keyed import udf_call as keyed_udf_call
 from policyengine.rewrite.protections import protect
 
@@ -201,13 +207,36 @@ def _keyed(kind: str, value: exp.Expression, column: Column, udfs: _Udfs) -> exp
 
 
 def _masked_value(column: Column, argument: exp.Expression, udfs: _Udfs, bind_context) -> exp.Expression:
-    kind = column.protection.kind
-    if kind in ("hash", "tokenize", "encrypt"):
-        return exp.Cast(this=_keyed(kind, argument, column, udfs), to=exp.DataType.build(snowflake_type(column),
-                                                                                          dialect=DIALECT))
-    if kind == "deny":
-        return exp.Cast(this=exp.null(), to=exp.DataType.build(snowflake_type(column), dialect=DIALECT))
+    """The column's protection in the policy body: the keyed kinds as calls of the secure UDFs, a kind
+    with a Snowflake template as Snowflake's own SQL, every other kind as the rewrite's builder."""
+    name = column.protection.kind
+    kind = KINDS[name]
+    to = exp.DataType.build(snowflake_type(column), dialect=DIALECT)
+    if kind.keyed:
+        return exp.Cast(this=_keyed(name, argument, column, udfs), to=to)
+    if name == "deny":
+        return exp.Cast(this=exp.null(), to=to)  # its projection policy refuses the column itself
+    if kind.snowflake is not None:
+        return exp.Cast(this=kind_template(kind, column, argument), to=to)
     return protect(argument, column, column.protection, bind=bind_context)
+
+
+def kind_template(kind: Kind, column: Column, argument: exp.Expression) -> exp.Expression:
+    """A kind's Snowflake template (``sql/snowflake/protection_<kind>.sql.j2``) rendered with the
+    values its module gives (numbers and names it computed, never policy text) and parsed, with
+    ``val`` standing for the masked argument."""
+    assert kind.snowflake is not None and kind.snowflake_values is not None, "a kind with a template"
+    text = _kind_templates().get_template(kind.snowflake).render(**kind.snowflake_values(column, column.protection))
+    tree = sqlglot.parse_one(text, read=DIALECT)
+    return tree.transform(lambda node: argument.copy() if isinstance(node, exp.Column) and not node.table
+                          and node.name.lower() == "val" else node)
+
+
+@lru_cache(maxsize=1)
+def _kind_templates() -> jinja2.Environment:
+    folder = Path(__file__).resolve().parent.parent / "sql_templates" / "snowflake"
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
+                              autoescape=False)
 
 
 def plan(policy_set: PolicySet, environment: str, *, database: str | None = None,
@@ -348,7 +377,7 @@ def _tag_maskable(policy_set: PolicySet, table: Table, column: Column) -> bool:
     Decimals with a scale keep a policy of their own: one NUMBER policy returns NUMBER(38,0) and
     would round them.
     """
-    if column.protection.kind in ("custom", "deny"):
+    if column.protection.kind in ("custom", "deny"):  # conditional columns; a projection policy
         return False
     if snowflake_type(column).startswith("NUMBER(") and not snowflake_type(column).endswith(",0)"):
         return False

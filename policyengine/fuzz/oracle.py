@@ -3,14 +3,13 @@
 Mask-at-read means ``engine(Q)(data) == Q(materialized(data))`` for every query Q: running the
 reader's own SQL, untouched, on this copy must give what the engine gives on the real data. The
 built-in protection kinds are applied here in Python, independently of the SQL the rewriter
-builds (keyed kinds through :mod:`policyengine.crypto`, which the SQL is separately checked
-against); custom masks and row filters are policy SQL, evaluated by DuckDB on the raw rows.
+builds (each kind's reference in its module of :mod:`policyengine.protections`; keyed kinds through
+:mod:`policyengine.crypto`, which the SQL is separately checked against); custom masks and row filters are policy SQL, evaluated by DuckDB on the raw rows.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import decimal
 import math
 from pathlib import Path
@@ -22,61 +21,19 @@ from sqlglot import exp
 
 from policyengine import crypto
 from policyengine.decision import Outcome, RowScope, Subject, decide
-from policyengine.model import Column, PolicySet, TypeFamily, name_key
-
-REDACTED = {
-    TypeFamily.STRING: "*****", TypeFamily.INTEGER: 0, TypeFamily.FLOAT: 0.0, TypeFamily.DECIMAL: decimal.Decimal(0),
-    TypeFamily.BOOLEAN: False, TypeFamily.DATE: dt.date(1970, 1, 1),
-    TypeFamily.TIMESTAMP: dt.datetime(1970, 1, 1), TypeFamily.TIME: dt.time(0, 0),
-}
-
-
-def _truncate(value: Any, bucket: Any) -> Any:
-    if isinstance(value, float):
-        return math.trunc(value / bucket) * bucket
-    if isinstance(value, decimal.Decimal):
-        bucket = decimal.Decimal(str(bucket))
-        return value - (abs(value) % bucket) * (1 if value >= 0 else -1)
-    remainder = abs(value) % bucket
-    return value - remainder if value >= 0 else value + remainder
-
+from policyengine.model import Column, PolicySet, name_key
+from policyengine.protections import KINDS
 
 def protector(column: Column, keys: crypto.KeyMaterial | None) -> Callable[[Any], Any]:
-    p = column.protection
-    kind, family, sql_type = p.kind, column.type.family, column.type.sql
+    """The column's protection in plain Python: its kind's reference implementation (each kind's
+    module, :mod:`policyengine.protections`), NULL kept NULL."""
+    protection = column.protection
+    reference = KINDS[protection.kind].reference
 
     def fn(value: Any) -> Any:
-        if value is None or kind == "nullify":
+        if value is None:
             return None
-        if kind == "redact":
-            if p.value is None:
-                return REDACTED[family]
-            if family is TypeFamily.DATE and isinstance(p.value, str):
-                return dt.date.fromisoformat(p.value)
-            return p.value
-        if kind == "partial":
-            keep = p.show_first + p.show_last
-            if len(value) <= keep:
-                return p.char * len(value)
-            return value[: p.show_first] + p.char * (len(value) - keep) + (value[-p.show_last:] if p.show_last else "")
-        if kind == "email":
-            return "*****@" + value.rsplit("@", 1)[1] if "@" in value else "*****"
-        if kind == "hash":
-            return crypto.hash_integer(keys, value, sql_type) if family is TypeFamily.INTEGER else crypto.hash_text(keys, value)
-        if kind == "tokenize":
-            return crypto.tokenize_integer(keys, value, sql_type) if family is TypeFamily.INTEGER else crypto.tokenize_text(keys, value)
-        if kind == "encrypt":
-            return crypto.encrypt_text(keys, value)
-        if kind == "generalize":
-            if p.to is not None:
-                month = 1 if p.to == "year" else value.month
-                if isinstance(value, dt.datetime):
-                    return dt.datetime(value.year, month, 1)
-                return dt.date(value.year, month, 1)
-            if p.keep is not None:
-                return value[: p.keep]
-            return _truncate(value, p.bucket)
-        raise AssertionError(f"no oracle for {kind}")
+        return reference(value, column, protection, keys)
 
     return fn
 

@@ -33,6 +33,7 @@ from typing import Any
 from policyengine.decision import Outcome, RowScope, decide, subject_for
 from policyengine.model import PolicySet
 from policyengine.model.problems import Problem
+from policyengine.protections import KINDS
 
 TABLE_CELL = "@table"
 ROWS_CELL = "@rows"
@@ -40,15 +41,9 @@ ROWS_CELL = "@rows"
 #: (subject id, environment, table key, cell): the cell is a column key, ``@table`` or ``@rows``
 CellKey = tuple[str, str, str, str]
 
-#: how much of a value each protection lets through, most (0) to least; equal numbers are
-#: incomparable. nullify hides even whether there is a value; redact shows only that; hash shows
-#: equality; tokenize also the length and character classes; encrypt is reversible by key holders;
-#: generalize shows a coarsened value; partial and email show characters verbatim; custom may show
-#: anything, the value itself included.
-KIND_STRICTNESS: Mapping[str, int] = {
-    "nullify": 8, "redact": 7, "hash": 6, "tokenize": 5, "encrypt": 4, "generalize": 3,
-    "partial": 2, "email": 2, "custom": 1,
-}
+#: how much of a value each protection lets through, most (lowest) to least: each kind's rank, the
+#: one order of :mod:`policyengine.protections` (which says why); equal numbers are incomparable
+KIND_STRICTNESS: Mapping[str, int] = {name: kind.rank for name, kind in KINDS.items()}
 
 
 @dataclass(frozen=True)

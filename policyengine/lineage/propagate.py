@@ -7,9 +7,10 @@ with examples):
    column (a literal, ``COUNT(*)``) gets the lowest level. A column whose sources cannot be
    determined is treated as reading every column of every table the statement reads (fail closed).
 2. **Protection**, never weaker than any source's. Protection kinds are ranked by what an uncleared
-   reader still learns: ``none`` (the value) < ``partial``, ``email``, ``generalize``, ``custom``
-   (part of it) < ``encrypt``, ``tokenize``, ``hash`` (a keyed stand-in: equality, joins) <
-   ``redact``, ``nullify`` (nothing) < ``deny`` (not even the column).
+   reader still learns, the one order of :mod:`policyengine.protections`: ``none`` (the value) <
+   ``custom`` < ``partial``, ``email`` < ``generalize``, ``round`` (part of it) < ``encrypt`` <
+   ``tokenize`` < ``hash`` (a keyed stand-in: equality, joins) < ``redact`` < ``nullify`` (nothing)
+   < ``deny`` (not even the column).
 
    - A column that carries one source column's value unchanged (a reference, possibly renamed,
      ``MIN``/``MAX``/``ANY_VALUE``, a cast) keeps that column's protection, parameters and all,
@@ -44,15 +45,12 @@ from policyengine.decision.grant import grant
 from policyengine.model.policyset import Column, Role, Settings, Table, name_key
 from policyengine.model.protections import Protection, Redact, normalize_protection
 from policyengine.model.types import ColumnType
+from policyengine.protections import KINDS, NAMES
 
-#: what an uncleared reader still learns, least protection first (see the module docstring)
-STRENGTH: dict[str, int] = {
-    "none": 0, "partial": 1, "email": 1, "generalize": 1, "custom": 1,
-    "encrypt": 2, "tokenize": 2, "hash": 2, "redact": 3, "nullify": 3, "deny": 4,
-}
-#: a total order for choosing among equally strong kinds: the later one is chosen
-ORDER: tuple[str, ...] = ("none", "custom", "generalize", "email", "partial", "encrypt", "tokenize", "hash",
-                          "redact", "nullify", "deny")
+#: what an uncleared reader still learns, least protection first: each kind's rank (see the module docstring)
+STRENGTH: dict[str, int] = {name: kind.rank for name, kind in KINDS.items()}
+#: a total order for choosing among equally strong kinds (by rank, then name): the later one is chosen
+ORDER: tuple[str, ...] = NAMES
 
 _PROTECTION: TypeAdapter[Any] = TypeAdapter(Protection)
 
@@ -255,11 +253,11 @@ def _protection(column: OutputColumn, column_type: ColumnType, sources: Sequence
             return source.protection, f"the same value: the source's protection {_describe(source.protection)}"
     if kind == "none":
         return none, "no protection, as the sources"
-    if STRENGTH[kind] >= 3:
+    if STRENGTH[kind] >= STRENGTH["redact"]:  # nothing of the value: kept as it is
         if kind == "redact" and protection_problem(strongest, column_type) is not None:
             return make_protection("redact"), "redact, as its source"
         return strongest, f"{_describe(strongest)}, the strongest of its sources'"
-    if STRENGTH[kind] == 2:
+    if KINDS[kind].keyed:  # a keyed stand-in: kept where it fits the output type
         if protection_problem(strongest, column_type) is None:
             return strongest, f"{kind}, the strongest of its sources'"
         return make_protection("redact"), (f"redact: {kind} (its sources' strongest) does not fit "

@@ -14,7 +14,6 @@ kept as known, so references to it resolve and its own other parts are still che
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,18 +46,10 @@ from policyengine.model.policyset import (
 from policyengine.model.problems import Problems
 from policyengine.model.recovery import RawContract, RawRoles, RawSettings
 from policyengine.model.types import ColumnType, TypeFamily, UnknownType, parse_column_type
-
-#: which type families each protection kind can keep the type of
-KIND_FAMILIES: dict[str, frozenset[TypeFamily]] = {
-    "partial": frozenset({TypeFamily.STRING}),
-    "email": frozenset({TypeFamily.STRING}),
-    "hash": frozenset({TypeFamily.STRING, TypeFamily.INTEGER}),
-    "tokenize": frozenset({TypeFamily.STRING, TypeFamily.INTEGER}),
-    "encrypt": frozenset({TypeFamily.STRING}),
-}
+from policyengine.protections._registry import REGISTRY as PROTECTION_KINDS
 
 #: the kinds that apply to a whole REPEATED (array) value; the others mask one scalar value
-REPEATED_KINDS = ("none", "nullify", "deny")
+REPEATED_KINDS: tuple[str, ...] = tuple(name for name, kind in PROTECTION_KINDS.items() if kind.repeated)
 
 
 @dataclass
@@ -313,137 +304,21 @@ def protection_problem(protection: Any, column_type: ColumnType, mode: str = "nu
 
 def _protection_fits(spec: ColumnSpec, column_type: ColumnType, at: Problems) -> Any:
     """The protection (a redact value in its canonical spelling), or None after reporting why it
-    does not fit the column."""
+    does not fit the column: the mode, the kind's type families, then the kind's own checks
+    (:mod:`policyengine.protections`)."""
     protection = spec.protection
-    kind = protection.kind
+    name = protection.kind
+    kind = PROTECTION_KINDS[name]
     family = column_type.family
-    if spec.mode == "repeated" and kind not in REPEATED_KINDS:
-        at.add(("kind",), f"protection '{kind}' does not fit a column of mode REPEATED: it masks a single value; "
+    if spec.mode == "repeated" and not kind.repeated:
+        at.add(("kind",), f"protection '{name}' does not fit a column of mode REPEATED: it masks a single value; "
                           f"a repeated column takes {', '.join(REPEATED_KINDS[:-1])} or {REPEATED_KINDS[-1]}")
         return None
-    if kind in KIND_FAMILIES and family not in KIND_FAMILIES[kind]:
-        fits = " or ".join(sorted(f.value for f in KIND_FAMILIES[kind]))
-        at.add(("kind",), f"protection '{kind}' does not fit column type {column_type.written}: it applies to {fits} columns")
+    if kind.families is not None and family not in kind.families:
+        fits = " or ".join(sorted(f.value for f in kind.families))
+        at.add(("kind",), f"protection '{name}' does not fit column type {column_type.written}: it applies to {fits} columns")
         return None
-    if kind == "partial" and protection.show_first == 0 and protection.show_last == 0:  # type: ignore[union-attr]
-        at.add((), "partial shows nothing: set show_first or show_last (or use redact)")
-        return None
-    if kind == "generalize":
-        return protection if _generalize_fits(protection, column_type, at) else None
-    if kind == "redact" and protection.value is not None:  # type: ignore[union-attr]
-        fits, value = _redact_value(protection.value, column_type, at.at("value"))  # type: ignore[union-attr]
-        return protection.model_copy(update={"value": value}) if fits else None
-    return protection
-
-
-def _generalize_fits(protection: Any, column_type: ColumnType, at: Problems) -> bool:
-    given = protection.given
-    family = column_type.family
-    wanted = ("to" if family in (TypeFamily.DATE, TypeFamily.TIMESTAMP)
-              else "bucket" if family.is_numeric else "keep" if family is TypeFamily.STRING else None)
-    if wanted is None:
-        at.add(("kind",), f"protection 'generalize' does not fit column type {column_type.written}")
-        return False
-    if given != [wanted]:
-        extra = [g for g in given if g != wanted]
-        if extra:
-            at.add((extra[0],), f"parameter '{extra[0]}' does not fit column type {column_type.written}: "
-                                f"generalize takes '{wanted}' for it")
-        else:
-            at.add((), f"generalize needs '{wanted}' for column type {column_type.written}")
-        return False
-    if wanted == "bucket":
-        bucket = protection.bucket
-        try:
-            float(bucket)
-        except OverflowError:
-            # a whole number past any SQL number: it used to end the loader with an OverflowError
-            # (a traceback), and on a DECIMAL column the rewritten query could not convert it
-            at.add(("bucket",), f"bucket is too large ({len(str(bucket))} digits; at most about 1e308)")
-            return False
-        if family is TypeFamily.INTEGER and not (isinstance(bucket, int) or float(bucket).is_integer()):
-            at.add(("bucket",), f"bucket must be a whole number for column type {column_type.written}")
-            return False
-    return True
-
-
-def _redact_value(value: Any, column_type: ColumnType, at: Problems) -> tuple[bool, Any]:
-    """Whether a ``redact`` value fits the column's type, and the value to use.
-
-    Dates and times are written as ISO text (YAML does not turn them into dates here, JSON has
-    none); they are kept in their plain ISO spelling (``2021-01-01``, ``2021-01-01 10:00:00``,
-    ``10:30:00``), which both DuckDB and Snowflake cast from.
-    """
-    family = column_type.family
-    if family is TypeFamily.BINARY:
-        at.add((), f"redact takes no value for column type {column_type.written}: "
-                   "a binary column is redacted to an empty value")
-        return False, value
-    canonical = _iso(value, family)
-    ok = {
-        TypeFamily.STRING: isinstance(value, str),
-        TypeFamily.INTEGER: isinstance(value, int) and not isinstance(value, bool),
-        TypeFamily.FLOAT: isinstance(value, (int, float)) and not isinstance(value, bool),
-        TypeFamily.DECIMAL: isinstance(value, (int, float)) and not isinstance(value, bool),
-        TypeFamily.BOOLEAN: isinstance(value, bool),
-    }.get(family, canonical is not None)
-    if not ok:
-        at.add((), f"value {value!r} does not fit column type {column_type.written}")
-        return False, value
-    if not _in_range(value, column_type):
-        # of the right kind but not of the type: every query reading the column redacted would fail
-        # converting it (INTEGER 99999999999, DECIMAL(10,2) 1e12), where no protection may raise an error
-        shown = repr(value) if len(repr(value)) <= 40 else f"{str(value)[:12]}... ({len(str(value))} digits)"
-        sql = "" if column_type.written.strip().upper() == column_type.sql else f" ({column_type.sql})"
-        at.add((), f"value {shown} is out of range for column type {column_type.written}{sql}")
-        return False, value
-    return True, canonical if canonical is not None else value
-
-
-#: the half-range of each integer type: a value v fits when -bound <= v < bound
-_INTEGER_BOUNDS = {"TINYINT": 2 ** 7, "SMALLINT": 2 ** 15, "INTEGER": 2 ** 31, "BIGINT": 2 ** 63}
-
-
-def _in_range(value: Any, column_type: ColumnType) -> bool:
-    """Whether a number fits the column's SQL type (its integer width, its DECIMAL precision)."""
-    family = column_type.family
-    if family is TypeFamily.INTEGER:
-        bound = _INTEGER_BOUNDS.get(column_type.sql)
-        return bound is None or -bound <= value < bound
-    if family is TypeFamily.DECIMAL:
-        match = re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", column_type.sql)
-        if match is None:
-            return True
-        precision, scale = int(match.group(1)), int(match.group(2))
-        return abs(value) < 10 ** (precision - scale)
-    if family is TypeFamily.FLOAT:
-        try:
-            magnitude = abs(float(value))
-        except OverflowError:  # a whole number past any floating-point number
-            return False
-        return magnitude <= (3.4028234663852886e38 if column_type.sql == "REAL" else 1.7976931348623157e308)
-    return True
-
-
-def _iso(value: Any, family: TypeFamily) -> str | None:
-    """A date, timestamp or time value in plain ISO text, or None when it is not one."""
-    try:
-        if family is TypeFamily.DATE:
-            if isinstance(value, dt.datetime):
-                return None
-            return (value if isinstance(value, dt.date) else dt.date.fromisoformat(value)).isoformat()
-        if family is TypeFamily.TIMESTAMP:
-            if isinstance(value, dt.datetime):
-                return value.isoformat(sep=" ")
-            if isinstance(value, dt.date):
-                return value.isoformat()
-            return dt.datetime.fromisoformat(value).isoformat(sep=" ")
-        if family is TypeFamily.TIME:
-            parsed = dt.time.fromisoformat(value)
-            return parsed.isoformat() if parsed.tzinfo is None else None
-    except (TypeError, ValueError):
-        return None
-    return None
+    return kind.check(protection, column_type, at) if kind.check is not None else protection
 
 
 def resolve_table(raw: RawContract, settings: Settings, known: Known) -> TableDraft:

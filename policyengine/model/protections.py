@@ -1,4 +1,5 @@
-"""Protection kinds (spec section 7) and their parameters, as written in a column's ``protection``.
+"""Protection kinds (spec section 7) as written in a column's ``protection``: the names the rest of
+the model uses, derived from the registry of :mod:`policyengine.protections` (one module per kind).
 
 ``protection: None`` and ``protection: {kind: partial, show_last: 4}`` are both accepted; a bare
 kind name is the object with no parameters. Each kind is its own model so that a parameter that
@@ -8,100 +9,37 @@ fits the column's type is checked later, where the type is known (:mod:`policyen
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
-from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator
 from pydantic_core import PydanticCustomError
 
-from policyengine.model.base import PolicyModel, describe_value, normalize_key
+from policyengine.model.base import describe_value, normalize_key
+from policyengine.protections._registry import KEYED, NAMES, PROTECTION
+from policyengine.protections.custom import Custom
+from policyengine.protections.deny import Deny
+from policyengine.protections.email import EmailMask
+from policyengine.protections.encrypt import Encrypt
+from policyengine.protections.generalize import Generalize
+from policyengine.protections.hash import Hash
+from policyengine.protections.none import NoProtection
+from policyengine.protections.nullify import Nullify
+from policyengine.protections.partial import Partial
+from policyengine.protections.redact import Redact
+from policyengine.protections.tokenize import Tokenize
 
-
-class NoProtection(PolicyModel):
-    kind: Literal["none"] = "none"
-
-
-class Redact(PolicyModel):
-    """A constant of the column's type; ``value`` overrides the per-type default."""
-
-    kind: Literal["redact"]
-    value: Any = None
-
-    @field_validator("value")
-    @classmethod
-    def _scalar(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, (str, bool, int, float, dt.date)):
-            raise PydanticCustomError("redact_value", "expected a single value, got {got}", {"got": describe_value(value)})
-        return value
-
-
-class Nullify(PolicyModel):
-    kind: Literal["nullify"]
-
-
-class Partial(PolicyModel):
-    kind: Literal["partial"]
-    show_first: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
-    show_last: Annotated[StrictInt, Field(ge=0, le=1000)] = 0
-    char: Annotated[StrictStr, Field(min_length=1, max_length=1)] = "*"
-
-
-class EmailMask(PolicyModel):
-    kind: Literal["email"]
-
-
-class Hash(PolicyModel):
-    kind: Literal["hash"]
-
-
-class Tokenize(PolicyModel):
-    kind: Literal["tokenize"]
-
-
-class Encrypt(PolicyModel):
-    kind: Literal["encrypt"]
-
-
-class Generalize(PolicyModel):
-    """Exactly one of: ``to`` (dates), ``bucket`` (numbers), ``keep`` (strings)."""
-
-    kind: Literal["generalize"]
-    to: Literal["year", "month"] | None = None
-    bucket: Annotated[StrictInt | StrictFloat, Field(gt=0)] | None = None
-    keep: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @property
-    def given(self) -> list[str]:
-        return [name for name in ("to", "bucket", "keep") if getattr(self, name) is not None]
-
-
-class Custom(PolicyModel):
-    """``expr`` is Snowflake SQL over ``val`` and, for conditional masking, the row's other columns."""
-
-    kind: Literal["custom"]
-    expr: Annotated[StrictStr, Field(min_length=1)]
-
-
-class Deny(PolicyModel):
-    kind: Literal["deny"]
-
-
-Protection = Annotated[
-    Union[NoProtection, Redact, Nullify, Partial, EmailMask, Hash, Tokenize, Encrypt, Generalize, Custom, Deny],
-    Field(discriminator="kind"),
+__all__ = [
+    "Custom", "Deny", "EmailMask", "Encrypt", "Generalize", "Hash", "KEYED_KINDS", "KINDS", "NoProtection",
+    "Nullify", "Partial", "Protection", "Redact", "Tokenize", "describe_protection", "normalize_protection",
 ]
 
-KINDS: tuple[str, ...] = (
-    "none", "redact", "nullify", "partial", "email", "hash", "tokenize", "encrypt", "generalize", "custom", "deny",
-)
+#: the discriminated union of every kind's model (on ``kind``)
+Protection = PROTECTION
+
+#: every kind's name, weakest first
+KINDS: tuple[str, ...] = NAMES
 
 #: kinds that need the configured key (POLICYENGINE_KEY or a key file)
-KEYED_KINDS = frozenset({"hash", "tokenize", "encrypt"})
+KEYED_KINDS: frozenset[str] = KEYED
 
 
 def normalize_protection(value: Any) -> Any:

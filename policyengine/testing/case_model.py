@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 from pydantic import (
     Field,
@@ -40,6 +40,7 @@ from policyengine.model.base import PolicyModel, describe_value, normalize_key
 from policyengine.model.problems import Problem, Problems
 from policyengine.model.pydantic_errors import report_validation_error
 from policyengine.model.reading import ReadError, read_file
+from policyengine.protections import MASK_KIND
 
 if TYPE_CHECKING:
     from policyengine.model.policyset import PolicySet
@@ -51,8 +52,9 @@ SUFFIXES = (".yaml", ".yml", ".json")
 Name = Annotated[StrictStr, Field(min_length=1)]
 Count = Annotated[StrictInt, Field(ge=0)]
 #: what ``masked`` may name as the protection: every kind that shows a value (not ``none``, not ``deny``)
-MaskKind = Literal["redact", "nullify", "partial", "email", "hash", "tokenize", "encrypt", "generalize", "custom"]
-MASK_KINDS: tuple[str, ...] = MaskKind.__args__  # type: ignore[attr-defined]
+#: (from the registry of protection kinds, :mod:`policyengine.protections`)
+MaskKind = MASK_KIND
+MASK_KINDS: tuple[str, ...] = get_args(MaskKind)
 
 #: the keys of ``expect`` that say something about a query that runs
 _RESULT_KEYS = ("masked", "raw", "rows", "rows_at_least", "rows_at_most", "equals")

@@ -7,9 +7,10 @@ empty user name, because PostgreSQL takes the user from the startup packet and i
 (auth-scram.c, read_client_first_message: "Read username.  Note: this is ignored."; libpq always sends
 it empty). scramp's ``ScramServer.set_client_first`` parses the bare message with
 ``ClientFirstBare(Message)``, whose ``Message.__init__`` raises ``ScramException("Malformed
-client_first_bare message. Attribute values must at least one character long")`` for ``v == ""``,
-and its ``Username`` (built for ``n``) raises ``"The username cannot be empty"``. Its server takes no
-user name from outside: ``_set_client_first`` hands ``msg["n"]`` to ``auth_fn``. Substituting a name
+client_first_bare message. Attribute values must at least one character long")`` for ``v == ""``
+(scramp/core.py, line 819 in 1.5.0), and its ``Username`` (built for ``n``) raises ``"The username
+cannot be empty"`` (line 927). Its server takes no user name from outside: ``_set_client_first``
+hands ``msg["n"]`` to ``auth_fn`` (lines 1085-1087). Substituting a name
 into the message would change client-first-message-bare, which is part of the AuthMessage both sides
 sign, so every proof would fail unless scramp's internal ``client_first_bare`` were overwritten
 afterwards -- patching a library's private state in a login path. So the message handling below is
@@ -19,13 +20,15 @@ cryptography is scramp's: ``scramp.utils.hi`` (PBKDF2), ``hmac``, ``h``, ``xor``
 **Why the SASLprep is not scramp's ``saslprep``.** A verifier we build must equal the one PostgreSQL
 builds for the same password, salt and iterations (and libpq prepares the password the same way
 before logging in), and scramp's ``scramp.utils.saslprep`` differs from ``pg_saslprep`` where it
-matters: it raises on a prohibited character where PostgreSQL falls back to the password's raw bytes;
+matters: it raises on a prohibited character where PostgreSQL falls back to the password's raw bytes,
+and returns "" for a password mapped to nothing, where PostgreSQL again hashes the raw bytes;
 it drops U+200B (table B.1) before mapping non-ASCII spaces, where PostgreSQL maps it to a space (it
 is in C.1.2 too and is tested first); it checks prohibited and bidirectional characters after NFKC
 where PostgreSQL checks them on the mapped, not yet normalised, characters (saslprep.c steps 3 and 4
 loop over ``input_chars``); and it normalises with Unicode 3.2 tables where PostgreSQL uses its own,
-current ones. ``ScramMechanism.make_auth_info`` also applies that saslprep and refuses fewer than 4096
-iterations or a salt under 12 bytes, which pg_authid verifiers may have.
+current ones (PostgreSQL 15 and Python 3.11 both use Unicode 14.0). ``ScramMechanism.make_auth_info``
+also applies that saslprep, takes only ``str``, and refuses fewer than 4096 iterations or a salt
+under 12 bytes, which a pg_authid verifier may have (PostgreSQL 16's ``scram_iterations``).
 """
 
 from __future__ import annotations
@@ -251,5 +254,5 @@ def mock_exchange(user: str, iterations: int) -> ScramServer:
     """The exchange for a user with no verifier (mock_scram_secret): a salt that is the same for the
     same name on every attempt and differs between names, like a real user's, so the first answer
     does not tell whether the user exists; it fails at the proof."""
-    salt = hmac(HASH, _MOCK_SECRET, user.encode("utf-8", "surrogateescape"))[:SALT_LENGTH]
+    salt = hmac(HASH, _MOCK_SECRET, user.encode("utf-8", "surrogatepass"))[:SALT_LENGTH]
     return ScramServer(salt, bytes(KEY_LENGTH), bytes(KEY_LENGTH), iterations, doomed=True)

@@ -38,3 +38,33 @@ def test_inferred_parameter_types_are_kept_bounded_and_handed_out_as_copies(exam
     found[2] = -1
     assert parameters.infer_parameter_types(sql, example)[2] == parameters.INT8
     assert (example.version, sql) in parameters._INFERRED and parameters._INFERRED.size == 2048
+
+
+def test_failed_logins_wait_longer_per_address_and_the_addresses_kept_are_bounded(monkeypatch):
+    import asyncio
+
+    from policyengine.bounded_cache import BoundedCache
+    from policyengine.server import server
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(server.asyncio, "sleep", sleep)
+    state = SimpleNamespace(_failures=BoundedCache(2))
+    writer = lambda address: SimpleNamespace(get_extra_info=lambda _: (address, 5432))  # noqa: E731
+
+    async def fail(*addresses: str) -> None:
+        for address in addresses:
+            await server.Server.login_failed(state, writer(address))
+
+    asyncio.run(fail("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.1"))
+    # 10.0.0.1 was pushed out by .2 and .3, so its third failure counts as its first
+    assert waits == pytest.approx([0.2, 0.4, 0.2, 0.2, 0.2])
+    assert sorted(state._failures.keys()) == ["10.0.0.1", "10.0.0.3"]
+    built = server.Server(SimpleNamespace(backend=None, policy_set=SimpleNamespace(root=None)), {})
+    try:
+        assert built._failures.size == server.FAILED_ADDRESSES_KEPT
+    finally:
+        built.workers.shutdown()

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from policyengine.bounded_cache import BoundedCache
 from policyengine.engine import Engine
 from policyengine.server.catalog import Catalogs
 from policyengine.server.reload import PolicyWatcher, ReloadOutcome, policy_folder, reload_policy_set
@@ -19,6 +20,8 @@ from policyengine.server.session import Session
 from policyengine.server.settings import Settings
 from policyengine.server.users import Verifier
 from policyengine.server.workers import ElasticPool
+
+FAILED_ADDRESSES_KEPT = 10_000
 
 
 class Server:
@@ -33,7 +36,9 @@ class Server:
         self.users = users
         self.tls = tls
         self.sessions: dict[tuple[int, int], Session] = {}
-        self._failures: dict[str, int] = {}
+        #: failed logins per client address, for the growing wait; bounded, since clients from endless
+        #: addresses (IPv6) must not grow the process: the address failing least recently is forgotten
+        self._failures: BoundedCache[str, int] = BoundedCache(FAILED_ADDRESSES_KEPT)
         backend_path = getattr(engine.backend, "path", None)
         #: the database name clients see (current_database(), pg_database): the file's stem
         self.database = Path(backend_path).stem if backend_path else "policyengine"
@@ -63,8 +68,9 @@ class Server:
     async def login_failed(self, writer: asyncio.StreamWriter) -> None:
         """Each failed login from an address waits longer before its answer, up to 5 seconds."""
         address = str((writer.get_extra_info("peername") or ("?",))[0])
-        self._failures[address] = self._failures.get(address, 0) + 1
-        await asyncio.sleep(min(0.2 * self._failures[address], 5.0))
+        failures = (self._failures.get(address) or 0) + 1
+        self._failures.put(address, failures)
+        await asyncio.sleep(min(0.2 * failures, 5.0))
 
     # --- policy reload -------------------------------------------------------------------------
 

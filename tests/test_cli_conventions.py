@@ -218,7 +218,7 @@ def test_every_command_was_checked():
     (["ddl", "snowflake"], ["column|tag"]),
     (["apply", "snowflake"], ["column|tag"]),
     (["import", "dbt"], ["auto|none|schema|database",
-                         "redact|nullify|partial|email|hash|tokenize|encrypt|generalize|deny"]),
+                         "email|partial|generalize|encrypt|tokenize|hash|redact|nullify|deny"]),
     (["fuzz"], ["queries|protocol|policies"]),
     ([], ["table|json|csv"]),
 ])

@@ -135,3 +135,21 @@ def test_the_keyed_kinds_have_their_key_purposes_and_udf_entry_points():
     for name in KEYED_KINDS:
         assert name in crypto.PURPOSES
         assert f'"{name}": ' in source
+
+
+def test_the_kinds_sit_at_the_model_layer():
+    """The kinds import sqlglot, pydantic, the model's own modules and crypto, never the rewrite or
+    anything above the model: the rewrite calls them, not the other way round."""
+    import ast
+
+    allowed = ("policyengine.model", "policyengine.protections", "policyengine.crypto")
+    for path in sorted(PACKAGE.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                if name == "policyengine" and isinstance(node, ast.ImportFrom):
+                    name = "policyengine." + node.names[0].name
+                if name.startswith("policyengine"):
+                    assert name.startswith(allowed), f"{path.name} imports {name}"

@@ -43,7 +43,7 @@ class Qualify(str, Enum):
 
 
 #: the kinds --unknown-masking-policy takes (``policyengine.dbt.UNKNOWN_POLICY_KINDS``, checked when used)
-UNKNOWN_POLICY_METAVAR = "<redact|nullify|partial|email|hash|tokenize|encrypt|generalize|deny>"
+UNKNOWN_POLICY_METAVAR = "<email|partial|generalize|encrypt|tokenize|hash|redact|nullify|deny>"
 
 
 @import_app.command("dbt")

@@ -43,7 +43,8 @@ from policyengine.model.base import normalize_key
 from policyengine.model.files import ColumnSpec
 from policyengine.model.policyset import Settings
 from policyengine.model.problems import Problems
-from policyengine.model.protections import KINDS, normalize_protection
+from policyengine.model.protections import normalize_protection
+from policyengine.protections import KINDS as PROTECTION_KINDS
 from policyengine.model.pydantic_errors import report_validation_error
 
 #: meta keys read at the top of a column's meta, by normalized spelling
@@ -59,9 +60,11 @@ TOP_KEYS = {
 #: keys of the ``policyengine:`` namespace
 NAMESPACE_KEYS = {"sensitivity": "sensitivity", "protection": "protection", "originatingsource": "originating_source"}
 
-#: kinds a masking policy may be named after (``mp_email``); ``custom`` needs an expression and
-#: ``none`` is no masking, so neither can be meant by a policy's name alone
-NAMED_KINDS = tuple(kind for kind in KINDS if kind not in ("none", "custom"))
+#: kinds a masking policy may be named after (``mp_email``): those that need no parameter (``custom``
+#: needs an expression, ``round`` its digits) but ``none``, which is no masking, so not meant by a
+#: policy's name alone
+NAMED_KINDS = tuple(name for name, kind in PROTECTION_KINDS.items() if name != "none" and not any(
+    field.is_required() for key, field in kind.model.model_fields.items() if key != "kind"))
 
 
 @dataclass(frozen=True)

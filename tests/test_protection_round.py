@@ -263,6 +263,8 @@ def test_round_rank_between_partial_views_and_keyed_stand_ins():
     assert compare(round_cell, hash_cell) == -1 and compare(hash_cell, round_cell) == 1
     assert compare(partial_cell, round_cell) == -1
     assert compare(round_cell, generalize_cell) is None  # equally strong: incomparable
+    coarser = Cell(2, "protected", ("round", (("digits", -3),)))
+    assert compare(round_cell, coarser) == -1 and compare(coarser, round_cell) == 1  # fewer digits: less
     rounded, hashed = Round(kind="round", digits=-2), ADAPTER.validate_python({"kind": "hash"})
     assert stronger(rounded, hashed) is hashed and stronger(hashed, rounded) is hashed
 

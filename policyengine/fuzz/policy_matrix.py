@@ -153,36 +153,12 @@ def decision_matrix(policy_set: PolicySet) -> Matrix:
 # --- comparing two cells ---------------------------------------------------------------------------
 
 def _compare_params(kind: str, old: dict[str, Any], new: dict[str, Any]) -> int | None:
-    """Two protections of one kind: -1 the new one shows less, 1 more, 0 as much, None incomparable."""
+    """Two protections of one kind: -1 the new one shows less, 1 more, 0 as much, None incomparable
+    (each kind's own rule, in its module of :mod:`policyengine.protections`)."""
     if old == new:
         return 0
-    if kind == "redact":
-        return 0  # another constant: nothing of the value either way
-    if kind == "partial":
-        if {k: v for k, v in old.items() if k != "char"} == {k: v for k, v in new.items() if k != "char"}:
-            return 0
-        shown_old = (old.get("show_first", 0), old.get("show_last", 0))
-        shown_new = (new.get("show_first", 0), new.get("show_last", 0))
-        if all(n <= o for n, o in zip(shown_new, shown_old)):
-            return -1
-        if all(n >= o for n, o in zip(shown_new, shown_old)):
-            return 1
-        return None
-    if kind == "generalize" and set(old) == set(new) and len(old) == 1:
-        name = next(iter(old))
-        a, b = old[name], new[name]
-        if name == "to":
-            order = {"month": 0, "year": 1}  # a year is coarser than a month
-            return -1 if order[b] > order[a] else 1
-        if name == "keep":
-            return -1 if b < a else 1
-        if name == "bucket":
-            if b % a == 0:
-                return -1  # a multiple of the old bucket: every new bucket is a union of old ones
-            if a % b == 0:
-                return 1
-            return None
-    return None
+    rule = KINDS[kind].compare if kind in KINDS else None
+    return rule(old, new) if rule is not None else None
 
 
 def compare(old: Cell, new: Cell) -> int | None:

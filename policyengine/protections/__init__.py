@@ -2,9 +2,9 @@
 
 A kind is one module here (``partial.py``, ``round.py``...) that defines ``KIND = Kind(...)``
 (:class:`~policyengine.protections._kind.Kind`): its pydantic model, the types it fits, its
-strength rank, whether it is keyed, its parameter checks, its SQL builder, its Snowflake template
-(where Snowflake's own function is used) and its plain-Python reference for the fuzz oracle. The
-registry (:mod:`policyengine.protections._registry`) discovers the modules; everything that lists
+strength rank, whether it is keyed, its parameter checks, how two of its parameter sets compare,
+its SQL builder, its Snowflake template (where Snowflake's own function is used) and its
+plain-Python reference for the fuzz oracle. The registry (:mod:`policyengine.protections._registry`) discovers the modules; everything that lists
 kinds derives from it: the ``Protection`` union and ``KINDS``/``KEYED_KINDS``
 (:mod:`policyengine.model.protections`), the type-fit checks, the JSON Schema, the policy tests'
 ``masked`` kinds, the rewrite's builders, the Snowflake DDL, lineage, the fuzzers and the oracle.

@@ -71,6 +71,10 @@ class Kind:
     repeated: bool
     #: parameter checks that need the column's type, after the family fits (None: nothing more)
     check: Check | None
+    #: two protections of this kind, by their parameters: -1 the new one shows less, 1 more, 0 as
+    #: much, None incomparable (the policy fuzzer's "never more permissive"); None: a kind with no
+    #: parameters, whose two protections are always equal
+    compare: Callable[[dict[str, Any], dict[str, Any]], int | None] | None
     #: the SQL the rewriter and the Snowflake DDL use (the DuckDB dialect; sqlglot writes it for Snowflake)
     build: Builder
     #: a Snowflake template (``sql/snowflake/<name>``) for the masked value, where Snowflake's own

@@ -46,6 +46,6 @@ def reference(value: Any, column: Any, protection: Custom, keys: Any) -> Any:
 
 KIND = Kind(
     name="custom", model=Custom, rank=10, keyed=False, families=None, repeated=False, check=None,
-    build=build, snowflake=None, snowflake_values=None, reference=reference,
+    compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="the policy's own SQL: possibly the value itself",
 )

@@ -28,6 +28,6 @@ def reference(value: Any, column: Any, protection: Deny, keys: Any) -> Any:
 
 KIND = Kind(
     name="deny", model=Deny, rank=90, keyed=False, families=None, repeated=True, check=None,
-    build=build, snowflake=None, snowflake_values=None, reference=reference,
+    compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="not even the column: queries naming it are refused",
 )

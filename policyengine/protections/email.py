@@ -34,6 +34,6 @@ def reference(value: str, column: Any, protection: EmailMask, keys: Any) -> str:
 
 KIND = Kind(
     name="email", model=EmailMask, rank=20, keyed=False, families=frozenset({TypeFamily.STRING}), repeated=False,
-    check=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
+    check=None, compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="the domain of an address, the local part hidden",
 )

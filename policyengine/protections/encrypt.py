@@ -31,6 +31,6 @@ def reference(value: str, column: Any, protection: Encrypt, keys: Any) -> str:
 
 KIND = Kind(
     name="encrypt", model=Encrypt, rank=40, keyed=True, families=frozenset({TypeFamily.STRING}),
-    repeated=False, check=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
+    repeated=False, check=None, compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="ciphertext: equality, and the value to key holders",
 )

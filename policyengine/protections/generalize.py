@@ -85,6 +85,25 @@ def build(value: exp.Expression, column: Any, protection: Generalize, context: B
     return cast(fragment("__val - (__val % __bucket)", val=value, bucket=bucket), column.type.sql)
 
 
+def compare(old: dict[str, Any], new: dict[str, Any]) -> int | None:
+    """A coarser unit, bucket or prefix shows less; a bucket that is no multiple of the other is
+    incomparable (its buckets straddle the other's)."""
+    if set(old) != set(new) or len(old) != 1:
+        return None
+    name = next(iter(old))
+    a, b = old[name], new[name]
+    if name == "to":
+        order = {"month": 0, "year": 1}  # a year is coarser than a month
+        return 0 if a == b else -1 if order[b] > order[a] else 1
+    if name == "keep":
+        return 0 if a == b else -1 if b < a else 1
+    if b % a == 0:
+        return -1 if b != a else 0  # a multiple of the old bucket: every new bucket is a union of old ones
+    if a % b == 0:
+        return 1
+    return None
+
+
 def _truncate(value: Any, bucket: Any) -> Any:
     if isinstance(value, float):
         return math.trunc(value / bucket) * bucket
@@ -109,6 +128,6 @@ def reference(value: Any, column: Any, protection: Generalize, keys: Any) -> Any
 KIND = Kind(
     # families: which one depends on the parameter, so its check says what fits (strings, numbers, dates)
     name="generalize", model=Generalize, rank=30, keyed=False, families=None, repeated=False, check=check,
-    build=build, snowflake=None, snowflake_values=None, reference=reference,
+    compare=compare, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="a coarser value: the year or month, a bucket, a prefix",
 )

@@ -33,6 +33,6 @@ def reference(value: Any, column: Any, protection: Hash, keys: Any) -> Any:
 
 KIND = Kind(
     name="hash", model=Hash, rank=60, keyed=True, families=frozenset({TypeFamily.STRING, TypeFamily.INTEGER}),
-    repeated=False, check=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
+    repeated=False, check=None, compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="a keyed digest: equality only",
 )

@@ -27,6 +27,6 @@ def reference(value: Any, column: Any, protection: NoProtection, keys: Any) -> A
 
 KIND = Kind(
     name="none", model=NoProtection, rank=0, keyed=False, families=None, repeated=True, check=None,
-    build=build, snowflake=None, snowflake_values=None, reference=reference,
+    compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="the raw value",
 )

@@ -27,6 +27,6 @@ def reference(value: Any, column: Any, protection: Nullify, keys: Any) -> Any:
 
 KIND = Kind(
     name="nullify", model=Nullify, rank=80, keyed=False, families=None, repeated=True, check=None,
-    build=build, snowflake=None, snowflake_values=None, reference=reference,
+    compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="NULL: not even whether there is a value",
 )

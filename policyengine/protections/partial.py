@@ -46,6 +46,19 @@ def build(value: exp.Expression, column: Any, protection: Partial, context: Buil
     ), column.type.sql)
 
 
+def compare(old: dict[str, Any], new: dict[str, Any]) -> int | None:
+    """Fewer characters kept at both ends shows less; another mask character shows as much."""
+    if {k: v for k, v in old.items() if k != "char"} == {k: v for k, v in new.items() if k != "char"}:
+        return 0
+    shown_old = (old.get("show_first", 0), old.get("show_last", 0))
+    shown_new = (new.get("show_first", 0), new.get("show_last", 0))
+    if all(n <= o for n, o in zip(shown_new, shown_old)):
+        return -1
+    if all(n >= o for n, o in zip(shown_new, shown_old)):
+        return 1
+    return None
+
+
 def reference(value: str, column: Any, protection: Partial, keys: Any) -> str:
     keep = protection.show_first + protection.show_last
     if len(value) <= keep:
@@ -56,6 +69,6 @@ def reference(value: str, column: Any, protection: Partial, keys: Any) -> str:
 
 KIND = Kind(
     name="partial", model=Partial, rank=20, keyed=False, families=frozenset({TypeFamily.STRING}), repeated=False,
-    check=check, build=build, snowflake=None, snowflake_values=None, reference=reference,
+    check=check, compare=compare, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="the first or last characters verbatim, and the length",
 )

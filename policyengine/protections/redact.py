@@ -125,6 +125,11 @@ def build(value: exp.Expression, column: Any, protection: Redact, context: Build
     return cast(when_not_null(value, literal(constant)), column.type.sql)
 
 
+def compare(old: dict[str, Any], new: dict[str, Any]) -> int | None:
+    """Another constant shows nothing of the value either way."""
+    return 0
+
+
 def reference(value: Any, column: Any, protection: Redact, keys: Any) -> Any:
     family = column.type.family
     if protection.value is None:
@@ -136,6 +141,6 @@ def reference(value: Any, column: Any, protection: Redact, keys: Any) -> Any:
 
 KIND = Kind(
     name="redact", model=Redact, rank=70, keyed=False, families=None, repeated=False, check=check,
-    build=build, snowflake=None, snowflake_values=None, reference=reference,
+    compare=compare, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="a constant: only whether there is a value",
 )

@@ -106,6 +106,12 @@ def build(value: exp.Expression, column: Any, protection: Round, context: Build)
         val=value, limit=bound, digits=literal(digits)), sql_type)
 
 
+def compare(old: dict[str, Any], new: dict[str, Any]) -> int | None:
+    """Fewer digits shows less: every value rounded to fewer digits is determined by the rounding to
+    more (up to a double rounding at a half, which moves it by one unit of the coarser rounding)."""
+    return (new["digits"] > old["digits"]) - (new["digits"] < old["digits"])
+
+
 def snowflake_values(column: Any, protection: Round) -> dict[str, Any]:
     """The template's ``digits`` and ``limit`` (the same bound as the DuckDB rewrite: the column's
     type as the policy declares it, so both targets show the same numbers)."""
@@ -169,6 +175,6 @@ def reference(value: Any, column: Any, protection: Round, keys: Any) -> Any:
 KIND = Kind(
     name="round", model=Round, rank=30, keyed=False,
     families=frozenset({TypeFamily.INTEGER, TypeFamily.FLOAT, TypeFamily.DECIMAL}), repeated=False,
-    check=check, build=build, snowflake="protection_round.sql.j2", snowflake_values=snowflake_values,
+    check=check, compare=compare, build=build, snowflake="protection_round.sql.j2", snowflake_values=snowflake_values,
     reference=reference, summary="a number rounded to a number of digits",
 )

@@ -33,6 +33,6 @@ def reference(value: Any, column: Any, protection: Tokenize, keys: Any) -> Any:
 
 KIND = Kind(
     name="tokenize", model=Tokenize, rank=50, keyed=True, families=frozenset({TypeFamily.STRING, TypeFamily.INTEGER}),
-    repeated=False, check=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
+    repeated=False, check=None, compare=None, build=build, snowflake=None, snowflake_values=None, reference=reference,
     summary="a keyed token of the same length and character classes",
 )

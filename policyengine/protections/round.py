@@ -79,9 +79,10 @@ def _limit(sql_type: str, family: TypeFamily, digits: int) -> decimal.Decimal | 
         bound = decimal.Decimal(INTEGER_BOUNDS[sql_type])
     else:
         precision, scale = decimal_shape(sql_type)  # type: ignore[misc]
-        bound = decimal.Decimal(10) ** (precision - scale)
+        bound = decimal.Decimal(1).scaleb(precision - scale)
     half = decimal.Decimal(5).scaleb(-digits - 1)
-    return bound - half
+    # exactly: the default context's 28 digits would round DECIMAL(38,9)'s limit up to 10**29
+    return _EXACT.subtract(bound, half)
 
 
 def _limit_text(limit: decimal.Decimal) -> str:
@@ -167,7 +168,8 @@ def reference(value: Any, column: Any, protection: Round, keys: Any) -> Any:
     if limit is None:
         return value
     number = decimal.Decimal(value)
-    mode = decimal.ROUND_HALF_UP if -limit < number < limit else decimal.ROUND_DOWN
+    # copy_negate: unary minus would round to the default context's 28 digits
+    mode = decimal.ROUND_HALF_UP if limit.copy_negate() < number < limit else decimal.ROUND_DOWN
     result = number.quantize(decimal.Decimal(1).scaleb(-digits), rounding=mode, context=decimal.Context(prec=100))
     return int(result) if family is TypeFamily.INTEGER else result
 

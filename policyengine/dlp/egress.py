@@ -134,10 +134,10 @@ def _lineage(sql: str, read: str, decisions: dict[str, Any],
     from sqlglot.schema import MappingSchema
 
     from policyengine.decision import Outcome
-    from policyengine.rewrite.tables import classify
+    from policyengine.rewrite.classify import classify_tables
 
     tree = sqlglot.parse_one(sql, read=read)
-    classified = classify(tree)
+    classified = classify_tables(tree)
     schema: dict[str, dict[str, str]] = {}
     names: dict[str, str] = {}
     for index, table in enumerate(classified.base):

@@ -72,3 +72,18 @@ def test_cli_add_list_remove(tmp_path):
     assert run("user", "add", "mallory", "--users", path, "--password-stdin", stdin="x\n").returncode == 1
     assert run("user", "remove", "bob", "--users", path).returncode == 0
     assert run("user", "remove", "bob", "--users", path).returncode == 1
+
+
+def test_user_add_reads_a_password_that_is_not_utf8_as_its_bytes(tmp_path):
+    """PostgreSQL hashes such a password raw (server/scram.py); `user add --password-stdin` used to crash
+    decoding it. The stored verifier is the one for the raw bytes."""
+    users = tmp_path / "users.yaml"
+    raw = b"p\xe4ss"  # Latin-1, not UTF-8
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYENGINE_")}
+    result = subprocess.run([sys.executable, "-m", "policyengine", "-p", str(EXAMPLE), "user", "add", "bob",
+                             "--password-stdin", "--users", str(users)], input=raw + b"\n", capture_output=True,
+                            env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    stored = load_users(users)["bob"]
+    assert stored == make_verifier(raw, iterations=stored.iterations, salt=stored.salt)
+    assert stored != make_verifier("päss", iterations=stored.iterations, salt=stored.salt)

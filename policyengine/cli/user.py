@@ -33,8 +33,14 @@ def add(
     policy_set = load_or_exit()
     if policy_set.principal(name) is None:
         failed(f"unknown principal '{name}': add it to roles.yaml first")
+    password: str | bytes
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        # bytes as given: a password that is not UTF-8 is hashed raw, as PostgreSQL does (server/scram.py)
+        raw = sys.stdin.buffer.readline().rstrip(b"\n").rstrip(b"\r")
+        try:
+            password = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            password = raw
     else:
         password = getpass.getpass(f"password for {name}: ")
         if getpass.getpass("again: ") != password:

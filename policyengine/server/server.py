@@ -39,7 +39,7 @@ class Server:
         #: failed logins per client address, for the growing wait; bounded, since clients from endless
         #: addresses (IPv6) must not grow the process: the address failing least recently is forgotten
         self._failures: BoundedCache[str, int] = BoundedCache(FAILED_ADDRESSES_KEPT)
-        backend_path = getattr(engine.backend, "path", None)
+        backend_path = engine.backend.path if engine.backend is not None else None
         #: the database name clients see (current_database(), pg_database): the file's stem
         self.database = Path(backend_path).stem if backend_path else "policyengine"
         self.catalogs = Catalogs(engine, self.database, Settings("").as_dict())

@@ -433,7 +433,7 @@ class Session:
                                          read=READ_DIALECT, parameters=parameters or None,
                                          on_start=self._running, audit_context=self._audit_context(),
                                          arrow=arrow_rows.supports_types if text_rows else None)
-            notices = getattr(feed.result, "notices", ())
+            notices = feed.result.notices
             if notices:
                 # e.g. a row filter reads a principal attribute this user lacks: no rows, and why
                 try:

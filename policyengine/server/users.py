@@ -102,7 +102,7 @@ def save_users(path: str | Path, users: dict[str, Verifier]) -> None:
         raise
 
 
-def set_password(path: str | Path, name: str, password: str) -> None:
+def set_password(path: str | Path, name: str, password: str | bytes) -> None:
     users = load_users(path)
     users[name.lower()] = make_verifier(password)
     save_users(path, users)

@@ -74,7 +74,8 @@ def serve(engine: Engine, server: Server, root: Path) -> Iterator[FrontDoor]:
         loop.call_soon_threadsafe(loop.stop)
 
 
-def psql(port: int, user: str, password: str, *commands: str, sslmode: str = "disable") -> subprocess.CompletedProcess[str]:
+def psql(port: int, user: str, password: str, *commands: str,
+         sslmode: str = "disable") -> subprocess.CompletedProcess[str]:
     """Run psql's commands as ``user``; skips the calling test when psql is not installed."""
     if PSQL is None:
         pytest.skip(PSQL_MISSING)

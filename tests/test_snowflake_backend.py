@@ -3,8 +3,8 @@
 fakesnow runs Snowflake's wire API on DuckDB in a server process; it needs its own pins (sqlglot
 30.22, connector below 5), so it runs from a virtual environment of its own (.venv/fakesnow, prepared
 from tests/harness/fakesnow-requirements.txt, as .ci/run does; without it these tests skip, saying
-how), and the engine talks to it over HTTP with the real connector. No Snowflake account is involved: fakesnow is the stand-in.
-The oracle is the other backend: the same query, policy and data through the DuckDB engine.
+how), and the engine talks to it over HTTP with the real connector. No Snowflake account is involved:
+fakesnow is the stand-in. The oracle is the other backend: the same query, policy and data through the DuckDB engine.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from sqlglot import exp
 from policyengine import load_policy_set
 from policyengine.ddl.snowflake import render, statements
 from policyengine.ddl.snowflake_plan import plan
-from policyengine.decision import Subject
 from policyengine.engine import Engine
 from policyengine.fuzz.oracle import protector
 from policyengine.fuzz.policy_matrix import KIND_STRICTNESS, Cell, compare
@@ -69,7 +68,8 @@ def _problems(write_set, column: str) -> list[str]:
 # --- the model --------------------------------------------------------------------------------------
 
 def test_round_validates_its_digits():
-    assert ADAPTER.validate_python(normalize_protection({"kind": "round", "digits": 2})) == Round(kind="round", digits=2)
+    assert ADAPTER.validate_python(normalize_protection({"kind": "round", "digits": 2})) == \
+        Round(kind="round", digits=2)
     assert ADAPTER.validate_python(normalize_protection({"Kind": "ROUND", "digits": -38})).digits == -38
     for bad in ({"kind": "round"}, {"kind": "round", "digits": "2"}, {"kind": "round", "digits": 2.0},
                 {"kind": "round", "digits": True}, {"kind": "round", "digits": 39},
@@ -79,7 +79,8 @@ def test_round_validates_its_digits():
 
 
 def test_round_refused_where_it_does_not_fit(write_set):
-    assert _problems(write_set, "{name: x, type: STRING, sensitivity: secret, protection: {kind: round, digits: 1}}") == [
+    on_text = "{name: x, type: STRING, sensitivity: secret, protection: {kind: round, digits: 1}}"
+    assert _problems(write_set, on_text) == [
         "tables/amounts.yaml: columns[1].protection.kind: protection 'round' does not fit column type STRING: "
         "it applies to decimal or float or integer columns"]
     assert _problems(write_set, "{name: x, type: DATE, sensitivity: secret, protection: {kind: round, digits: 1}}")
@@ -154,7 +155,8 @@ def _rewritten(sql_type: str, digits: int, values: list) -> list:
     ("DECIMAL(5,2)", 1), ("DECIMAL(5,2)", 0), ("DECIMAL(5,2)", -1), ("DECIMAL(5,2)", -3), ("DECIMAL(5,2)", -4),
     ("DECIMAL(12,4)", 3), ("DECIMAL(12,4)", -2), ("DECIMAL(12,4)", -8),
     ("DECIMAL(38,9)", 8), ("DECIMAL(38,9)", 0), ("DECIMAL(38,9)", -5), ("DECIMAL(38,9)", -28), ("DECIMAL(38,9)", -29),
-    ("DOUBLE", 2), ("DOUBLE", 0), ("DOUBLE", -1), ("DOUBLE", -3), ("DOUBLE", 22), ("DOUBLE", -22), ("REAL", 2), ("REAL", -1),
+    ("DOUBLE", 2), ("DOUBLE", 0), ("DOUBLE", -1), ("DOUBLE", -3), ("DOUBLE", 22), ("DOUBLE", -22),
+    ("REAL", 2), ("REAL", -1),
 ])
 def test_duckdb_rewrite_equals_the_reference(sql_type, digits):
     got, expected = _rewritten(sql_type, digits, VALUES[sql_type.split("(")[0] if "DECIMAL" not in sql_type

@@ -4,10 +4,11 @@ A kind is one module here (``partial.py``, ``round.py``...) that defines ``KIND 
 (:class:`~policyengine.protections._kind.Kind`): its pydantic model, the types it fits, its
 strength rank, whether it is keyed, its parameter checks, how two of its parameter sets compare,
 its SQL builder, its Snowflake template (where Snowflake's own function is used) and its
-plain-Python reference for the fuzz oracle. The registry (:mod:`policyengine.protections._registry`) discovers the modules; everything that lists
-kinds derives from it: the ``Protection`` union and ``KINDS``/``KEYED_KINDS``
-(:mod:`policyengine.model.protections`), the type-fit checks, the JSON Schema, the policy tests'
-``masked`` kinds, the rewrite's builders, the Snowflake DDL, lineage, the fuzzers and the oracle.
+plain-Python reference for the fuzz oracle. The registry (:mod:`policyengine.protections._registry`)
+discovers the modules; everything that lists kinds derives from it: the ``Protection`` union and
+``KINDS``/``KEYED_KINDS`` (:mod:`policyengine.model.protections`), the type-fit checks, the JSON
+Schema, the policy tests' ``masked`` kinds, the rewrite's builders, the Snowflake DDL, lineage, the
+fuzzers and the oracle.
 
 **Strength** is one order, by how much of the value an uncleared reader still learns, least
 protection first (equal ranks are equally strong and incomparable):
@@ -47,7 +48,6 @@ the rewrite calls the builders through :func:`policyengine.rewrite.protections.p
 from __future__ import annotations
 
 import policyengine.model  # noqa: F401  - loads the model first: its column model needs the registry below
-
 from policyengine.protections._kind import Build, Kind
 from policyengine.protections._registry import KEYED, MASK_KIND, NAMES, PROTECTION, REGISTRY, rank
 

@@ -12,12 +12,13 @@ bound with a one-element list and a lambda, DuckDB's way of naming an intermedia
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sqlglot import exp
 
 from policyengine.crypto import INTEGER_HASH_NIBBLES, INTEGER_MAX
-from policyengine.protections._sql import build, cast, literal, when_not_null as _when_not_null
+from policyengine.protections._sql import build, cast, literal
+from policyengine.protections._sql import when_not_null as _when_not_null
 
 HEX = "'0123456789abcdef'"
 
@@ -102,8 +103,10 @@ def encrypt_value(value: exp.Expression) -> exp.Expression:
         block=block)
     body = build(
         "list_transform([__message], lambda pe_m: list_transform([__iv], lambda pe_iv: "
-        "list_transform([__keystream], lambda pe_ks: 'pe1:' || pe_iv || array_to_string(list_transform(range(length(pe_m)), "
-        f"lambda pe_k: substr({HEX}, CAST(xor({_nibble('pe_m', 'pe_k + 1')}, {_nibble('pe_ks', 'pe_k + 1')}) + 1 AS INTEGER), 1)), "
+        "list_transform([__keystream], lambda pe_ks: 'pe1:' || pe_iv || "
+        "array_to_string(list_transform(range(length(pe_m)), "
+        f"lambda pe_k: substr({HEX}, CAST(xor({_nibble('pe_m', 'pe_k + 1')}, "
+        f"{_nibble('pe_ks', 'pe_k + 1')}) + 1 AS INTEGER), 1)), "
         "''))[1])[1])[1]",
         message=message, iv=iv, keystream=keystream)
     return _when_not_null(value, body)

@@ -11,8 +11,9 @@ import the builders without the model importing the rewrite.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from sqlglot import exp
 
@@ -81,7 +82,7 @@ class Kind:
     #: function is to be used rather than the DuckDB tree transpiled; None: the builder's tree
     snowflake: str | None
     #: the template's values for one column (only called when ``snowflake`` is set)
-    snowflake_values: Callable[["Column", Any], dict[str, Any]] | None
+    snowflake_values: Callable[[Column, Any], dict[str, Any]] | None
     #: the kind in plain Python, independent of the SQL, for the oracle
     reference: Reference
     #: one line for the docs and ``describe``: what an uncleared reader sees

@@ -21,7 +21,7 @@ def decimal_shape(sql_type: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def in_range(value: Any, column_type: "ColumnType") -> bool:
+def in_range(value: Any, column_type: ColumnType) -> bool:
     """Whether a number fits the column's SQL type (its integer width, its DECIMAL precision)."""
     family = column_type.family
     if family is TypeFamily.INTEGER:

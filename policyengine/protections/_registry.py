@@ -7,14 +7,17 @@ half-declared is not a kind the engine may apply). Everything else is derived he
 
 from __future__ import annotations
 
+import functools
 import importlib
+import operator
 import pkgutil
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from policyengine.protections._kind import Kind
+
 
 def discover(folder: Path, package: str) -> dict[str, Kind]:
     """The kinds of the modules in ``folder`` (the package ``package``), weakest first (by rank, then
@@ -45,7 +48,7 @@ NAMES: tuple[str, ...] = tuple(REGISTRY)
 KEYED: frozenset[str] = frozenset(name for name, kind in REGISTRY.items() if kind.keyed)
 
 #: the discriminated union a column's ``protection`` is validated with
-PROTECTION: Any = Annotated[Union[tuple(kind.model for kind in REGISTRY.values())],  # type: ignore[misc]
+PROTECTION: Any = Annotated[functools.reduce(operator.or_, (kind.model for kind in REGISTRY.values())),
                             Field(discriminator="kind")]
 
 #: what a policy test's ``masked`` may name: every kind that shows a value (not none, not deny)

@@ -8,7 +8,7 @@ parsed once, with placeholders spelled ``__name`` replaced by expression nodes.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlglot
@@ -17,7 +17,7 @@ from sqlglot import exp
 DIALECT = "duckdb"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parsed(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, read=DIALECT)
 

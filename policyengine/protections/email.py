@@ -10,7 +10,8 @@ from sqlglot import exp
 from policyengine.model.base import PolicyModel
 from policyengine.model.types import TypeFamily
 from policyengine.protections._kind import Build, Kind
-from policyengine.protections._sql import build as fragment, cast, literal
+from policyengine.protections._sql import build as fragment
+from policyengine.protections._sql import cast, literal
 
 #: the masked local part of an email, whatever its length (hiding the length too)
 EMAIL_MASK = "*****"

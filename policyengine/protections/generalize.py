@@ -15,7 +15,8 @@ from sqlglot import exp
 from policyengine.model.base import PolicyModel
 from policyengine.model.types import TypeFamily
 from policyengine.protections._kind import Build, Kind
-from policyengine.protections._sql import build as fragment, cast, literal
+from policyengine.protections._sql import build as fragment
+from policyengine.protections._sql import cast, literal
 
 if TYPE_CHECKING:
     from policyengine.model.problems import Problems
@@ -40,7 +41,7 @@ class Generalize(PolicyModel):
         return [name for name in ("to", "bucket", "keep") if getattr(self, name) is not None]
 
 
-def check(protection: Generalize, column_type: "ColumnType", at: "Problems") -> Generalize | None:
+def check(protection: Generalize, column_type: ColumnType, at: Problems) -> Generalize | None:
     """The one parameter that fits the column's type, and a bucket that fits its numbers."""
     given = protection.given
     family = column_type.family

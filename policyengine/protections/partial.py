@@ -11,7 +11,8 @@ from sqlglot import exp
 from policyengine.model.base import PolicyModel
 from policyengine.model.types import TypeFamily
 from policyengine.protections._kind import Build, Kind
-from policyengine.protections._sql import build as fragment, cast, literal
+from policyengine.protections._sql import build as fragment
+from policyengine.protections._sql import cast, literal
 
 if TYPE_CHECKING:
     from policyengine.model.problems import Problems
@@ -25,7 +26,7 @@ class Partial(PolicyModel):
     char: Annotated[StrictStr, Field(min_length=1, max_length=1)] = "*"
 
 
-def check(protection: Partial, column_type: "ColumnType", at: "Problems") -> Partial | None:
+def check(protection: Partial, column_type: ColumnType, at: Problems) -> Partial | None:
     if protection.show_first == 0 and protection.show_last == 0:
         at.add((), "partial shows nothing: set show_first or show_last (or use redact)")
         return None

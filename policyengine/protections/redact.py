@@ -32,7 +32,8 @@ class Redact(PolicyModel):
     @classmethod
     def _scalar(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, (str, bool, int, float, dt.date)):
-            raise PydanticCustomError("redact_value", "expected a single value, got {got}", {"got": describe_value(value)})
+            raise PydanticCustomError("redact_value", "expected a single value, got {got}",
+                                      {"got": describe_value(value)})
         return value
 
 
@@ -57,14 +58,14 @@ REDACTED_VALUES: dict[TypeFamily, Any] = {
 }
 
 
-def check(protection: Redact, column_type: "ColumnType", at: "Problems") -> Redact | None:
+def check(protection: Redact, column_type: ColumnType, at: Problems) -> Redact | None:
     if protection.value is None:
         return protection
     fits, value = _redact_value(protection.value, column_type, at.at("value"))
     return protection.model_copy(update={"value": value}) if fits else None
 
 
-def _redact_value(value: Any, column_type: "ColumnType", at: "Problems") -> tuple[bool, Any]:
+def _redact_value(value: Any, column_type: ColumnType, at: Problems) -> tuple[bool, Any]:
     """Whether a ``redact`` value fits the column's type, and the value to use.
 
     Dates and times are written as ISO text (YAML does not turn them into dates here, JSON has

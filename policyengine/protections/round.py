@@ -28,7 +28,8 @@ from policyengine.model.base import PolicyModel
 from policyengine.model.types import TypeFamily
 from policyengine.protections._kind import Build, Kind
 from policyengine.protections._ranges import INTEGER_BOUNDS, decimal_shape
-from policyengine.protections._sql import build as fragment, cast, literal
+from policyengine.protections._sql import build as fragment
+from policyengine.protections._sql import cast, literal
 
 if TYPE_CHECKING:
     from policyengine.model.problems import Problems
@@ -43,7 +44,7 @@ class Round(PolicyModel):
     digits: Annotated[StrictInt, Field(ge=-DIGITS, le=DIGITS)]
 
 
-def check(protection: Round, column_type: "ColumnType", at: "Problems") -> Round | None:
+def check(protection: Round, column_type: ColumnType, at: Problems) -> Round | None:
     """Refuse a rounding that keeps every digit the type can hold (it would show the raw value), and,
     on a floating-point column, one past the powers of ten a double holds exactly."""
     if column_type.family is TypeFamily.FLOAT and abs(protection.digits) > FLOAT_DIGITS:

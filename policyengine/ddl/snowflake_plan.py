@@ -149,10 +149,11 @@ class SnowflakePlan:
     mode: str = "column"
     #: tag mode: (table, column, protection tag value) of the columns the tag policies mask
     protection_tags: list[tuple[Table, Column, str]] = field(default_factory=list)
-    tag_masking: list["TagMaskingPolicy"] = field(default_factory=list)
+    tag_masking: list[TagMaskingPolicy] = field(default_factory=list)
 
     def qualified(self, name: str) -> str:
-        return ".".join(identifier(p) for p in (self.database, self.schema) if p) + ("." if self.database or self.schema else "") + name
+        prefix = ".".join(identifier(p) for p in (self.database, self.schema) if p)
+        return prefix + ("." if self.database or self.schema else "") + name
 
     def tables(self) -> list[Table]:
         return [policy.table for policy in self.row_access]
@@ -390,7 +391,7 @@ def _get_tag(result: SnowflakePlan, tag: str) -> exp.Expression:
 
 
 def _tag_policy(result: SnowflakePlan, family: str, columns: list[tuple[Column, list[str]]],
-                udfs: "_Udfs") -> TagMaskingPolicy:
+                udfs: _Udfs) -> TagMaskingPolicy:
     """CASE over the (sensitivity, protection) pairs present: raw for the roles cleared for that
     sensitivity, the protection for everyone else. A column with no protection tag is one the
     policy set leaves raw; a pair this policy does not know shows NULL (fail closed)."""

@@ -4,7 +4,8 @@ Mask-at-read means ``engine(Q)(data) == Q(materialized(data))`` for every query 
 reader's own SQL, untouched, on this copy must give what the engine gives on the real data. The
 built-in protection kinds are applied here in Python, independently of the SQL the rewriter
 builds (each kind's reference in its module of :mod:`policyengine.protections`; keyed kinds through
-:mod:`policyengine.crypto`, which the SQL is separately checked against); custom masks and row filters are policy SQL, evaluated by DuckDB on the raw rows.
+:mod:`policyengine.crypto`, which the SQL is separately checked against); custom masks and row
+filters are policy SQL, evaluated by DuckDB on the raw rows.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import csv
 import decimal
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import sqlglot
@@ -23,6 +25,7 @@ from policyengine import crypto
 from policyengine.decision import Outcome, RowScope, Subject, decide
 from policyengine.model import Column, PolicySet, name_key
 from policyengine.protections import KINDS
+
 
 def protector(column: Column, keys: crypto.KeyMaterial | None) -> Callable[[Any], Any]:
     """The column's protection in plain Python: its kind's reference implementation (each kind's
@@ -95,8 +98,9 @@ def materialize(policy_set: PolicySet, subject: Subject, environment: str | None
                 column = choice.column
                 if choice.outcome is Outcome.PROTECTED and column.protection.kind == "custom":
                     body = bind_policy_sql(column.protection.expr, subject, active)
+                    value = exp.column(column.name, quoted=True)
                     tree = sqlglot.parse_one(body, read="duckdb").transform(
-                        lambda n: exp.column(column.name, quoted=True)
+                        lambda n, value=value: value.copy()
                         if isinstance(n, exp.Column) and n.name.lower() == "val" else n)
                     selects.append(f"TRY_CAST({tree.sql('duckdb')} AS {column.type.sql})")
                 else:

@@ -38,10 +38,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from policyengine.decision.grant import grant
 from policyengine.lineage.analyse import OutputColumn, SourceColumn, StatementLineage, Transform
 from policyengine.model.checks import protection_problem
 from policyengine.model.expressions import ExpressionError, outer_columns, parse_policy_expression
-from policyengine.decision.grant import grant
 from policyengine.model.policyset import Column, Role, Settings, Table, name_key
 from policyengine.model.protections import Protection, Redact, normalize_protection
 from policyengine.model.types import ColumnType

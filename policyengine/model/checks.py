@@ -316,7 +316,8 @@ def _protection_fits(spec: ColumnSpec, column_type: ColumnType, at: Problems) ->
         return None
     if kind.families is not None and family not in kind.families:
         fits = " or ".join(sorted(f.value for f in kind.families))
-        at.add(("kind",), f"protection '{name}' does not fit column type {column_type.written}: it applies to {fits} columns")
+        at.add(("kind",), f"protection '{name}' does not fit column type {column_type.written}: "
+                          f"it applies to {fits} columns")
         return None
     return kind.check(protection, column_type, at) if kind.check is not None else protection
 

@@ -54,7 +54,8 @@ def normalize_protection(value: Any) -> Any:
         for key, item in value.items():
             if normalize_key(key) == "kind":
                 if written is not None:  # {kind: deny, Kind: nullify}: refuse, never let the last one win
-                    raise PydanticCustomError("duplicate_key", "key 'kind' is given twice (as '{first}' and '{second}')",
+                    raise PydanticCustomError("duplicate_key",
+                                              "key 'kind' is given twice (as '{first}' and '{second}')",
                                               {"first": written, "second": str(key)})
                 written = str(key)
                 if not isinstance(item, str):

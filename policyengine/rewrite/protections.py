@@ -8,7 +8,8 @@ NULL as NULL, and cannot raise on any value: an error message would carry the ra
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlglot import exp
 

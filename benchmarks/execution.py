@@ -47,13 +47,13 @@ def run_tpc(worlds: list[TpcWorld], repeat: int, steps: Steps) -> dict[str, Any]
                 continue
             row.update(classify(world, sql, rewritten))
 
-            def raw(sql: str = sql) -> object:
+            def raw(sql: str = sql, world: TpcWorld = world) -> object:
                 return world.reference.execute(sql).fetchall()
 
-            def masked(sql: str = sql) -> object:
+            def masked(sql: str = sql, engine: Engine = engine, world: TpcWorld = world) -> object:
                 return engine.query_for(world.masked, sql).fetchall()
 
-            def clear(sql: str = sql) -> object:
+            def clear(sql: str = sql, engine: Engine = engine, world: TpcWorld = world) -> object:
                 return engine.query_for(world.clear, sql).fetchall()
 
             try:

@@ -646,7 +646,7 @@ def run(scale: Scale, repeat: int, steps: Steps) -> dict[str, Any]:
         for round_ in range(rounds):
             contenders: list[tuple[str, Callable[[], None]]] = []
             for target, user in targets:
-                def bench(target: str = target, user: str = user) -> None:
+                def bench(target: str = target, user: str = user, round_: int = round_) -> None:
                     pid = postgres.pid() if target == "postgres" else door.process.pid
                     before = tree_cpu(pid) if pid else float("nan")
                     measured = pgbench(ports[target], user, script, *TARGET_MODE, seconds, CLIENTS, PGBENCH_THREADS)

@@ -176,7 +176,8 @@ def markdown(results: dict[str, Any], plots: dict[str, str], kept: str | None = 
         lines += ["", "Sections come from more than one run: " + "; ".join(
             f"{name}: `{section['meta']['command']}` ({section['meta']['started'][:16]})"
             for name, section in results["sections"].items()) + "."]
-    lines += ["", "## Summary", "", "| what | measured against | target | measured ratio | met? |", "|---|---|---|---|---|"]
+    lines += ["", "## Summary", "", "| what | measured against | target | measured ratio | met? |",
+              "|---|---|---|---|---|"]
     for row in summary_rows(results):
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     lines += ["", "Ratios are time over the reference's time (rewrite, execution), or rate over the reference's "
@@ -220,7 +221,8 @@ def _rewrite(section: dict[str, Any], plots: dict[str, str]) -> list[str]:
              "| measure | CPU time: median over queries (IQR) | wall clock: median (IQR) | median CPU ms |",
              "|---|---|---|---:|",
              f"| sqlglot parse + generate | 1x | 1x | {_ms(s['sqlglot_ms']['median'])} |"]
-    names = [("first", "rewrite, first time / sqlglot", 2), ("cold", "rewrite, very first query of a role / sqlglot", 2),
+    names = [("first", "rewrite, first time / sqlglot", 2),
+             ("cold", "rewrite, very first query of a role / sqlglot", 2),
              ("cached", "rewrite, cached / sqlglot", 4)]
     for key, label, digits in names:
         if key in s:
@@ -234,7 +236,8 @@ def _rewrite(section: dict[str, Any], plots: dict[str, str]) -> list[str]:
               "(a denied column), and not counted.", ""]
     lines += _image(plots, "rewrite", "rewrite time against query size")
     lines += ["<details><summary>Every query (CPU ms)</summary>", "",
-              "| query | chars | nodes | sqlglot ms | first ms | first / sqlglot | wall clock | cold ms | cached µs | note |",
+              "| query | chars | nodes | sqlglot ms | first ms | first / sqlglot | wall clock | cold ms | cached µs "
+              "| note |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in result["rows"]:
         if "refused" in r:
@@ -261,7 +264,8 @@ def _execution(section: dict[str, Any], plots: dict[str, str]) -> list[str]:
     s, result = section["summary"], section["result"]
     copies = result.get("copies") or 1
     sizes = result.get("table_rows", {})
-    size_text = "; ".join(f"{name}: " + ", ".join(f"{t} {n:,}" for t, n in sorted(tables.items(), key=lambda x: -x[1])[:4])
+    size_text = "; ".join(f"{name}: "
+                          + ", ".join(f"{t} {n:,}" for t, n in sorted(tables.items(), key=lambda x: -x[1])[:4])
                           for name, tables in sizes.items())
     lines = ["## DuckDB execution overhead (TPC-H, TPC-DS)", "", _produced(section), "",
              (f"The shared TPC-H and TPC-DS data sets are small (TPC-H lineitem 8,233 rows), so queries would "
@@ -344,7 +348,8 @@ def _hash(section: dict[str, Any], plots: dict[str, str]) -> list[str]:
               "and one unkeyed `sha256(email)`, below which no hash in DuckDB goes."), "",
              "| query | CPU ms, median (min-max) | / raw scan, CPU time | wall-clock ms, median |",
              "|---|---|---|---:|"]
-    for key, label, ratio in (("raw", "raw scan", None), ("engine", "through the engine (keyed hash)", "engine_over_raw"),
+    for key, label, ratio in (("raw", "raw scan", None),
+                              ("engine", "through the engine (keyed hash)", "engine_over_raw"),
                               ("hmac", "the HMAC alone (the limit)", "hmac_over_raw"),
                               ("sha256", "one sha256", "sha256_over_raw")):
         lines.append(f"| {label} | {_ms(ms[key]['median'])} ({_ms(ms[key]['min'])}-{_ms(ms[key]['max'])}) | "
@@ -431,7 +436,8 @@ def _frontdoor(section: dict[str, Any], plots: dict[str, str]) -> list[str]:
                f"{spread(s['frank_over_postgres'], 4, iqr=False)}.")]
     context = [x for x in r["pgbench"] if x["mode"] != "extended" or x["connect"]]
     if context:
-        lines += ["", "For context, run once each:", "", "| served by | -M simple TPS | -M simple -C TPS (a SCRAM login per transaction) |",
+        lines += ["", "For context, run once each:", "",
+                  "| served by | -M simple TPS | -M simple -C TPS (a SCRAM login per transaction) |",
                   "|---|---:|---:|"]
         for target, user in [("postgres", "bench"), ("frontdoor", "frank"), ("frontdoor", "bob")]:
             simple, connect = tps(r, target, user, "simple", False), tps(r, target, user, "simple", True)

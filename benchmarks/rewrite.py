@@ -26,6 +26,8 @@ import sqlglot
 
 from benchmarks.common import Steps, interleaved, stat
 from benchmarks.tpcworld import TpcWorld
+from policyengine.decision import Subject
+from policyengine.engine import Engine
 from policyengine.rewrite import Refused
 
 CACHED_CALLS = 200
@@ -53,7 +55,7 @@ def run(worlds: list[TpcWorld], repeat: int, steps: Steps) -> dict[str, Any]:
             row: dict[str, Any] = {"benchmark": world.name, "query": query_id, "chars": len(sql),
                                    "nodes": sum(1 for _ in tree.walk())}
 
-            def fresh() -> str:
+            def fresh(sql: str = sql) -> str:
                 return f"/* pe-bench {next(counter)} */ {sql}"
 
             try:
@@ -63,14 +65,15 @@ def run(worlds: list[TpcWorld], repeat: int, steps: Steps) -> dict[str, Any]:
                 steps.step()
                 continue
 
-            def cold() -> object:
+            def cold(engine: Engine = engine, subject: Subject = subject) -> object:
                 cache.clear()
                 return engine.rewrite_for(subject, fresh())
 
             contenders = {
                 "sqlglot": lambda: sqlglot.parse_one(fresh(), read="duckdb").sql("duckdb"),
-                "first": lambda: engine.rewrite_for(subject, fresh()),
-                "cached": lambda: [engine.rewrite_for(subject, sql) for _ in range(CACHED_CALLS)],
+                "first": lambda engine=engine, subject=subject: engine.rewrite_for(subject, fresh()),
+                "cached": lambda engine=engine, subject=subject, sql=sql: [
+                    engine.rewrite_for(subject, sql) for _ in range(CACHED_CALLS)],
             }
             if cache is not None:
                 contenders["cold"] = cold

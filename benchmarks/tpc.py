@@ -30,7 +30,8 @@ TPCH_PROTECTIONS = {
     "customer": {
         "c_custkey": ("confidential", "hash"),
         "c_name": ("confidential", {"kind": "partial", "show_first": 9}),
-        "c_address": ("confidential", {"kind": "custom", "expr": "CASE WHEN c_nationkey < 10 THEN val ELSE 'hidden' END"}),
+        "c_address": ("confidential", {"kind": "custom",
+                                       "expr": "CASE WHEN c_nationkey < 10 THEN val ELSE 'hidden' END"}),
         "c_phone": ("confidential", {"kind": "partial", "show_first": 2, "char": "#"}),
         "c_acctbal": ("confidential", {"kind": "generalize", "bucket": 1000}),
         "c_comment": ("confidential", "nullify"),
@@ -72,7 +73,8 @@ TPCDS_PROTECTIONS = {
     "customer_address": {
         "ca_zip": ("confidential", {"kind": "generalize", "keep": 3}),
         "ca_street_name": ("confidential", "redact"),
-        "ca_city": ("confidential", {"kind": "custom", "expr": "CASE WHEN ca_state IN ('TN', 'GA') THEN val ELSE 'Elsewhere' END"}),
+        "ca_city": ("confidential", {"kind": "custom",
+                                     "expr": "CASE WHEN ca_state IN ('TN', 'GA') THEN val ELSE 'Elsewhere' END"}),
     },
     "item": {
         "i_item_desc": ("confidential", "nullify"),

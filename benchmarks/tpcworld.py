@@ -61,7 +61,8 @@ def build(name: str, folder: Path, copies: int, limit: int | None) -> TpcWorld:
     queries = tpc.queries(name)[:limit]
     only = None
     if limit is not None:  # a few queries: only the tables they read
-        only = {table.name.lower() for _, sql in queries for table in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table)}
+        only = {table.name.lower() for _, sql in queries
+                for table in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table)}
     rows = data.build_tpc(name, raw, copies, only)
     served = folder / f"{name}-served.duckdb"
     shutil.copyfile(raw, served)

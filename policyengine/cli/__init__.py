@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
-
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
@@ -61,12 +60,12 @@ def _global(
         "--policies", "-p", envvar="POLICYENGINE_POLICIES", show_envvar=True,
         help="The policy set folder (policyengine.yaml, roles.yaml, tables/); may also follow the command.")
     ] = Path("policies"),
-    env: Annotated[Optional[str], typer.Option(
+    env: Annotated[str | None, typer.Option(
         "--env", "-e", help="Environment, for the commands that take --env; may also follow the command.")] = None,
-    fmt: Annotated[Optional[str], typer.Option(
+    fmt: Annotated[str | None, typer.Option(
         "--format", "-f", metavar="<table|json|csv>",
         help="Output format, for the commands that take --format; may also follow the command.")] = None,
-    db: Annotated[Optional[Path], typer.Option(
+    db: Annotated[Path | None, typer.Option(
         "--db", help="The DuckDB database, for the commands that take --db; may also follow the command.")] = None,
 ) -> None:
     # --env, --format and --db before a command are handed to it (conventions.normalise_arguments); they
@@ -92,7 +91,7 @@ def load_or_exit(fmt: Format = Format.table):
             count = len(invalid.problems)
             stderr.print(f"[red]{count} problem{'s' if count != 1 else ''}[/red]: the policy set in "
                          f"{state.policies} is invalid", highlight=False)
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)]
@@ -103,7 +102,7 @@ def _is_usage_error(error: Exception) -> bool:
     return hasattr(error, "show") and hasattr(error, "exit_code") and hasattr(error, "format_message")
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 (not click's 2, which here means 'refused by policy')."""
     from policyengine.cli import commands  # noqa: F401  (registers the commands)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,10 +20,11 @@ SYMBOL_STYLE = {"+": "green", "~": "yellow", ">": "cyan", "-": "red"}
 
 @apply_app.command("snowflake")
 def apply_snowflake(
-    connection: Annotated[Optional[str], typer.Option("--connection", "-c", help="A connection of connections.toml.")] = None,
-    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment this account serves.")] = None,
-    database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
-    schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
+    connection: Annotated[str | None, typer.Option(
+        "--connection", "-c", help="A connection of connections.toml.")] = None,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment this account serves.")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="Database of the policies and tables.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Schema of the policies and tables.")] = None,
     mode: ModeOption = Mode.column,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,

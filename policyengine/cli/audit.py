@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -28,7 +28,8 @@ class Decision(str, Enum):
 
 _RELATIVE = re.compile(r"^(?P<count>\d+)\s*(?P<unit>s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-TIME_FORMS = "an ISO date or time (2026-11-25, 2026-11-25T08:00, 2026-11-25T08:00Z), 30m, 1h, 2d, 1w, today or yesterday"
+TIME_FORMS = ("an ISO date or time (2026-11-25, 2026-11-25T08:00, 2026-11-25T08:00Z), 30m, 1h, 2d, 1w, "
+              "today or yesterday")
 
 
 class BadTime(ValueError):
@@ -76,22 +77,22 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 @app.command()
 def audit(
     log: AuditOption = DEFAULT_AUDIT,
-    principal: Annotated[Optional[str], typer.Option("--principal", "-u", help="Only this principal.")] = None,
-    role: Annotated[Optional[str], typer.Option("--role", "-r", help="Only statements run with this role.")] = None,
-    table: Annotated[Optional[str], typer.Option("--table", "-t", help="Only statements that read this table.")] = None,
-    decision: Annotated[Optional[Decision], typer.Option("--decision", "-d", case_sensitive=False,
+    principal: Annotated[str | None, typer.Option("--principal", "-u", help="Only this principal.")] = None,
+    role: Annotated[str | None, typer.Option("--role", "-r", help="Only statements run with this role.")] = None,
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Only statements that read this table.")] = None,
+    decision: Annotated[Decision | None, typer.Option("--decision", "-d", case_sensitive=False,
                                                          help="Only this decision.")] = None,
-    since: Annotated[Optional[str], typer.Option(
+    since: Annotated[str | None, typer.Option(
         "--since", help="From this time: ISO (2026-11-25, 2026-11-25T08:00) or relative (30m, 1h, 2d, 1w, "
                         "today, yesterday).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Before this time (the forms of --since).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this time (the forms of --since).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many, newest first.")] = 50,
     fmt: FormatOption = Format.table,
 ) -> int:
     """Show audit log entries, newest first (the log is JSON lines; DuckDB reads it)."""
     import duckdb
 
-    bounds: dict[str, Optional[datetime]] = {}
+    bounds: dict[str, datetime | None] = {}
     for name, value in (("--since", since), ("--until", until)):
         try:
             bounds[name] = parse_time(value) if value is not None else None
@@ -138,7 +139,7 @@ def audit(
 
 
 
-def _check_filters(con: Any, log: Path, filters: dict[str, Optional[str]]) -> None:
+def _check_filters(con: Any, log: Path, filters: dict[str, str | None]) -> None:
     """Exit 1 when a filter names a principal, role or table that neither the log nor the policy set knows,
     listing the ones they do: a typo would otherwise read as "nothing happened"."""
     policy_set = _policy_set_if_any()

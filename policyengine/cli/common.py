@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from policyengine.cli import EXIT_INVALID, EXIT_REFUSED
 from policyengine.cli.output import lines
 
-RoleOption = Annotated[Optional[list[str]], typer.Option("--role", "-r", help="A role (repeat for several).")]
-PrincipalOption = Annotated[Optional[str], typer.Option("--principal", "-u", help="A principal of roles.yaml.")]
-EnvOption = Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (default: the set's default).")]
+RoleOption = Annotated[list[str] | None, typer.Option("--role", "-r", help="A role (repeat for several).")]
+PrincipalOption = Annotated[str | None, typer.Option("--principal", "-u", help="A principal of roles.yaml.")]
+EnvOption = Annotated[str | None, typer.Option("--env", "-e", help="Environment (default: the set's default).")]
 DbOption = Annotated[Path, typer.Option("--db", envvar="POLICYENGINE_DB", show_envvar=True,
                                         help="The DuckDB database to query.")]
 
@@ -25,25 +25,26 @@ def known_dialect(value: str) -> str:
     try:
         sqlglot.Dialect.get_or_raise(value)
     except ValueError as error:
-        raise typer.BadParameter(f"{error} (sqlglot's dialect names: duckdb, snowflake, postgres, bigquery, ...)")
+        raise typer.BadParameter(
+            f"{error} (sqlglot's dialect names: duckdb, snowflake, postgres, bigquery, ...)") from None
     return value
 
 
 ReadOption = Annotated[str, typer.Option("--read", callback=known_dialect,
                                          help="SQL dialect of the statement (sqlglot's names).")]
-KeyFileOption = Annotated[Optional[Path], typer.Option(
+KeyFileOption = Annotated[Path | None, typer.Option(
     "--key-file",
     help="Key file for hash, tokenize and encrypt. Looked for in this order: POLICYENGINE_KEY, "
          "POLICYENGINE_KEY_FILE, this option, policyengine.key beside the policy set folder.")]
 AuditOption = Annotated[Path, typer.Option("--audit", envvar="POLICYENGINE_AUDIT", show_envvar=True,
                                            help="Audit log (JSON lines).")]
-SqlArgument = Annotated[Optional[str], typer.Argument(help="The SQL statement (read from stdin when omitted).")]
+SqlArgument = Annotated[str | None, typer.Argument(help="The SQL statement (read from stdin when omitted).")]
 
 DEFAULT_DB = Path("demo.duckdb")
 DEFAULT_AUDIT = Path(".policyengine") / "audit.jsonl"
 
 
-def statement_text(sql: Optional[str]) -> str:
+def statement_text(sql: str | None) -> str:
     if sql is None or sql == "-":
         if sys.stdin is None or sys.stdin.isatty():
             lines(["error: give the SQL statement as an argument or on standard input"], err=True)
@@ -65,7 +66,7 @@ def failed(message: str) -> None:
     raise typer.Exit(EXIT_INVALID)
 
 
-def configured_key(key_file: Optional[Path]):
+def configured_key(key_file: Path | None):
     """The key by the one lookup order (:func:`policyengine.crypto.load_key`) for the ``--policies`` set,
     None when there is none, or exit 1 saying which source is unusable."""
     from policyengine.cli import state
@@ -77,13 +78,13 @@ def configured_key(key_file: Optional[Path]):
         failed(str(error))
 
 
-def open_engine(db: Optional[Path], key_file: Optional[Path], audit: Optional[Path]):
+def open_engine(db: Path | None, key_file: Path | None, audit: Path | None):
     """The engine over the policy set and database, or exit 1 saying what is wrong."""
+    from policyengine.audit import AuditLog
+    from policyengine.backends.duckdb import DuckDBBackend
     from policyengine.backends.errors import QueryFailed
     from policyengine.cli import load_or_exit
     from policyengine.engine import Engine
-    from policyengine.audit import AuditLog
-    from policyengine.backends.duckdb import DuckDBBackend
 
     policy_set = load_or_exit()
     backend = None
@@ -97,8 +98,8 @@ def open_engine(db: Optional[Path], key_file: Optional[Path], audit: Optional[Pa
 
 
 
-def open_snowflake_engine(connection: Optional[str], database: Optional[str], schema: Optional[str],
-                          audit: Optional[Path]):
+def open_snowflake_engine(connection: str | None, database: str | None, schema: str | None,
+                          audit: Path | None):
     """The engine over the policy set with Snowflake as the backend, or exit 1 saying what is wrong."""
     from policyengine.audit import AuditLog
     from policyengine.backends.snowflake import SnowflakeBackend
@@ -115,7 +116,7 @@ def open_snowflake_engine(connection: Optional[str], database: Optional[str], sc
     return Engine(policy_set, backend, audit=AuditLog(audit) if audit else None)
 
 
-def check_environment(policy_set, env: Optional[str]) -> None:
+def check_environment(policy_set, env: str | None) -> None:
     """Exit 1 naming the valid environments when ``env`` is not one of the set's.
 
     Checked before anything runs: a statement that reads no table would otherwise never look at the

@@ -17,8 +17,9 @@ Two conventions live here, so that no command has to implement them itself:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from typer import _click
 from typer._click.exceptions import UsageError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,9 +28,10 @@ app.add_typer(ddl_app, name="ddl")
 
 @ddl_app.command("snowflake")
 def snowflake(
-    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (clearances differ by environment).")] = None,
-    database: Annotated[Optional[str], typer.Option("--database", help="Database of the policies and tables.")] = None,
-    schema: Annotated[Optional[str], typer.Option("--schema", help="Schema of the policies and tables.")] = None,
+    env: Annotated[str | None, typer.Option(
+        "--env", "-e", help="Environment (clearances differ by environment).")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="Database of the policies and tables.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Schema of the policies and tables.")] = None,
     mode: ModeOption = Mode.column,
     create_tables: Annotated[bool, typer.Option("--create-tables", help="Create the tables with their policies "
                                                                           "inline, never unprotected.")] = False,
@@ -43,7 +44,7 @@ def snowflake(
     return EXIT_OK
 
 
-def snowflake_target(env: Optional[str], database: Optional[str], schema: Optional[str], mode: Mode | str):
+def snowflake_target(env: str | None, database: str | None, schema: str | None, mode: Mode | str):
     """The Snowflake plan for the options both ``ddl`` and ``apply`` take, or exit 1 saying what is wrong."""
     from policyengine.ddl.snowflake_plan import plan
     from policyengine.decision import DecisionError, environment_for

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,12 +16,12 @@ STYLES = {"sees": "bold"}
 
 @app.command()
 def explain(
-    sql: Annotated[Optional[str], typer.Argument(
+    sql: Annotated[str | None, typer.Argument(
         help="A statement: show the protections on what it reads, and the SQL that would run.")] = None,
-    role: Annotated[Optional[list[str]], typer.Option("--role", "-r", help="A role (repeat for several).")] = None,
-    principal: Annotated[Optional[str], typer.Option("--principal", "-u", help="A principal of roles.yaml.")] = None,
-    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment (default: the set's default).")] = None,
-    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
+    role: Annotated[list[str] | None, typer.Option("--role", "-r", help="A role (repeat for several).")] = None,
+    principal: Annotated[str | None, typer.Option("--principal", "-u", help="A principal of roles.yaml.")] = None,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment (default: the set's default).")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
     """Show what a role (or principal) sees of each table, or of the tables a statement reads, and why."""
@@ -43,7 +43,7 @@ def explain(
             decisions = [decide(policy_set, subject, env, name) for name in names]
     except DecisionError as error:
         lines([f"error: {error}"], err=True)
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(EXIT_INVALID) from None
 
     if fmt is Format.json:
         payload = [decision_dict(d) | ({"principal_attributes": principal_attributes(d)} if d.allowed else {})
@@ -59,7 +59,8 @@ def explain(
     stdout.print(f"[bold]{who}[/bold] in [bold]{environment}[/bold]", highlight=False)
     for decision in decisions:
         if not decision.allowed:
-            stdout.print(f"\n[bold]{decision.table_name}[/bold]: [red]refused[/red] — {decision.refused}", highlight=False)
+            stdout.print(f"\n[bold]{decision.table_name}[/bold]: [red]refused[/red] — {decision.refused}",
+                         highlight=False)
             continue
         attributes = "".join(f"\n  principal_attribute('{name}') = {_shown(value, subject.name)}"
                              for name, value in principal_attributes(decision).items())
@@ -90,14 +91,14 @@ def principal_attributes(decision: TableDecision) -> dict[str, Any]:
     return {name: decision.subject.attributes.get(name) for name in names}
 
 
-def _shown(value: Any, principal: Optional[str]) -> str:
+def _shown(value: Any, principal: str | None) -> str:
     if value is None:
         return ("NULL (not set for this principal: the filter keeps no row)" if principal
                 else "NULL (no principal: give --principal to use its attributes)")
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
-def _rewrite(policy_set, subject, text: str, env: Optional[str]):
+def _rewrite(policy_set, subject, text: str, env: str | None):
     from policyengine.rewrite import Refused, rewrite
 
     try:

@@ -8,9 +8,10 @@ wire sessions, 5,000 policy mutations). Every failure is printed with its seed a
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -33,10 +34,10 @@ LONG = {Fuzzer.queries: 10_000, Fuzzer.protocol: 5_000, Fuzzer.policies: 5_000}
 def fuzz(
     long: Annotated[bool, typer.Option("--long", help="The thorough run: 10,000 queries, 5,000 sessions, "
                                                       "5,000 policy mutations.")] = False,
-    only: Annotated[Optional[list[Fuzzer]], typer.Option("--only", help="Run only this fuzzer (repeatable).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed (default: a random one, printed).")] = None,
-    count: Annotated[Optional[int], typer.Option("--count", "-n", help="Cases per fuzzer (overrides --long).")] = None,
-    reproduce: Annotated[Optional[str], typer.Option(
+    only: Annotated[list[Fuzzer] | None, typer.Option("--only", help="Run only this fuzzer (repeatable).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: a random one, printed).")] = None,
+    count: Annotated[int | None, typer.Option("--count", "-n", help="Cases per fuzzer (overrides --long).")] = None,
+    reproduce: Annotated[str | None, typer.Option(
         "--reproduce", help="SEED:INDEX: print that generated query and exit.")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
@@ -51,7 +52,7 @@ def fuzz(
             run_seed, index = (int(part) for part in reproduce.split(":"))
         except ValueError:
             lines(["error: --reproduce takes SEED:INDEX, e.g. 42:1234"], err=True)
-            raise typer.Exit(EXIT_INVALID)
+            raise typer.Exit(EXIT_INVALID) from None
         load_or_exit(fmt)
         print(generate(run_seed, index, policies))
         return EXIT_OK

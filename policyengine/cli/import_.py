@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -49,18 +49,19 @@ UNKNOWN_POLICY_METAVAR = "<email|partial|generalize|encrypt|tokenize|hash|redact
 @import_app.command("dbt")
 def dbt(
     path: Annotated[Path, typer.Argument(help="The dbt project folder (where dbt_project.yml is).")],
-    manifest: Annotated[Optional[Path], typer.Option(
+    manifest: Annotated[Path | None, typer.Option(
         "--manifest", "-m", help="Read target/manifest.json (relative to the project or the working folder) "
                                  "instead of the property files: real schemas and aliases.")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Where the contracts go (default: the policy set's tables/).")] = None,
     qualify: Annotated[Qualify, typer.Option(
         "--qualify", case_sensitive=False,
         help="Table names: none (alias), schema (schema.alias), database (db.schema.alias), or "
              "auto: schema with --manifest, none without.")] = Qualify.auto,
-    unknown_masking_policy: Annotated[Optional[str], typer.Option(
-        "--unknown-masking-policy", metavar=UNKNOWN_POLICY_METAVAR, help="The protection kind a masking policy that is not mapped stands for "
-                                         "(e.g. redact, deny); default: it is an error.")] = None,
+    unknown_masking_policy: Annotated[str | None, typer.Option(
+        "--unknown-masking-policy", metavar=UNKNOWN_POLICY_METAVAR,
+        help="The protection kind a masking policy that is not mapped stands for "
+             "(e.g. redact, deny); default: it is an error.")] = None,
     prune: Annotated[bool, typer.Option(
         "--prune", help="Remove contracts generated from this project for relations it no longer has.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and show, write nothing.")] = False,
@@ -68,7 +69,9 @@ def dbt(
 ) -> int:
     """Import sensitivity and protection from dbt column meta (masking_policy, sensitivity, pii, ...).
 
-    The contracts are validated with the policy set before anything is written; a problem is reported at the line of the dbt project that causes it, and nothing is written. Importing again rewrites only what changed. See docs/dbt.md for the meta convention.
+    The contracts are validated with the policy set before anything is written; a problem is reported at
+    the line of the dbt project that causes it, and nothing is written. Importing again rewrites only
+    what changed. See docs/dbt.md for the meta convention.
     """
     from policyengine.dbt import QUALIFY_CHOICES, UNKNOWN_POLICY_KINDS, plan_import, write_plan
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from policyengine.crypto import write_key_file
 
 @app.command()
 def keygen(
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the key to this file (mode 600).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the key to this file (mode 600).")] = None,
     save: Annotated[bool, typer.Option(
         "--save", help="Write the key to policyengine.key beside the policy set folder, where every command, "
                        "the Python API, the DB-API and the pytest plugin find it.")] = False,
@@ -42,7 +42,7 @@ def keygen(
 
 @app.command()
 def decrypt(
-    values: Annotated[Optional[list[str]], typer.Argument(help="Encrypted values (pe1:...); stdin when omitted.")] = None,
+    values: Annotated[list[str] | None, typer.Argument(help="Encrypted values (pe1:...); stdin when omitted.")] = None,
     key_file: KeyFileOption = None,
 ) -> int:
     """Decrypt values protected by the encrypt kind; only holders of the key can."""

@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -21,7 +21,7 @@ from policyengine.cli import EXIT_INVALID, EXIT_OK, FormatOption, app, load_or_e
 from policyengine.cli.common import ReadOption, SqlArgument, failed, refused, statement_text
 from policyengine.cli.output import Format, lines, render, stderr, stdout, write_json
 
-CatalogOption = Annotated[Optional[list[str]], typer.Option(
+CatalogOption = Annotated[list[str] | None, typer.Option(
     "--catalog", help="A name the current database answers to, for catalog-qualified names (dbt's database).")]
 
 COLUMNS = ["column", "type", "transform", "sources", "sensitivity", "note"]
@@ -112,9 +112,9 @@ def lineage_command(
 @app.command()
 def derive(
     sql: SqlArgument = None,
-    table: Annotated[Optional[str], typer.Option(
+    table: Annotated[str | None, typer.Option(
         "--table", "-t", help="The derived table's name, for a plain SELECT (a dbt model's compiled SQL).")] = None,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the contract here ('-': standard output) instead of into the policy set.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")] = False,
     system: Annotated[str, typer.Option(
@@ -265,7 +265,7 @@ def _notes(name: str, lineage: Any, columns: list[Any], existing: Any, find: Any
     return notes
 
 
-def _plan(results: list[Any], output: Optional[Path]) -> list[tuple[Path, str, Any]]:
+def _plan(results: list[Any], output: Path | None) -> list[tuple[Path, str, Any]]:
     """(file relative to the policy folder, text, document) for each contract to write."""
     from policyengine.lineage.contract import render_json, render_yaml
 
@@ -306,7 +306,8 @@ def _replace_in_file(path: Path, existing: Any, document: dict[str, Any]) -> str
     def swap(items: list[Any]) -> list[Any]:
         out = []
         for item in items:
-            name = next((v for k, v in item.items() if str(k).lower() == "table"), None) if isinstance(item, dict) else None
+            name = (next((v for k, v in item.items() if str(k).lower() == "table"), None)
+                    if isinstance(item, dict) else None)
             out.append(document if isinstance(name, str) and name_key(name) == existing.key else item)
         return out
 
@@ -346,7 +347,7 @@ def _validate(plan: list[tuple[Path, str, Any]]) -> list[Any]:
     return []
 
 
-def _write(plan: list[tuple[Path, str, Any]], output: Optional[Path], dry_run: bool) -> list[str]:
+def _write(plan: list[tuple[Path, str, Any]], output: Path | None, dry_run: bool) -> list[str]:
     if dry_run:
         return []
     if output == Path("-"):

@@ -53,7 +53,8 @@ def test_command(
     db: DbOption = DEFAULT_DB,
     key_file: KeyFileOption = None,
     select: Annotated[str | None, typer.Option(
-        "-k", "--select", help="Run only the cases whose name, SQL, file name, principal or role contains this text (any case).")] = None,
+        "-k", "--select",
+        help="Run only the cases whose name, SQL, file name, principal or role contains this text (any case).")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
     """Run the policy set's test cases (tests/*.yaml): exit 0 all pass, 1 some fail, 2 they cannot run."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,8 +20,8 @@ from policyengine.cli.common import (
     RoleOption,
     SqlArgument,
     check_environment,
-    known_dialect,
     failed,
+    known_dialect,
     open_engine,
     open_snowflake_engine,
     refused_or_invalid,
@@ -49,10 +49,10 @@ def query(
     audit: AuditOption = DEFAULT_AUDIT,
     backend: Annotated[Backend, typer.Option("--backend", case_sensitive=False,
                                              help="duckdb (the local database) or snowflake.")] = Backend.duckdb,
-    connection: Annotated[Optional[str], typer.Option("--connection", "-c",
+    connection: Annotated[str | None, typer.Option("--connection", "-c",
                                                       help="Snowflake: a connection of connections.toml.")] = None,
-    database: Annotated[Optional[str], typer.Option("--database", help="Snowflake: the database.")] = None,
-    schema: Annotated[Optional[str], typer.Option("--schema", help="Snowflake: the schema.")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="Snowflake: the database.")] = None,
+    schema: Annotated[str | None, typer.Option("--schema", help="Snowflake: the schema.")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
     """Run a query as a role or principal; exit 2 with the reason when the policy refuses it."""
@@ -92,7 +92,8 @@ def rewrite_command(
     dialect: Annotated[str, typer.Option("--dialect", callback=known_dialect,
                                          help="SQL dialect to write (sqlglot's names).")] = "duckdb",
     pretty: Annotated[bool, typer.Option("--pretty/--compact", help="Indent the SQL.")] = True,
-    db: Annotated[Optional[str], typer.Option("--catalog", help="Name of the database, for catalog-qualified names.")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--catalog", help="Name of the database, for catalog-qualified names.")] = None,
 ) -> int:
     """Print the SQL that would run for a role: every table replaced by its protected view."""
     import sqlglot

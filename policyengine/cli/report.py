@@ -8,7 +8,7 @@ Either way it is computed from the policy files alone: the report shows policy, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,13 +20,13 @@ from policyengine.cli.output import Format, lines, render, stderr, stdout, write
 @app.command()
 def report(
     html: Annotated[bool, typer.Option("--html", help="Write the report as one self-contained HTML page.")] = False,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Where the HTML page goes (default report.html; '-' for standard output). "
                             "Implies --html.")] = None,
-    scan: Annotated[Optional[Path], typer.Option(
+    scan: Annotated[Path | None, typer.Option(
         "--scan", help="Findings of `policyengine scan --format json` to show beside the labels.")] = None,
-    role: Annotated[Optional[list[str]], typer.Option("--role", "-r", help="Only this role (repeatable).")] = None,
-    env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Only this environment (repeatable).")] = None,
+    role: Annotated[list[str] | None, typer.Option("--role", "-r", help="Only this role (repeatable).")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="Only this environment (repeatable).")] = None,
     fmt: FormatOption = Format.table,
 ) -> int:
     """Show what every role reads of every column in every environment, with row filters, lineage and scan findings."""
@@ -41,12 +41,12 @@ def report(
         except FindingsInvalid as invalid:
             lines((str(p) for p in invalid.problems), err=True)
             stderr.print(f"[red]error[/red]: cannot read the scan findings in {escape(str(scan))}", highlight=False)
-            raise typer.Exit(EXIT_INVALID)
+            raise typer.Exit(EXIT_INVALID) from None
     try:
         built = build_report(policy_set, findings=findings, roles=role or None, environments=env or None)
     except DecisionError as error:
         lines([f"error: {error}"], err=True)
-        raise typer.Exit(EXIT_INVALID)
+        raise typer.Exit(EXIT_INVALID) from None
 
     if html or out is not None:
         page = render_html(built)
@@ -59,7 +59,7 @@ def report(
             target.write_text(page, encoding="utf-8")
         except OSError as error:
             lines([f"error: cannot write {target}: {error.strerror}"], err=True)
-            raise typer.Exit(EXIT_INVALID)
+            raise typer.Exit(EXIT_INVALID) from None
         summary = (f"{len(built.tables)} tables, {len(built.roles)} roles, {len(built.environments)} environments"
                    + (f", {len(findings)} scan findings" if findings is not None else ""))
         if fmt is Format.json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -17,7 +17,7 @@ STYLES = {"finding": "bold"}
 
 @app.command("scan")
 def scan_command(
-    tables: Annotated[Optional[list[str]], typer.Argument(help="Tables to scan (default: every table).")] = None,
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to scan (default: every table).")] = None,
     db: DbOption = DEFAULT_DB,
     sample: Annotated[int, typer.Option("--sample", "-n", min=1, max=1_000_000,
                                         help="Rows sampled per table (a fixed-seed reservoir sample).")] = 1000,

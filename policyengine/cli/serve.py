@@ -6,23 +6,25 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from policyengine.cli import EXIT_OK, app
-from policyengine.cli.common import AuditOption, DEFAULT_AUDIT, KeyFileOption, failed, open_engine
+from policyengine.cli.common import DEFAULT_AUDIT, AuditOption, KeyFileOption, failed, open_engine
 from policyengine.cli.output import stdout
 
 
 @app.command()
 def serve(
-    db: Annotated[Optional[Path], typer.Option("--db", envvar="POLICYENGINE_DB", help="DuckDB database (default: the demo).")] = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", envvar="POLICYENGINE_DB", help="DuckDB database (default: the demo).")] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 5433,
-    users: Annotated[Path, typer.Option("--users", envvar="POLICYENGINE_USERS", help="The users file.")] = Path("policyengine-users.yaml"),
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="TLS certificate (PEM).")] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="TLS private key (PEM).")] = None,
+    users: Annotated[Path, typer.Option(
+        "--users", envvar="POLICYENGINE_USERS", help="The users file.")] = Path("policyengine-users.yaml"),
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="TLS certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="TLS private key (PEM).")] = None,
     key_file: KeyFileOption = None,
     audit: AuditOption = DEFAULT_AUDIT,
     watch_interval: Annotated[float, typer.Option(

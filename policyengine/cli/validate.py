@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ from policyengine.decision.checks import policy_warnings
 
 @app.command()
 def validate(
-    db: Annotated[Optional[Path], typer.Option(
+    db: Annotated[Path | None, typer.Option(
         "--db", help="Also compare the contracts with this DuckDB database: column types that differ, tables "
                      "and columns missing on either side (exit 1 when they differ).")] = None,
     fmt: FormatOption = Format.table,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 
@@ -61,7 +62,8 @@ def plant(path: Path) -> None:
                            ("verified_reviews", CANARY_VERIFIED)):
             columns = ", ".join(f'"{c}"' for c in row)
             con.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-        con.execute("INSERT INTO reviews VALUES ('R-CANARY-2', 'CANARYUSER1', 'P0002', 1, NULL, TIMESTAMP '2022-01-01')")
+        con.execute("INSERT INTO reviews VALUES "
+                    "('R-CANARY-2', 'CANARYUSER1', 'P0002', 1, NULL, TIMESTAMP '2022-01-01')")
 
 
 def forbidden(policy_set: PolicySet, subject: Subject, env: str | None, row_visible: bool | None = None) -> list[Any]:

@@ -286,7 +286,8 @@ def judge(ctx: Context, original: Matrix, case: Case, folder: Path, *, time_limi
             for oracle in ("more-permissive", "changed-outside-scope", "wrong-direction"):
                 found = [c for c in changes if c.oracle == oracle]
                 if found:
-                    shown = "; ".join(str(c) for c in found[:6]) + (f"; ... ({len(found)} cells)" if len(found) > 6 else "")
+                    shown = ("; ".join(str(c) for c in found[:6])
+                             + (f"; ... ({len(found)} cells)" if len(found) > 6 else ""))
                     declared = "; ".join(s.describe() for s in scopes) or "nothing may change"
                     failures.append((oracle, f"{shown} [declared: {declared}]"))
     elif loaded is False:
@@ -321,8 +322,8 @@ def _locate(case: Case, problems: list[Any], listed: str, known: list[tuple[str,
     failing = [e for e in expectations if e.outcome == "fail"]
     for expect in failing or [e for e in expectations if e.outcome == "either"]:
         if not any(loc.matches(p) for loc in expect.primary for p in problems):
-            failures.append(("mislocated", "expected a problem at " + " | ".join(where.describe() for where in expect.primary)
-                             + f"; got: {listed}"))
+            failures.append(("mislocated", "expected a problem at "
+                             + " | ".join(where.describe() for where in expect.primary) + f"; got: {listed}"))
             if not failing:
                 break
     allowed = [loc for e in expectations for loc in e.primary + e.secondary]
@@ -395,7 +396,8 @@ def run(mutations: int, seed: int, *, policies: Path = Path("policies"),
             for issue in {issue for issue, _ in verdict.known}:
                 report.known_issues[issue] += 1
                 example = next(problem for name, problem in verdict.known if name == issue)
-                report.known_examples.setdefault(issue, f"[seed {seed}, mutation {index}] {case.description}: {example}")
+                report.known_examples.setdefault(
+                    issue, f"[seed {seed}, mutation {index}] {case.description}: {example}")
             for oracle, detail in verdict.failures:
                 report.failures.append(PolicyFuzzFailure(seed, index, case.description, case.operators, oracle,
                                                          detail, str(policies)))

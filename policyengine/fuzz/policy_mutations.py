@@ -991,7 +991,8 @@ def role_references(ws: Workspace, role: str) -> list[Location]:
         for i, rule in view_.rule_items():
             for j, held in enumerate(names_in(get(rule, "roles"))):
                 if name_key(held) == wanted:
-                    out.append(loc(view_.file, view_.rule_path(i) + ("roles", j), under=False, contains="undefined role"))
+                    out.append(loc(view_.file, view_.rule_path(i) + ("roles", j), under=False,
+                                   contains="undefined role"))
             text = get(rule, "where")
             if isinstance(text, str) and session.search(text):
                 out.append(loc(view_.file, view_.rule_path(i) + ("where",), under=False, contains="undefined role"))
@@ -1285,7 +1286,8 @@ def protection_choices(family: TypeFamily | None, mode: str) -> list[Any]:
         TypeFamily.DECIMAL: [{"kind": "generalize", "bucket": 10}, {"kind": "redact", "value": 1}],
         TypeFamily.DATE: [{"kind": "generalize", "to": "year"}, {"kind": "generalize", "to": "month"},
                           {"kind": "redact", "value": "2000-01-01"}],
-        TypeFamily.TIMESTAMP: [{"kind": "generalize", "to": "year"}, {"kind": "redact", "value": "2000-01-01 00:00:00"}],
+        TypeFamily.TIMESTAMP: [{"kind": "generalize", "to": "year"},
+                               {"kind": "redact", "value": "2000-01-01 00:00:00"}],
         TypeFamily.BOOLEAN: [{"kind": "redact", "value": False}],
         TypeFamily.TIME: [{"kind": "redact", "value": "12:00:00"}],
     }
@@ -1595,7 +1597,8 @@ def unknown_environment(ws: Workspace, rng: random.Random, ctx: Context) -> Muta
         return Mutation("unknown_environment", f"{settings.rel}: default_environment: {env!r}",
                         fails(loc(settings, ("default_environment",), under=False, contains="unknown environment")),
                         ((settings.rel, "default_environment"),))
-    roles = [(n, e) for n, e in view.role_items() if isinstance(get(e, "clearance"), (str, dict, type(None)))] if view else []
+    roles = ([(n, e) for n, e in view.role_items() if isinstance(get(e, "clearance"), (str, dict, type(None)))]
+             if view else [])
     if not roles:
         return None
     name, entry = _choice(rng, roles)
@@ -1630,7 +1633,8 @@ def unknown_level(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation |
         return Mutation("unknown_level", f"{where(table.file, path)}: {level!r}",
                         fails(loc(table.file, path, under=False, contains="unknown level")), (at(table.file, path),))
     view = roles_view(ws)
-    roles = [(n, e) for n, e in view.role_items() if isinstance(get(e, "clearance"), (str, dict, type(None)))] if view else []
+    roles = ([(n, e) for n, e in view.role_items() if isinstance(get(e, "clearance"), (str, dict, type(None)))]
+             if view else [])
     if not roles:
         return None
     name, entry = _choice(rng, roles)
@@ -1647,23 +1651,27 @@ def unknown_level(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation |
 
 def bad_protections(family: TypeFamily | None, mode: str) -> list[Any]:
     """Protections that do not fit a column of this type (or are malformed for any column)."""
-    anywhere: list[Any] = [{"kind": "custom"}, {"kind": "custom", "expr": "val +"}, {"kind": "custom", "expr": "NoSuchColumnFuzz"},
-                           {"kind": "custom", "expr": "(SELECT 1)"}, {"kind": "email", "show_last": 2},
-                           {"kind": "generalize"}, {"kind": "nullify", "value": 1}, {"kind": "masked"}, "hidden",
-                           {"kind": "custom", "expr": "COUNT(val)"}, {"kind": "custom", "expr": "val; DROP TABLE x"}]
+    anywhere: list[Any] = [{"kind": "custom"}, {"kind": "custom", "expr": "val +"},
+                           {"kind": "custom", "expr": "NoSuchColumnFuzz"}, {"kind": "custom", "expr": "(SELECT 1)"},
+                           {"kind": "email", "show_last": 2}, {"kind": "generalize"}, {"kind": "nullify", "value": 1},
+                           {"kind": "masked"}, "hidden", {"kind": "custom", "expr": "COUNT(val)"},
+                           {"kind": "custom", "expr": "val; DROP TABLE x"}]
     if mode == "repeated":
         return anywhere + ["redact", "hash", {"kind": "partial", "show_last": 2}]
     by_family: dict[TypeFamily | None, list[Any]] = {
-        TypeFamily.STRING: [{"kind": "partial"}, {"kind": "partial", "show_last": -1}, {"kind": "partial", "char": "##"},
-                            {"kind": "generalize", "to": "year"}, {"kind": "generalize", "bucket": 10},
-                            {"kind": "redact", "value": 5}, {"kind": "partial", "show_first": 1001}],
+        TypeFamily.STRING: [{"kind": "partial"}, {"kind": "partial", "show_last": -1},
+                            {"kind": "partial", "char": "##"}, {"kind": "generalize", "to": "year"},
+                            {"kind": "generalize", "bucket": 10}, {"kind": "redact", "value": 5},
+                            {"kind": "partial", "show_first": 1001}],
         TypeFamily.INTEGER: ["partial", "email", "encrypt", {"kind": "generalize", "to": "year"},
                              {"kind": "generalize", "bucket": 2.5}, {"kind": "redact", "value": "x"},
                              {"kind": "generalize", "bucket": 0}],
         TypeFamily.FLOAT: ["hash", {"kind": "generalize", "keep": 3}, {"kind": "generalize", "bucket": -1}],
         TypeFamily.DECIMAL: ["tokenize", {"kind": "generalize", "keep": 3}, {"kind": "redact", "value": "x"}],
-        TypeFamily.DATE: ["hash", "partial", {"kind": "generalize", "bucket": 10}, {"kind": "redact", "value": "2021-02-30"}],
-        TypeFamily.TIMESTAMP: ["email", {"kind": "generalize", "to": "week"}, {"kind": "redact", "value": "not a time"}],
+        TypeFamily.DATE: ["hash", "partial", {"kind": "generalize", "bucket": 10},
+                          {"kind": "redact", "value": "2021-02-30"}],
+        TypeFamily.TIMESTAMP: ["email", {"kind": "generalize", "to": "week"},
+                               {"kind": "redact", "value": "not a time"}],
         TypeFamily.BOOLEAN: ["hash", {"kind": "generalize", "to": "year"}, {"kind": "redact", "value": "yes"}],
     }
     return anywhere + by_family.get(family, [])
@@ -1817,7 +1825,8 @@ def null_value(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation | No
     if slot.owner == "protection" and slot.field == "value":  # redact to the type's own constant
         table = next((c for c in contracts(ws) if c.file is slot.file
                       and any(get(col, "protection") is slot.container for _, col in c.column_items())), None)
-        column = next((col for _, col in table.column_items() if get(col, "protection") is slot.container), None) if table else None
+        column = (next((col for _, col in table.column_items() if get(col, "protection") is slot.container), None)
+                  if table else None)
         name = get(column, "name")
         if table is None or not isinstance(name, str):
             return None
@@ -1852,9 +1861,10 @@ def recase_reference(ws: Workspace, rng: random.Random, ctx: Context) -> Mutatio
         value = s.value if not isinstance(s.container, dict) or s.key in s.container else None
         if s.owner == "names" and isinstance(value, str):
             candidates.append(s)  # role names, unmask references, levels, environments
-        elif s.owner == "clearance" and isinstance(value, str) or s.owner in ("role", "column", "settings", "protection", "contract") and s.field in (
+        elif (s.owner == "clearance" and isinstance(value, str)
+              or s.owner in ("role", "column", "settings", "protection", "contract") and s.field in (
                 "clearance", "sensitivity", "type", "mode", "protection", "kind", "to", "name", "table",
-                "default_environment", "default_sensitivity", "unknown_table") and isinstance(value, str):
+                "default_environment", "default_sensitivity", "unknown_table") and isinstance(value, str)):
             candidates.append(s)
     # keys that are names: roles, principals, the environments of a clearance
     entries = [s for s in slots(ws) if s.owner in ("roles", "principals", "clearance") and isinstance(s.key, str)]
@@ -2006,7 +2016,8 @@ def _level_references(ws: Workspace, level: str) -> list[Location]:
         for i, column in table.column_items():
             value = get(column, "sensitivity")
             if isinstance(value, str) and value.strip().lower() == level:
-                out.append(loc(table.file, table.column_path(i) + ("sensitivity",), under=False, contains="unknown level"))
+                out.append(loc(table.file, table.column_path(i) + ("sensitivity",), under=False,
+                               contains="unknown level"))
     settings = ws.first("settings")
     value = get(settings.data, "default_sensitivity") if settings is not None and settings.structured else None
     if isinstance(value, str) and value.strip().lower() == level:
@@ -2099,10 +2110,12 @@ def change_settings(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation
     _set(ws, settings, data, "default_sensitivity", new)
     direction = Direction.RESTRICT if levels.index(new) > levels.index(old) else Direction.LOOSEN
     scopes = [Scope(direction, tables=frozenset({c.key}), cells=frozenset({name_key(n)})) for c, _, n in affected]
-    holes = [loc(c.file, c.column_path(i) + ("protection",), under=False, contains="sensitive column without protection")
+    holes = [loc(c.file, c.column_path(i) + ("protection",), under=False,
+                 contains="sensitive column without protection")
              for c, i, _ in affected]
     return Mutation("change_settings", f"{settings.rel}: default_sensitivity: {old!r} -> {new!r} "
-                    f"({len(affected)} columns take it)", either(scopes, holes + [LINEAGE]) if holes else loads(*scopes),
+                    f"({len(affected)} columns take it)",
+                    either(scopes, holes + [LINEAGE]) if holes else loads(*scopes),
                     ((settings.rel, "default_sensitivity"),))
 
 
@@ -2375,7 +2388,8 @@ def duplicate_key(ws: Workspace, rng: random.Random, ctx: Context) -> Mutation |
     for pair in pairs:
         if not isinstance(pair.key, yaml.ScalarNode) or getattr(pair.value, "style", None) in ("|", ">"):
             continue
-        if pair.mapping.flow_style or file.is_json or isinstance(pair.value, yaml.ScalarNode) and pair.key.start_mark.line == pair.value.end_mark.line:
+        if (pair.mapping.flow_style or file.is_json
+                or isinstance(pair.value, yaml.ScalarNode) and pair.key.start_mark.line == pair.value.end_mark.line):
             usable.append(pair)
     pair = _choice(rng, usable)
     if pair is None:

@@ -105,8 +105,8 @@ def signature(oracle: str, detail: str) -> str:
         return f"{oracle}: {words[:80]}"
     ours = [f for f in frames if "/policyengine/" in f[0]] or frames
     path, line, function = ours[-1]
-    exception = next((l.split(":")[0] for l in reversed(detail.strip().splitlines())
-                      if l and not l[0].isspace() and re.match(r"^[A-Za-z_][\w.]*(:|$)", l)), "?")
+    exception = next((text.split(":")[0] for text in reversed(detail.strip().splitlines())
+                      if text and not text[0].isspace() and re.match(r"^[A-Za-z_][\w.]*(:|$)", text)), "?")
     return f"{exception} at {Path(path).name}:{line} in {function}"
 
 
@@ -695,7 +695,8 @@ async def fuzz(target: Target, corpus: Sequence[RecordedSession], sessions: int,
 def _attribute_watcher(report: ProtocolReport, watcher: Watcher, outcomes: dict[int, Outcome], bound: float) -> None:
     """A watcher failure is charged to the sessions running while it happened (the lowest index)."""
     for moment, oracle, detail in watcher.events:
-        suspects = sorted(i for i, o in outcomes.items() if o.started - 1 <= moment and o.finished + bound + 1 >= moment)
+        suspects = sorted(i for i, o in outcomes.items()
+                          if o.started - 1 <= moment and o.finished + bound + 1 >= moment)
         index = suspects[0] if suspects else -1
         mutation = outcomes[index].describe() if index in outcomes else "(no session running)"
         report.failures.append(ProtocolFailure(index, mutation, oracle, f"{detail}; sessions running: {suspects[:20]}"))

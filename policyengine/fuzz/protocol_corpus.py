@@ -239,7 +239,8 @@ class Recorder:
         return self.proxy.port
 
     def dsn(self, sslmode: str = "disable") -> str:
-        return f"host=127.0.0.1 port={self.port} user={PRINCIPAL} password={self.password} dbname={DATABASE} sslmode={sslmode}"
+        return (f"host=127.0.0.1 port={self.port} user={PRINCIPAL} password={self.password} dbname={DATABASE} "
+                f"sslmode={sslmode}")
 
     def named(self, client: str, name: str) -> list[RecordedSession]:
         streams = self.proxy.take()
@@ -358,7 +359,8 @@ class Recorder:
             raise RuntimeError("needs a JDK and pgjdbc (apt-get install default-jdk-headless libpostgresql-jdbc-java)")
         classes = self.workdir / "jdbc"
         source = ROOT / "tests" / "clients" / "JdbcProbe.java"
-        _check(subprocess.run([javac, "-d", str(classes), str(source)], capture_output=True, text=True, timeout=180, check=False),
+        _check(subprocess.run([javac, "-d", str(classes), str(source)], capture_output=True, text=True, timeout=180,
+                              check=False),
                "javac")
         run = subprocess.run([java, "-cp", f"{jar}{os.pathsep}{classes}", "JdbcProbe",
                               f"jdbc:postgresql://127.0.0.1:{self.port}/{DATABASE}?sslmode=disable", PRINCIPAL,

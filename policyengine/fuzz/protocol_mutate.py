@@ -702,7 +702,8 @@ def preauth_plan(rng: random.Random, startup: bytes, sasl_initial: bytes | None,
         steps = [Step("send", packet_)]
         if code >> 16 == 3:
             steps.append(Step("login", must_succeed=True))
-        return PreAuthPlan(steps, [f"protocol version {code >> 16}.{code & 0xFFFF}" + (" with _pq_ options" if extra else "")])
+        return PreAuthPlan(steps, [f"protocol version {code >> 16}.{code & 0xFFFF}"
+                                   + (" with _pq_ options" if extra else "")])
     if kind == "params":
         variants: list[tuple[str, bytes]] = [
             ("no user", startup_packet({k: v for k, v in params.items() if k != "user"})),

@@ -70,8 +70,8 @@ def forbidden_secrets(policies: Path, principal: str) -> list[bytes]:
     Only text canaries: a typed canary (a year, a date) as bytes would match unrelated numbers and
     binary fields; the red-team suite checks those as typed values.
     """
-    from policyengine.loading import load_policy_set
     from policyengine.decision import subject_for
+    from policyengine.loading import load_policy_set
 
     policy_set = load_policy_set(policies)
     subject = subject_for(policy_set, principal=principal)
@@ -169,8 +169,9 @@ class ServedWorld:
 
     def start(self) -> None:
         w = self.world
-        command = [sys.executable, "-m", "policyengine", "--policies", str(w.policies), "serve", "--db", str(w.database),
-                   "--host", self.host, "--port", "0", "--users", str(w.users), "--key-file", str(w.key),
+        command = [sys.executable, "-m", "policyengine", "--policies", str(w.policies),
+                   "serve", "--db", str(w.database), "--host", self.host, "--port", "0", "--users", str(w.users),
+                   "--key-file", str(w.key),
                    "--audit", str(w.audit), "--watch-interval", "0"]
         if w.cert is not None:
             command += ["--tls-cert", str(w.cert[0]), "--tls-key", str(w.cert[1])]

@@ -189,7 +189,8 @@ class QueryGenerator:
             inner = [Ref(alias, c.name, c.family) for c in self.tables[table]]
             aggregate = self.pick(["count(*)", f"count(DISTINCT {self.expr(inner, STRING, d)})",
                                    f"max({self.expr(inner, INTEGER, d)})"])
-            return f"(SELECT {aggregate} FROM {table} {alias} WHERE {self.predicate(inner, d, False)}) > {self.literal(INTEGER)}"
+            return (f"(SELECT {aggregate} FROM {table} {alias} WHERE {self.predicate(inner, d, False)}) "
+                    f"> {self.literal(INTEGER)}")
         if family == BOOLEAN:
             return self.expr(scope, BOOLEAN, d) if self.of(scope, BOOLEAN) else "TRUE"
         return f"{self.expr(scope, family, d)} {self.pick(['=', '<>', '<', '>='])} {self.expr(scope, family, d)}"
@@ -318,7 +319,7 @@ class QueryGenerator:
         alias = self.pick(aliases)
         mine = [r for r in scope if r.alias == alias]
         column = self.pick(mine)
-        forms = ["*", f"{alias}.*", f"* EXCLUDE ({q(column.name)})", f"COLUMNS('.*[Ii][Dd].*')",
+        forms = ["*", f"{alias}.*", f"* EXCLUDE ({q(column.name)})", "COLUMNS('.*[Ii][Dd].*')",
                  f"{alias}", f"{alias}.* REPLACE (lower(CAST({column.sql} AS VARCHAR)) AS {q(column.name)})",
                  "COLUMNS('^[A-Z]')"]
         return self.pick(forms)

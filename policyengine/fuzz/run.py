@@ -16,9 +16,10 @@ import random
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 
@@ -156,7 +157,8 @@ class World:
         try:
             rows = self.engine.query_for(who.subject, sql, env=who.env).fetchall()
         except Refused as refusal:
-            return "refused", [failure("canary", f"refusal names {hit[0]!r}") for hit in leaks(refusal.reason, canaries)]
+            return "refused", [failure("canary", f"refusal names {hit[0]!r}")
+                               for hit in leaks(refusal.reason, canaries)]
         except QueryFailed as error:
             problems = [failure("canary", f"error names {hit[0]!r}") for hit in leaks(error.message, canaries)]
             try:
@@ -176,8 +178,9 @@ class World:
         return "equal", problems
 
 
-def run(queries: int, seed: int, *, policies: Path = Path("policies"), progress: Callable[[int, int], None] | None = None,
-        workdir: Path | None = None, stop_after: int | None = 50, enforced: Path | None = None) -> QueryFuzzReport:
+def run(queries: int, seed: int, *, policies: Path = Path("policies"),
+        progress: Callable[[int, int], None] | None = None, workdir: Path | None = None,
+        stop_after: int | None = 50, enforced: Path | None = None) -> QueryFuzzReport:
     """Generate ``queries`` queries and check each as ``SUBJECTS_PER_QUERY`` subjects."""
     folder = Path(tempfile.mkdtemp(prefix="pe-fuzz-", dir=workdir))
     report = QueryFuzzReport(seed)

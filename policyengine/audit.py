@@ -92,7 +92,7 @@ class AuditLog:
 
     def record(self, **fields: Any) -> None:
         encoded = {k: fields.pop(k) for k in [k for k, v in fields.items() if isinstance(v, Encoded)]}
-        entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), **fields}
+        entry = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **fields}
         line = json.dumps(entry, default=str, separators=(",", ":"))
         if encoded:
             line = line[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()) + "}"

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from threading import Lock
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from policyengine.audit import AuditLog, Encoded, fingerprint, reads
 from policyengine.backends.base import Backend, Parameters, ResultRows
@@ -32,6 +33,8 @@ from policyengine.result_hooks import ResultContext, ResultHook, registered
 from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
 
 CACHE_SIZE = 4096
+#: the limits of a database opened by :meth:`Engine.load` when none are given (frozen, so shared)
+DEFAULT_LIMITS = Limits()
 
 
 class _Later:
@@ -141,7 +144,7 @@ class Engine:
     @classmethod
     def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,
              keys: KeyMaterial | None = None, key_file: str | Path | None = None,
-             audit: str | Path | AuditLog | None = None, limits: Limits = Limits()) -> "Engine":
+             audit: str | Path | AuditLog | None = None, limits: Limits = DEFAULT_LIMITS) -> Engine:
         """Load and validate the policy set (PolicySetInvalid if it is not valid) and open the database.
 
         The key for hash, tokenize and encrypt: ``keys``, else :func:`policyengine.crypto.load_key`'s order

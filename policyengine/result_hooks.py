@@ -14,9 +14,10 @@ hook module can stay as light (``egress_check: off`` imports no detector).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from policyengine.backends.base import ResultRows

@@ -131,16 +131,19 @@ class PolicyEngineDialect(default.DefaultDialect):
                 return decision
         raise NoSuchTableError(table_name)
 
-    def get_columns(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+    def get_columns(self, connection: Any, table_name: str, schema: str | None = None,
+                    **kw: Any) -> list[dict[str, Any]]:
         decision = self._decision(connection, table_name, schema)
         return [
             {"name": c.column.name, "type": _sqlalchemy_type(c.column), "nullable": c.column.mode != "required",
              "default": None, "autoincrement": False,
-             "comment": f"{c.column.sensitivity}; sees {c.shows}" + (f"; {c.column.description}" if c.column.description else "")}
+             "comment": f"{c.column.sensitivity}; sees {c.shows}"
+                        + (f"; {c.column.description}" if c.column.description else "")}
             for c in decision.columns if c.outcome is not Outcome.DENIED
         ]
 
-    def get_pk_constraint(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> dict[str, Any]:
+    def get_pk_constraint(self, connection: Any, table_name: str, schema: str | None = None,
+                          **kw: Any) -> dict[str, Any]:
         decision = self._decision(connection, table_name, schema)
         keys = [c.column.name for c in decision.columns if c.column.primary_key and c.outcome is not Outcome.DENIED]
         return {"constrained_columns": keys, "name": None}
@@ -151,13 +154,16 @@ class PolicyEngineDialect(default.DefaultDialect):
     def get_indexes(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> list[Any]:
         return []
 
-    def get_unique_constraints(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> list[Any]:
+    def get_unique_constraints(self, connection: Any, table_name: str, schema: str | None = None,
+                               **kw: Any) -> list[Any]:
         return []
 
-    def get_check_constraints(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> list[Any]:
+    def get_check_constraints(self, connection: Any, table_name: str, schema: str | None = None,
+                              **kw: Any) -> list[Any]:
         return []
 
-    def get_table_comment(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> dict[str, Any]:
+    def get_table_comment(self, connection: Any, table_name: str, schema: str | None = None,
+                          **kw: Any) -> dict[str, Any]:
         decision = self._decision(connection, table_name, schema)
         return {"text": decision.table.description}
 

@@ -10,14 +10,15 @@ None, ``streams_arrow`` False), never by a member that is missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from policyengine.model import PolicySet
 from policyengine.rewrite import Rewritten, TableResolver
 
 #: values for ``?``/``$1`` (a sequence) or ``$name`` (a mapping)
-Parameters = Union[Sequence[Any], Mapping[str, Any], None]
+Parameters = Sequence[Any] | Mapping[str, Any] | None
 
 
 @runtime_checkable

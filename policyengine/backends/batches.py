@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from policyengine.backends.errors import QueryFailed
 
 
 def read_batches(cursor: Any, batch_rows: int, error_type: type[BaseException] | tuple[type[BaseException], ...],
                  sanitize: Callable[[BaseException], QueryFailed], close: Callable[[], None], *,
-                 short_means_end: bool = False, ended: Callable[[], None] | None = None) -> Iterator[list[tuple[Any, ...]]]:
+                 short_means_end: bool = False,
+                 ended: Callable[[], None] | None = None) -> Iterator[list[tuple[Any, ...]]]:
     """``fetchmany`` until the rows run out; the cursor is closed (or released) however the reading ends.
 
     ``short_means_end``: the driver fills every batch until the result is over (DuckDB does), so a

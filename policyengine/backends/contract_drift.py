@@ -19,9 +19,10 @@ lives beside the backends and not in the model or decision code, which do no I/O
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from policyengine.model import PolicySet, name_key
 from policyengine.model.types import UnknownType, parse_column_type

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
+from policyengine.crypto import PURPOSES
 from policyengine.rewrite import Refused, Rewritten
 from policyengine.rewrite.functions import ALLOWED_TABLE_FUNCTIONS, is_denied
 from policyengine.rewrite.keyed import variable_name
-from policyengine.crypto import PURPOSES
 
 KEY_VARIABLES = frozenset(variable_name(p, pad) for p in PURPOSES for pad in ("i", "o"))
 

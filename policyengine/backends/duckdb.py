@@ -12,9 +12,10 @@ from __future__ import annotations
 import queue
 import threading
 import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import duckdb
 
@@ -293,7 +294,8 @@ class ResultStream:
     streams_arrow = False
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, batch_rows: int,
-                 release: Callable[[duckdb.DuckDBPyConnection, bool], None], on_large: Callable[[], None] | None = None):
+                 release: Callable[[duckdb.DuckDBPyConnection, bool], None],
+                 on_large: Callable[[], None] | None = None):
         self._cursor = cursor
         self._batch_rows = batch_rows
         self._on_large = on_large  # called once a second batch is read

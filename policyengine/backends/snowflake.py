@@ -9,8 +9,9 @@ Errors reach the reader as their class and code only: Snowflake's messages can q
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from policyengine.backends.base import Parameters
 from policyengine.backends.batches import read_batches

@@ -41,6 +41,6 @@ paramstyle = "qmark"  # DuckDB also takes numeric ($1) and named ($name) paramet
 __all__ = [
     "BINARY", "DATETIME", "NUMBER", "ROWID", "STRING", "Binary", "Connection", "Cursor", "DataError",
     "DatabaseError", "Date", "DateFromTicks", "Error", "IntegrityError", "InterfaceError", "InternalError",
-    "NotSupportedError", "OperationalError", "PolicyDenied", "PolicyNotice", "ProgrammingError", "Time", "TimeFromTicks",
-    "Timestamp", "TimestampFromTicks", "Warning", "apilevel", "connect", "paramstyle", "threadsafety",
+    "NotSupportedError", "OperationalError", "PolicyDenied", "PolicyNotice", "ProgrammingError", "Time",
+    "TimeFromTicks", "Timestamp", "TimestampFromTicks", "Warning", "apilevel", "connect", "paramstyle", "threadsafety",
 ]

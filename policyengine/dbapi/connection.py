@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from policyengine.backends.errors import QueryFailed
 from policyengine.crypto import KeyError_
-from policyengine.dbapi.exceptions import (InterfaceError, NotSupportedError, PolicyDenied, PolicyNotice, ProgrammingError,
-                                          from_sqlstate)
+from policyengine.dbapi.exceptions import (
+    InterfaceError,
+    NotSupportedError,
+    PolicyDenied,
+    PolicyNotice,
+    ProgrammingError,
+    from_sqlstate,
+)
 from policyengine.decision import DecisionError, Outcome, Subject, TableDecision
 from policyengine.decision.visible import visible_tables
 from policyengine.engine import Engine, QueryResult
@@ -31,7 +38,7 @@ class Connection:
 
     # --- PEP 249 ---------------------------------------------------------------------------------
 
-    def cursor(self) -> "Cursor":
+    def cursor(self) -> Cursor:
         self._check_open()
         return Cursor(self)
 
@@ -52,10 +59,10 @@ class Connection:
 
     # --- conveniences --------------------------------------------------------------------------
 
-    def execute(self, operation: str, parameters: Any = None) -> "Cursor":
+    def execute(self, operation: str, parameters: Any = None) -> Cursor:
         return self.cursor().execute(operation, parameters)
 
-    def __enter__(self) -> "Connection":
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -90,7 +97,7 @@ class Cursor:
 
     # --- executing -----------------------------------------------------------------------------
 
-    def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> "Cursor":
+    def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
         self._check_open()
         self._reset()
         connection = self.connection
@@ -114,7 +121,7 @@ class Cursor:
                             for name, kind in zip(result.columns, result.types)]
         return self
 
-    def executemany(self, operation: str, seq_of_parameters: Sequence[Any]) -> "Cursor":
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Any]) -> Cursor:
         """Each set of parameters is a statement of its own, each rewritten and checked; rows of the last remain."""
         for parameters in seq_of_parameters:
             self.execute(operation, parameters)
@@ -193,7 +200,7 @@ class Cursor:
         self._reset()
         self._closed = True
 
-    def __enter__(self) -> "Cursor":
+    def __enter__(self) -> Cursor:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -44,8 +44,8 @@ from policyengine.model.files import ColumnSpec
 from policyengine.model.policyset import Settings
 from policyengine.model.problems import Problems
 from policyengine.model.protections import normalize_protection
-from policyengine.protections import KINDS as PROTECTION_KINDS
 from policyengine.model.pydantic_errors import report_validation_error
+from policyengine.protections import KINDS as PROTECTION_KINDS
 
 #: meta keys read at the top of a column's meta, by normalized spelling
 TOP_KEYS = {
@@ -146,7 +146,8 @@ def read_settings(variables: Any, origin: Origin, levels: Settings, found: Found
                 if problems:
                     settings.invalid_policies.add(str(policy).strip().lower())
                 else:
-                    settings.masking_policies[str(policy).strip().lower()] = MaskingPolicy(written_protection(protection), where)
+                    settings.masking_policies[str(policy).strip().lower()] = MaskingPolicy(
+                        written_protection(protection), where)
         elif name == "piisensitivity":
             level = _level(value, levels, at, found)
             if level is not None:
@@ -204,7 +205,8 @@ def column_labels(column: DbtColumn, levels: Settings, settings: ImportSettings,
         for inner, item in value.items():
             inner_name = NAMESPACE_KEYS.get(normalize_key(inner))
             if inner_name is None:
-                found.add(at.at(str(inner)), f"unknown key '{inner}' (known: sensitivity, protection, originating_source)")
+                found.add(at.at(str(inner)),
+                          f"unknown key '{inner}' (known: sensitivity, protection, originating_source)")
             else:
                 take(inner_name, item, at.at(str(inner)))
 

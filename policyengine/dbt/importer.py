@@ -171,8 +171,9 @@ def plan_import(project_dir: str | Path, policy_set: PolicySet, *, out: str | Pa
         if item.path.exists():
             existing = item.path.read_text(encoding="utf-8", errors="replace")
             if not existing.startswith(MARKER):
-                found.add(Origin(shown(item.path)), f"exists and was not written by `policyengine import dbt`: "
-                                                    f"move it away or import into another --out ({item.relation.unique_id})")
+                found.add(Origin(shown(item.path)),
+                          f"exists and was not written by `policyengine import dbt`: "
+                          f"move it away or import into another --out ({item.relation.unique_id})")
             item.status = "unchanged" if existing == item.text else "changed"
     plan.stale = _stale(project.name, target, {item.path.resolve() for item in plan.generated})
     for path in plan.stale:
@@ -236,9 +237,10 @@ def _check_names(generated: list[Generated], found: Found) -> None:
         key = item.table.lower()
         if key in seen:
             other = seen[key].relation
-            found.add(item.relation.origin, f"{item.relation.unique_id} would be table {item.table}, as {other.unique_id} "
-                                            f"({other.origin.where}) is: give one an alias, or import with "
-                                            "--manifest and --qualify schema")
+            found.add(item.relation.origin,
+                      f"{item.relation.unique_id} would be table {item.table}, as {other.unique_id} "
+                      f"({other.origin.where}) is: give one an alias, or import with "
+                      "--manifest and --qualify schema")
         else:
             seen[key] = item
 
@@ -267,7 +269,8 @@ def _contract(project: str, relation: DbtRelation, names: dict[str, str], policy
     contract["columns"] = columns
     header = (f"{MARKER} from dbt project '{project}': {relation.unique_id}"
               + (f" ({relation.properties_file})" if relation.properties_file else "") + ".\n"
-              "# Change the meta of its columns in the dbt project and import again: edits made here are overwritten.\n")
+              "# Change the meta of its columns in the dbt project and import again: "
+              "edits made here are overwritten.\n")
     text = header + render_yaml(contract)
     return Generated(relation, table, out / f"{file_stem(table)}.yaml", contract, text, column_fields)
 
@@ -360,7 +363,8 @@ def _compare(documented: list[DbtRelation], manifest: list[DbtRelation], found: 
         for column in relation.columns:
             match = theirs.pop(column.name.lower(), None)
             if match is None:
-                found.add(column.origin, f"column {column.name} is not in the manifest's {relation.unique_id}; {advice}")
+                found.add(column.origin,
+                          f"column {column.name} is not in the manifest's {relation.unique_id}; {advice}")
             elif "{{" not in _policy_view(column) and _policy_view(column) != _policy_view(match):
                 found.add(column.origin, f"the manifest says otherwise about column {column.name} "
                                          f"({match.origin.where}: {format_path(match.origin.path)}); {advice}")

@@ -87,7 +87,7 @@ class Origin:
     path: Path_ = ()
     locator: Locator | None = field(default=None, compare=False, repr=False)
 
-    def at(self, *more: PathPart) -> "Origin":
+    def at(self, *more: PathPart) -> Origin:
         return Origin(self.file, self.path + tuple(more), self.locator)
 
     @property

@@ -175,7 +175,8 @@ def custom_mask_deny_warnings(policy_set: PolicySet) -> list[PolicyWarning]:
                         if held.level is None:
                             continue
                         rank = settings.rank(held.level)
-                        sees_mask = rank < settings.rank(column.sensitivity) and (table.key, column.key) not in held.unmask
+                        sees_mask = (rank < settings.rank(column.sensitivity)
+                                     and (table.key, column.key) not in held.unmask)
                         denied = rank < settings.rank(other.sensitivity) and (table.key, other.key) not in held.unmask
                         if sees_mask and denied:
                             envs.append(env)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from policyengine.decision.grant import Grant, grant
-from policyengine.model import Column, PolicySet, Table, name_key
 from policyengine.decision.outcomes import (
     ColumnDecision,
     Outcome,
@@ -18,6 +17,7 @@ from policyengine.decision.outcomes import (
     Subject,
     TableDecision,
 )
+from policyengine.model import Column, PolicySet, Table, name_key
 
 
 class DecisionError(ValueError):

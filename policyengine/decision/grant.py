@@ -9,8 +9,8 @@ all answer it with one function.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from policyengine.model.policyset import Role, Settings, name_key
 

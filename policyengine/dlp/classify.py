@@ -43,9 +43,10 @@ import datetime as dt
 import math
 import re
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from functools import cache, lru_cache
+from typing import Any
 
 from policyengine.dlp.detectors import BY_KIND, DETECTORS, IP, TIERS, Tier, scan_value, version_like
 from policyengine.dlp.names import NameEvidence, name_evidence
@@ -228,7 +229,7 @@ def _whole(text: str, stripped: str, spans: tuple[tuple[int, int], ...], kind: s
     return text[start:end].strip() == stripped
 
 
-@lru_cache(maxsize=None)
+@cache
 def _whole_pattern(kind: str) -> re.Pattern[str]:
     detector = next(d for d in DETECTORS if d.kind == kind)
     return re.compile(r"\s*" + detector.pattern.pattern + r"\s*")
@@ -291,7 +292,8 @@ def _birth_dates(dates: list[dt.date], total: int, evidence: NameEvidence, as_of
     spread, median = quantiles[-1] - quantiles[0], statistics.median(ages)
     if spread >= 20 and 25 <= median <= 75:
         return Evidence("date_of_birth", len(dates) / total, "content",
-                        f"ages 13-110 for {adult:.0%} of {len(ages)} dates, median {median:.0f}, spread {spread:.0f} years")
+                        f"ages 13-110 for {adult:.0%} of {len(ages)} dates, median {median:.0f}, "
+                        f"spread {spread:.0f} years")
     return None
 
 
@@ -343,13 +345,16 @@ def _person(values: list[str], evidence: NameEvidence) -> Evidence | None:
     shape_share = len(shaped) / len(values)
     if evidence.suggests("person_name"):
         if shape_share >= 0.8:
-            return Evidence("person_name", shape_share, "content+name", f"{shape_share:.0%} of {len(values)} values shaped like names")
+            return Evidence("person_name", shape_share, "content+name",
+                            f"{shape_share:.0%} of {len(values)} values shaped like names")
         return None
     first, last = gazetteer()
-    full = sum(1 for t in shaped if len(t) >= 2 and t[0].lower() in first and (t[-1].lower() in last or t[-1].lower() in first))
+    full = sum(1 for t in shaped
+               if len(t) >= 2 and t[0].lower() in first and (t[-1].lower() in last or t[-1].lower() in first))
     full_share = full / len(values)
     if full_share >= 0.6:
-        return Evidence("person_name", full_share, "content", f"{full_share:.0%} of {len(values)} values are known first and last names")
+        return Evidence("person_name", full_share, "content",
+                        f"{full_share:.0%} of {len(values)} values are known first and last names")
     return None
 
 

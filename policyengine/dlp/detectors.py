@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable, Iterable, Sequence
 
 from policyengine.dlp.names import NEUTRAL, NameEvidence
 

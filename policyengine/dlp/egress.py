@@ -26,8 +26,9 @@ the result; the audit line is written once, when the result is finished.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from policyengine.bounded_cache import BoundedCache
 from policyengine.dlp.detectors import hits, mask
@@ -113,11 +114,13 @@ def _plan(rewritten: Any, columns: list[str], sql: str, read: str, lowest: str,
             continue
         labels = [(table_key, decisions[table_key].column(column)) for table_key, column in found]
         labels = [(t, c) for t, c in labels if c is not None]
-        lowest_sources = [f"{decisions[t].table_name}.{c.column.name}" for t, c in labels if c.column.sensitivity == lowest]
+        lowest_sources = [f"{decisions[t].table_name}.{c.column.name}"
+                          for t, c in labels if c.column.sensitivity == lowest]
         raw_above = any(c.outcome is Outcome.RAW and c.column.sensitivity != lowest for _, c in labels)
         if not lowest_sources or raw_above:
             continue
-        evidence = name_evidence(lowest_sources[0].rsplit(".", 1)[1]) if len(lowest_sources) == 1 else name_evidence(name)
+        evidence = (name_evidence(lowest_sources[0].rsplit(".", 1)[1]) if len(lowest_sources) == 1
+                    else name_evidence(name))
         checked.append(CheckedColumn(position, name, evidence, tuple(lowest_sources)))
     return Plan(tuple(checked)) if checked else None
 

@@ -20,8 +20,9 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from policyengine.dlp.classify import classify_column
 from policyengine.dlp.detectors import DETECTORS, TITLES, hits

@@ -21,8 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: the day the data set is "taken": dates of birth are judged against it, not against today
 AS_OF = dt.date(2025, 6, 30)
@@ -51,7 +52,8 @@ PRODUCT_WORDS = ["Lounge Chair", "Tote", "Lamp", "Sofa", "Runner", "Desk", "Mirr
                  "Throw", "Bookcase", "Sneaker", "Coat", "Rug"]
 SENTENCES = [
     "Great product, arrived quickly.", "The strap broke after two weeks.", "Exactly as described, would buy again.",
-    "Colour is darker than in the photos.", "Sizing runs small, order one up.", "Packaging was damaged but the item is fine.",
+    "Colour is darker than in the photos.", "Sizing runs small, order one up.",
+    "Packaging was damaged but the item is fine.",
     "Customer service was helpful.", "Battery lasts about 3 days.", "Not worth the price.", "Five stars from me!",
     "Assembly took 45 minutes with two people.", "Smells a bit of plastic at first.",
 ]
@@ -62,7 +64,8 @@ DECOYS: list[Callable[[random.Random], str]] = [
     lambda r: "The logo@2x.png in the listing was blurry.",
     lambda r: f"Needed lodash@4.17.{r.randint(10, 21)} for the companion app.",
     lambda r: f"Tagged @{r.choice(FIRST).lower()} in the photos.",
-    lambda r: f"Dimensions {r.randint(40, 200)}x{r.randint(30, 90)}x{r.randint(20, 80)} cm, {r.randint(2, 30)}.{r.randint(0, 9)} kg.",
+    lambda r: (f"Dimensions {r.randint(40, 200)}x{r.randint(30, 90)}x{r.randint(20, 80)} cm, "
+               f"{r.randint(2, 30)}.{r.randint(0, 9)} kg."),
     lambda r: f"Bought on {r.randint(2019, 2025)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}, still fine.",
 ]
 
@@ -425,8 +428,9 @@ def build(seed: int = 20250630, rows: int = ROWS) -> LabelledSet:
     add("network", "tag", "VARCHAR", none, lambda: version(r), "versions, neutral name", near_miss=True)
     add("network", "mac", "VARCHAR", none, lambda: ":".join(f"{r.randint(0, 255):02x}" for _ in range(6)),
         "MAC addresses", near_miss=True)
-    add("network", "session_uuid", "VARCHAR", none, lambda: "%08x-%04x-4%03x-%04x-%012x" % (
-        r.getrandbits(32), r.getrandbits(16), r.getrandbits(12), r.getrandbits(16), r.getrandbits(48)))
+    add("network", "session_uuid", "VARCHAR", none, lambda: (
+        f"{r.getrandbits(32):08x}-{r.getrandbits(16):04x}-4{r.getrandbits(12):03x}-{r.getrandbits(16):04x}-"
+        f"{r.getrandbits(48):012x}"))
     # catalog: the near-misses of names and places
     add("catalog", "product_name", "VARCHAR", none, lambda: f"{r.choice(CITIES)} {r.choice(PRODUCT_WORDS)}",
         "city + product word", near_miss=True)
@@ -438,8 +442,8 @@ def build(seed: int = 20250630, rows: int = ROWS) -> LabelledSet:
     add("catalog", "article", "VARCHAR", none, lambda: iban_ish(r), "IBAN-shaped codes, neutral name", near_miss=True)
     add("catalog", "release_date", "DATE", none, lambda: date_between(r, dt.date(1950, 1, 1), dt.date(2012, 12, 31)),
         "spread like birth dates", near_miss=True)
-    add("catalog", "d2", "DATE", none, lambda: date_between(r, dt.date(2015, 1, 1), AS_OF), "recent dates, neutral name",
-        near_miss=True)
+    add("catalog", "d2", "DATE", none, lambda: date_between(r, dt.date(2015, 1, 1), AS_OF),
+        "recent dates, neutral name", near_miss=True)
     add("catalog", "price", "DOUBLE", none, lambda: round(r.uniform(5, 900), 2))
     add("catalog", "stock", "INTEGER", none, lambda: r.randint(0, 5000))
     add_text("catalog", "description", none, {}, 0.5, "free text with decoys only")
@@ -453,7 +457,8 @@ def build(seed: int = 20250630, rows: int = ROWS) -> LabelledSet:
     note_labels: list[frozenset[str]] = []
     for _ in range(rows):
         if r.random() < 0.3:
-            notes.append(f"Spoke with {full_name(r)}, {r.choice(['refund agreed', 'will call back', 'sent a new label'])}.")
+            notes.append(f"Spoke with {full_name(r)}, "
+                         f"{r.choice(['refund agreed', 'will call back', 'sent a new label'])}.")
             note_labels.append(frozenset({"person_name"}))
         else:
             notes.append(r.choice(["Refund agreed.", "Waiting for the courier.", "Closed, duplicate ticket.",

@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from policyengine.dlp.classify import ColumnVerdict, classify_column
 from policyengine.dlp.detectors import Tier

@@ -410,7 +410,8 @@ def _check_columns(qualified: exp.Expression, context: _Context, *, qualified_on
             if not column.table:
                 # the qualifier leaves a column unqualified when no source it knows has it
                 if scope.sources and not any(_may_have(s, column.name, context) for s in scope.sources.values()):
-                    raise LineageError(f"unknown column '{context.spell(column.name)}': no table the query reads has it")
+                    raise LineageError(
+                        f"unknown column '{context.spell(column.name)}': no table the query reads has it")
                 continue
             source = scope.sources.get(column.table)
             if not isinstance(source, exp.Table):

@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -64,7 +65,8 @@ SetCheck = Callable[[Resolved], None]
 def _one_of(root: Path, stem: str, problems: list[Problem]) -> Path | None:
     found = [root / f"{stem}{suffix}" for suffix in SUFFIXES if (root / f"{stem}{suffix}").is_file()]
     if len(found) > 1:
-        problems.append(Problem(found[1].name, "", f"{stem} is given twice ({', '.join(p.name for p in found)}); keep one"))
+        problems.append(Problem(found[1].name, "",
+                                f"{stem} is given twice ({', '.join(p.name for p in found)}); keep one"))
     return found[0] if found else None
 
 

@@ -7,9 +7,10 @@ problem, so the decision never has to wonder whether a role or level is defined.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlglot import exp
 

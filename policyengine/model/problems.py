@@ -7,9 +7,8 @@ set is refused at the end if any were found.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
-
 
 Path = tuple[str | int, ...]
 
@@ -66,7 +65,7 @@ class Problems:
     def add(self, path: Path, message: str) -> None:
         self.found.append(Problem(self.file, format_path(self.prefix + tuple(path)), message))
 
-    def at(self, *prefix: str | int) -> "Problems":
+    def at(self, *prefix: str | int) -> Problems:
         """A view that reports under ``prefix`` into the same list."""
         return Problems(self.file, self.prefix + prefix, self.found)
 
@@ -79,5 +78,5 @@ class PolicySetInvalid(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
-    def from_problems(cls, problems: Iterable[Problem]) -> "PolicySetInvalid":
+    def from_problems(cls, problems: Iterable[Problem]) -> PolicySetInvalid:
         return cls(list(problems))

@@ -8,8 +8,8 @@ compared in upper case, as Snowflake stores unquoted names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlglot import exp
 

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from policyengine.rewrite.functions import (display_name, function_name, is_denied, method_call_refusal,
-                                            table_function_refusal)
+from policyengine.rewrite.functions import (
+    display_name,
+    function_name,
+    is_denied,
+    method_call_refusal,
+    table_function_refusal,
+)
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.statement import FORBIDDEN, construct_name
 

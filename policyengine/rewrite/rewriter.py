@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import inspect
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from policyengine.decision import Subject, TableDecision
 from policyengine.model import PolicySet

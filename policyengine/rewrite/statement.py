@@ -94,7 +94,8 @@ def _pivot_statement_as_query(pivot: exp.Pivot, dialect: str) -> exp.Select | No
     list, several ON columns, UNPIVOT, anything else in the statement): those are refused.
     """
     source, ons, using = pivot.this, pivot.expressions, pivot.args.get("using")
-    others = {key for key, value in pivot.args.items() if value and key not in ("this", "expressions", "using", "group")}
+    others = {key for key, value in pivot.args.items()
+              if value and key not in ("this", "expressions", "using", "group")}
     if others or not isinstance(source, (exp.Table, exp.Subquery)) or not using or len(ons) != 1:
         return None
     on = ons[0]

@@ -7,7 +7,7 @@ placeholders spelled ``__name``, and :func:`build` swaps each placeholder for an
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import sqlglot
@@ -16,7 +16,7 @@ from sqlglot import exp
 DIALECT = "duckdb"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parsed(sql: str) -> exp.Expression:
     return sqlglot.parse_one(sql, read=DIALECT)
 

@@ -14,9 +14,10 @@ check every protection expression in them before dropping them from the plan.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from sqlglot import exp
 
@@ -204,8 +205,9 @@ class WrapperFactory:
 
     def _template(self, decision: TableDecision, dialect: str) -> WrapperText:
         subject = decision.subject
-        key = (self.version, self.database, self.udf_prefix, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
-               decision.grant.environment, decision.table.key if decision.table else None, dialect)
+        key = (self.version, self.database, self.udf_prefix, subject.roles, subject.name,
+               tuple(sorted(subject.attributes.items())), decision.grant.environment,
+               decision.table.key if decision.table else None, dialect)
         cached = _TEXTS.get(key)
         if cached is not None:
             return cached
@@ -271,7 +273,8 @@ class WrapperFactory:
         return select
 
     @staticmethod
-    def _row_condition(decision: TableDecision, bind_expression: Callable[[exp.Expression], exp.Expression]) -> exp.Expression | None:
+    def _row_condition(decision: TableDecision,
+                       bind_expression: Callable[[exp.Expression], exp.Expression]) -> exp.Expression | None:
         rows = decision.rows
         if rows.scope is RowScope.ALL:
             return None

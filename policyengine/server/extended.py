@@ -9,8 +9,8 @@ Parameter types come from Parse, or text when the client gives none (DuckDB cast
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlglot

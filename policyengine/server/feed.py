@@ -14,7 +14,8 @@ a batch becomes DataRows column by column, with no Python per row.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from policyengine.server import arrow_rows, binary
 
@@ -34,7 +35,7 @@ class Feed:
 
     # --- in a worker thread ------------------------------------------------------------------------
 
-    def fill(self) -> "Feed":
+    def fill(self) -> Feed:
         """Read until rows are pending or the result is over (which closes and audits it)."""
         while not len(self.pending) and not self.finished:
             batch = next(self._batches, None)

@@ -240,7 +240,8 @@ class ScramServer:
                                         self.nonce.encode()):
             raise ScramMalformed("invalid SCRAM response (nonce mismatch)")
         without_proof = message[:proof_at - 1]
-        auth_message = f"{self.client_first_bare},{self.server_first},{without_proof}".encode("utf-8", "surrogateescape")
+        auth_message = f"{self.client_first_bare},{self.server_first},{without_proof}".encode(
+            "utf-8", "surrogateescape")
         client_key = xor(proof, hmac(HASH, self.stored_key, auth_message))
         if not _std_hmac.compare_digest(h(HASH, client_key), self.stored_key) or self.doomed:
             raise ScramFailed("wrong password")

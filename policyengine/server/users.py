@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
 from policyengine.server.scram import SALT_LENGTH, ScramServer, derive_keys
 
 MECHANISM = "SCRAM-SHA-256"
@@ -37,7 +38,7 @@ class Verifier:
         return f"{MECHANISM}${self.iterations}:{b64(self.salt)}${b64(self.stored_key)}:{b64(self.server_key)}"
 
     @classmethod
-    def parse(cls, text: str) -> "Verifier":
+    def parse(cls, text: str) -> Verifier:
         try:
             mechanism, rest = text.split("$", 1)
             params, keys = rest.split("$", 1)

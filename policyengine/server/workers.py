@@ -18,8 +18,9 @@ import collections
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 
 def default_core() -> int:

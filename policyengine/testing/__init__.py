@@ -8,7 +8,8 @@ registered with pytest when the package is installed.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from policyengine.dbapi import Connection, Cursor, PolicyDenied
 from policyengine.decision import Outcome

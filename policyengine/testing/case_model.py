@@ -150,7 +150,8 @@ class Expectation(PolicyModel):
         given = [key for key in _RESULT_KEYS if getattr(self, key) is not None]
         if self.refused is None and not given:
             raise PydanticCustomError(
-                "no_expectation", "name at least one expectation: {keys}", {"keys": ", ".join((*_RESULT_KEYS, "refused"))})
+                "no_expectation", "name at least one expectation: {keys}",
+                {"keys": ", ".join((*_RESULT_KEYS, "refused"))})
         if self.expects_refusal and given:
             raise PydanticCustomError(
                 "refused_and_result", "a refused statement has no result: 'refused' cannot be combined with {keys}",

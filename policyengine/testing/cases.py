@@ -25,8 +25,8 @@ from typing import Any
 
 from policyengine.dbapi import Error, PolicyDenied, connect
 from policyengine.engine import Engine
-from policyengine.testing.case_model import Case, Expectation
 from policyengine.testing import assert_masked, assert_raw, assert_refused
+from policyengine.testing.case_model import Case, Expectation
 
 __all__ = ["CaseResult", "run_case", "run_cases"]
 

@@ -13,8 +13,9 @@ Fixtures: ``policy_engine`` (one loaded policy set and database per session) and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def policy_engine(pytestconfig: pytest.Config) -> Iterator[Any]:
         engine = Engine.load(policies, _path(pytestconfig, database),
                              key_file=_path(pytestconfig, key_file) if key_file else None)
     except PolicySetInvalid as invalid:
-        raise pytest.UsageError("policyengine: invalid policy set\n" + "\n".join(map(str, invalid.problems)))
+        raise pytest.UsageError("policyengine: invalid policy set\n" + "\n".join(map(str, invalid.problems))) from None
     yield engine
     engine.close()
 

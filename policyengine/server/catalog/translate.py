@@ -8,13 +8,14 @@ rules cannot place is refused by name; nothing is passed through as text. Sessio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sqlglot import exp
 
 from policyengine.rewrite import Refused
-from policyengine.server.catalog.functions import NAMES as MACRO_NAMES, TABLE_FUNCTIONS
+from policyengine.server.catalog.functions import NAMES as MACRO_NAMES
+from policyengine.server.catalog.functions import TABLE_FUNCTIONS
 from policyengine.server.catalog.shadow import INFORMATION_PREFIX, INFORMATION_SCHEMA, SHADOW, TABLES
 
 CATALOG_SCHEMAS = ("pg_catalog", "information_schema")

@@ -14,12 +14,13 @@ import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from policyengine import keyed_core
-from policyengine.keyed_core import ENCRYPTED_PREFIX, HEX_DIGITS as HEX
+from policyengine.keyed_core import ENCRYPTED_PREFIX
+from policyengine.keyed_core import HEX_DIGITS as HEX
 
 PURPOSES = ("hash", "tokenize", "encrypt", "encrypt-iv")
 MIN_KEY_BYTES = 16

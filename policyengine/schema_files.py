@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from policyengine.testing.case_model import CaseFile
 from policyengine.model.files import ContractSpec, RolesFile, SettingsFile
 from policyengine.model.protections import KINDS
+from policyengine.testing.case_model import CaseFile
 
 FOLDER = Path(__file__).resolve().parent / "schema"
 BASE = "https://policyengine.dev/schema/"

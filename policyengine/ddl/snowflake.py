@@ -9,6 +9,7 @@ import jinja2
 from policyengine.ddl import snowflake_statements
 from policyengine.ddl.snowflake_plan import SnowflakePlan
 
+
 def _templates() -> Path:
     """``sql/snowflake``: ``policyengine/sql_templates`` links to the top-level ``sql/`` in the source
     tree, and holds copies of its files in an installed wheel."""

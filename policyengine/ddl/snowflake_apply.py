@@ -217,7 +217,8 @@ def plan_changes(plan: SnowflakePlan, existing: Existing, *, key_hex: str | None
                                    sql.attach_projection(plan, projection, used[projection.name])))
     for key, reference in by_column.items():
         kind, table, column = key
-        if key not in wanted_columns and reference.policy.startswith("PE_") and not reference.policy.startswith("PE_TAG"):
+        ours = reference.policy.startswith("PE_") and not reference.policy.startswith("PE_TAG")
+        if key not in wanted_columns and ours:
             statement = (sql.unset_masking(table, column) if kind == "MASKING_POLICY"
                          else sql.unset_projection(table, column))
             removals.append(Action("-", f"unset {reference.policy} from {table}.{column}", statement))

@@ -51,8 +51,10 @@ def create_masking(plan: SnowflakePlan, policy: MaskingPolicy | TagMaskingPolicy
                 f"RETURNS {policy.type} ->\n  {body(policy.body)}\n"
                 f"  COMMENT = 'policyengine tag-based masking for {policy.type} columns'")
     exempt = "\n  EXEMPT_OTHER_POLICIES = TRUE" if policy.exempt_other_policies else ""
-    return (f"CREATE OR REPLACE MASKING POLICY {plan.qualified(name or policy.name)} AS ({signature(policy.signature)}) "
-            f"RETURNS {policy.signature[0].type} ->\n  {body(policy.body)}\n  COMMENT = {string(policy.comment)}{exempt}")
+    return (f"CREATE OR REPLACE MASKING POLICY {plan.qualified(name or policy.name)} "
+            f"AS ({signature(policy.signature)}) "
+            f"RETURNS {policy.signature[0].type} ->\n  {body(policy.body)}\n"
+            f"  COMMENT = {string(policy.comment)}{exempt}")
 
 
 def create_projection(plan: SnowflakePlan, policy: ProjectionPolicy, name: str | None = None) -> str:
@@ -61,7 +63,8 @@ def create_projection(plan: SnowflakePlan, policy: ProjectionPolicy, name: str |
 
 
 def create_row_access(plan: SnowflakePlan, policy: RowAccessPolicy, name: str | None = None) -> str:
-    return (f"CREATE OR REPLACE ROW ACCESS POLICY {plan.qualified(name or policy.name)} AS ({signature(policy.signature)}) "
+    return (f"CREATE OR REPLACE ROW ACCESS POLICY {plan.qualified(name or policy.name)} "
+            f"AS ({signature(policy.signature)}) "
             f"RETURNS BOOLEAN ->\n  {body(policy.body)}")
 
 

@@ -150,7 +150,8 @@ def resolve_roles(raw: RawRoles | None, settings: Settings, known: Known,
     keys: dict[str, str] = {}
     for role in raw.roles:
         if name_key(role.name) in keys:
-            problems.add(("roles", role.name), f"role '{role.name}' is defined twice (also as '{keys[name_key(role.name)]}')")
+            problems.add(("roles", role.name),
+                         f"role '{role.name}' is defined twice (also as '{keys[name_key(role.name)]}')")
         keys.setdefault(name_key(role.name), role.name)
 
     roles: dict[str, Role] = {}
@@ -174,7 +175,8 @@ def resolve_roles(raw: RawRoles | None, settings: Settings, known: Known,
                 unmask.append(target)
         if not raw_role.complete:
             incomplete.add(name_key(name))
-        roles.setdefault(name_key(name), Role(name, role.description, tuple(inherits), clearance, tuple(unmask), blocked))
+        roles.setdefault(name_key(name),
+                         Role(name, role.description, tuple(inherits), clearance, tuple(unmask), blocked))
 
     for cycle in _cycles(roles):
         first = roles[cycle[0]]
@@ -280,7 +282,8 @@ def resolve_column(spec: ColumnSpec, settings: Settings, known: Known, at: Probl
     ok = column_type is not None
     if sensitivity not in settings.sensitivity_levels:
         if known.levels:
-            at.add(("sensitivity",), f"unknown level '{spec.sensitivity}' (levels: {', '.join(settings.sensitivity_levels)})")
+            levels = ", ".join(settings.sensitivity_levels)
+            at.add(("sensitivity",), f"unknown level '{spec.sensitivity}' (levels: {levels})")
         ok = False
     if column_type is None or not check_protection:
         return None
@@ -437,7 +440,8 @@ def _custom_expr(text: str, table: TableDraft, roles: dict[str, Role], known: Kn
         at.add((), problem)
     for column in outer_columns(tree):
         if column.table and name_key(column.table) not in table.parts:
-            at.add((), f"'{column.sql(DIALECT, comments=False)}' refers to another table: a custom mask reads only its own row")
+            at.add((), f"'{column.sql(DIALECT, comments=False)}' refers to another table: "
+                       "a custom mask reads only its own row")
         elif name_key(column.name) != "val" and not table.has_column(column.name):
             at.add((), f"unknown column '{column.name}' in table {table.name} (the masked value is 'val')")
     return tree
@@ -467,7 +471,8 @@ def _row_condition(text: str, table: TableDraft, roles: dict[str, Role], tables:
         problems.append(problem)
     for column in outer_columns(tree):
         if column.table and name_key(column.table) not in table.parts:
-            problems.append(f"'{column.sql(DIALECT, comments=False)}' refers to another table; use a subquery to read a mapping table")
+            problems.append(f"'{column.sql(DIALECT, comments=False)}' refers to another table; "
+                            "use a subquery to read a mapping table")
         elif not table.has_column(column.name):
             problems.append(f"unknown column '{column.name}' in table {table.name}")
     problems.extend(_subquery_column_problems(tree, table, tables))

@@ -226,7 +226,8 @@ def _roles(policy_set: PolicySet, names: list[str]) -> list[dict[str, Any]]:
 
 def _matrix_row(decision: Any, table: Table, role: str, env: str) -> MatrixRow:
     if not decision.allowed:
-        cells = tuple(Cell(role, env, table.name, c.name, "no-access", reason=decision.refused or "") for c in table.columns)
+        cells = tuple(Cell(role, env, table.name, c.name, "no-access", reason=decision.refused or "")
+                      for c in table.columns)
         return MatrixRow(role, env, cells, "no-access")
     cells = []
     for c in decision.columns:
@@ -270,8 +271,10 @@ def _lineage(policy_set: PolicySet, report: AccessReport) -> list[LineageEdge]:
                 source_matrix = report.matrix(source_table.name)
                 for row in matrix.rows:
                     mine = matrix.cell(row.role, row.environment, column.name)
-                    theirs = source_matrix.cell(row.role, row.environment, source_column.name) if source_matrix else None
-                    if mine is not None and theirs is not None and mine.outcome == "raw" and theirs.outcome in ("masked", "denied"):
+                    theirs = (source_matrix.cell(row.role, row.environment, source_column.name)
+                              if source_matrix else None)
+                    if (mine is not None and theirs is not None and mine.outcome == "raw"
+                            and theirs.outcome in ("masked", "denied")):
                         exposed.append((row.role, row.environment))
             edges.append(LineageEdge(
                 table=table.name, column=column.name, source=column.originating_source, sensitivity=column.sensitivity,

@@ -61,7 +61,8 @@ def read_findings(path: str | Path, shown: str | None = None) -> list[Finding]:
     for index, item in enumerate(data):
         at = prefix + (index,)
         if not isinstance(item, dict):
-            problems.append(Problem(name, format_path(at), f"expected a finding (a mapping), got {describe_value(item)}"))
+            problems.append(Problem(name, format_path(at),
+                                    f"expected a finding (a mapping), got {describe_value(item)}"))
             continue
         values: dict[str, Any] = {}
         for key in REQUIRED:

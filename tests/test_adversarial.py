@@ -18,12 +18,12 @@ from policyengine.backends.errors import QueryFailed
 from policyengine.decision import subject_for
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
+from policyengine.fuzz.canaries import plant
+from policyengine.fuzz.oracle import materialize
 from policyengine.rewrite import Refused
 from tests.adversarial_queries import all_attacks
 from tests.conftest import EXAMPLE
 from tests.harness.redteam import KEY, Denied, check_attacks, forbidden
-from policyengine.fuzz.canaries import plant
-from policyengine.fuzz.oracle import materialize
 
 WHO = [("alice", "prod"), ("bob", "prod"), ("dave", "prod"), ("grace", "prod"), ("erin", "staging"), ("ivan", "dev")]
 

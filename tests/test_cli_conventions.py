@@ -13,7 +13,7 @@ import io
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -295,7 +295,7 @@ def test_readme_documents_the_exit_codes():
 
 # --- 5. audit --since: ISO and relative times ---------------------------------------------------------
 
-NOW = datetime(2026, 12, 7, 15, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -304,10 +304,10 @@ NOW = datetime(2026, 12, 7, 15, 30, tzinfo=timezone.utc)
     ("2d", NOW - timedelta(days=2)),
     ("1w", NOW - timedelta(weeks=1)),
     ("45s", NOW - timedelta(seconds=45)),
-    ("today", datetime(2026, 12, 7, tzinfo=timezone.utc)),
-    ("Yesterday", datetime(2026, 12, 6, tzinfo=timezone.utc)),
-    ("2026-11-25T08:00Z", datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)),
-    ("2026-11-25T08:00:00+01:00", datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)),
+    ("today", datetime(2026, 12, 7, tzinfo=UTC)),
+    ("Yesterday", datetime(2026, 12, 6, tzinfo=UTC)),
+    ("2026-11-25T08:00Z", datetime(2026, 11, 25, 8, 0, tzinfo=UTC)),
+    ("2026-11-25T08:00:00+01:00", datetime(2026, 11, 25, 7, 0, tzinfo=UTC)),
 ])
 def test_parse_time(text, expected):
     from policyengine.cli.audit import parse_time
@@ -331,7 +331,7 @@ def test_parse_time_refuses_what_it_does_not_understand(text):
 
 
 def _audit_log(path: Path, ages: dict[str, timedelta]) -> Path:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with path.open("w") as log:
         for principal, age in ages.items():
             log.write(json.dumps({"time": (now - age).isoformat(timespec="milliseconds"), "principal": principal,

@@ -12,11 +12,11 @@ import pytest
 import policyengine
 from policyengine import dbapi
 from policyengine.demo.data import build_demo_database
+from policyengine.fuzz.canaries import plant
+from policyengine.fuzz.oracle import materialize
 from tests.adversarial_queries import all_attacks
 from tests.conftest import EXAMPLE
-from policyengine.fuzz.oracle import materialize
 from tests.harness.redteam import KEY, Denied, check_attacks, forbidden
-from policyengine.fuzz.canaries import plant
 
 KEY_HEX = KEY.master.hex()
 

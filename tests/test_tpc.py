@@ -13,14 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from benchmarks import tpc
 from policyengine import crypto
 from policyengine.backends.errors import QueryFailed
 from policyengine.decision import subject_for
 from policyengine.engine import Engine
-from policyengine.rewrite import Refused
-from benchmarks import tpc
-from tests.conftest import requires_shared
 from policyengine.fuzz.oracle import materialize, normalize_rows
+from policyengine.rewrite import Refused
+from tests.conftest import requires_shared
 
 pytestmark = requires_shared
 

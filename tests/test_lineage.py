@@ -87,7 +87,7 @@ def query(bench: str, name: str) -> str:
     return (BENCH / bench / "queries" / f"{name}.sql").read_text()
 
 
-L, O, N, PS, S = "lineitem", "orders", "nation", "partsupp", "supplier"
+L, ORD, N, PS, S = "lineitem", "orders", "nation", "partsupp", "supplier"
 
 TPCH_EXPECTED: dict[str, dict[str, set[str]]] = {
     "q01": {
@@ -100,22 +100,22 @@ TPCH_EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "q03": {  # customer is only joined and filtered on: it is a source of nothing
         "l_orderkey": {f"{L}.l_orderkey"}, "revenue": {f"{L}.l_extendedprice", f"{L}.l_discount"},
-        "o_orderdate": {f"{O}.o_orderdate"}, "o_shippriority": {f"{O}.o_shippriority"},
+        "o_orderdate": {f"{ORD}.o_orderdate"}, "o_shippriority": {f"{ORD}.o_shippriority"},
     },
     "q07": {  # through a derived table; nation read twice under two aliases
         "supp_nation": {f"{N}.n_name"}, "cust_nation": {f"{N}.n_name"}, "l_year": {f"{L}.l_shipdate"},
         "revenue": {f"{L}.l_extendedprice", f"{L}.l_discount"},
     },
     "q08": {  # CASE over the derived table's nation inside an aggregate
-        "o_year": {f"{O}.o_orderdate"},
+        "o_year": {f"{ORD}.o_orderdate"},
         "mkt_share": {f"{N}.n_name", f"{L}.l_extendedprice", f"{L}.l_discount"},
     },
     "q09": {
-        "nation": {f"{N}.n_name"}, "o_year": {f"{O}.o_orderdate"},
+        "nation": {f"{N}.n_name"}, "o_year": {f"{ORD}.o_orderdate"},
         "sum_profit": {f"{L}.l_extendedprice", f"{L}.l_discount", f"{PS}.ps_supplycost", f"{L}.l_quantity"},
     },
     "q13": {  # the derived table's column list renames count(o_orderkey) to c_count
-        "c_count": {f"{O}.o_orderkey"}, "custdist": set(),
+        "c_count": {f"{ORD}.o_orderkey"}, "custdist": set(),
     },
     "q15": {  # a CTE with a column list, read twice (once in a scalar subquery of the WHERE)
         "s_suppkey": {f"{S}.s_suppkey"}, "s_name": {f"{S}.s_name"}, "s_address": {f"{S}.s_address"},
@@ -123,33 +123,33 @@ TPCH_EXPECTED: dict[str, dict[str, set[str]]] = {
     },
 }
 
-SS, WS, CS, I, ST, D, T = "store_sales", "web_sales", "catalog_sales", "item", "store", "date_dim", "time_dim"
+SS, WS, CS, IT, ST, D, T = "store_sales", "web_sales", "catalog_sales", "item", "store", "date_dim", "time_dim"
 
 TPCDS_EXPECTED: dict[str, dict[str, set[str]]] = {
     "q01": {"c_customer_id": {"customer.c_customer_id"}},  # the CTE only filters
     "q12": {
-        "i_item_id": {f"{I}.i_item_id"}, "i_item_desc": {f"{I}.i_item_desc"}, "i_category": {f"{I}.i_category"},
-        "i_class": {f"{I}.i_class"}, "i_current_price": {f"{I}.i_current_price"},
+        "i_item_id": {f"{IT}.i_item_id"}, "i_item_desc": {f"{IT}.i_item_desc"}, "i_category": {f"{IT}.i_category"},
+        "i_class": {f"{IT}.i_class"}, "i_current_price": {f"{IT}.i_current_price"},
         "itemrevenue": {f"{WS}.ws_ext_sales_price"},
         # a window's PARTITION BY is part of the value
-        "revenueratio": {f"{WS}.ws_ext_sales_price", f"{I}.i_class"},
+        "revenueratio": {f"{WS}.ws_ext_sales_price", f"{IT}.i_class"},
     },
     "q36": {
         "gross_margin": {f"{SS}.ss_net_profit", f"{SS}.ss_ext_sales_price"},
-        "i_category": {f"{I}.i_category"}, "i_class": {f"{I}.i_class"},
-        "lochierarchy": {f"{I}.i_category", f"{I}.i_class"},  # GROUPING() of them
-        "rank_within_parent": {f"{I}.i_category", f"{I}.i_class", f"{SS}.ss_net_profit", f"{SS}.ss_ext_sales_price"},
+        "i_category": {f"{IT}.i_category"}, "i_class": {f"{IT}.i_class"},
+        "lochierarchy": {f"{IT}.i_category", f"{IT}.i_class"},  # GROUPING() of them
+        "rank_within_parent": {f"{IT}.i_category", f"{IT}.i_class", f"{SS}.ss_net_profit", f"{SS}.ss_ext_sales_price"},
     },
     "q71": {  # a UNION ALL of three sales tables in a derived table
-        "brand_id": {f"{I}.i_brand_id"}, "brand": {f"{I}.i_brand"}, "t_hour": {f"{T}.t_hour"},
+        "brand_id": {f"{IT}.i_brand_id"}, "brand": {f"{IT}.i_brand"}, "t_hour": {f"{T}.t_hour"},
         "t_minute": {f"{T}.t_minute"},
         "ext_price": {f"{WS}.ws_ext_sales_price", f"{CS}.cs_ext_sales_price", f"{SS}.ss_ext_sales_price"},
     },
     "q89": {  # SELECT * over a derived table: * expanded to its columns
-        "i_category": {f"{I}.i_category"}, "i_class": {f"{I}.i_class"}, "i_brand": {f"{I}.i_brand"},
+        "i_category": {f"{IT}.i_category"}, "i_class": {f"{IT}.i_class"}, "i_brand": {f"{IT}.i_brand"},
         "s_store_name": {f"{ST}.s_store_name"}, "s_company_name": {f"{ST}.s_company_name"}, "d_moy": {f"{D}.d_moy"},
         "sum_sales": {f"{SS}.ss_sales_price"},
-        "avg_monthly_sales": {f"{SS}.ss_sales_price", f"{I}.i_category", f"{I}.i_brand", f"{ST}.s_store_name",
+        "avg_monthly_sales": {f"{SS}.ss_sales_price", f"{IT}.i_category", f"{IT}.i_brand", f"{ST}.s_store_name",
                               f"{ST}.s_company_name"},
     },
     "q96": {"_col_0": set()},  # count(*) over a four-way join
@@ -211,7 +211,8 @@ def test_tpch_query_as_ctas_through_the_policy_set(tmp_path: Path, tpch: Catalog
         for column, kind in table.columns:
             level, protection = tpc.TPCH_PROTECTIONS.get(table.name, {}).get(column, ("public", "none"))
             columns.append({"name": column, "type": kind, "sensitivity": level, "protection": protection})
-        (tmp_path / "tables" / f"{table.name}.yaml").write_text(yaml.safe_dump({"table": table.name, "columns": columns}))
+        (tmp_path / "tables" / f"{table.name}.yaml").write_text(
+            yaml.safe_dump({"table": table.name, "columns": columns}))
     ctas = "CREATE TABLE top_orders AS\n" + query("tpch", "q03").rstrip().rstrip(";")
     code, out, err = cli("-p", str(tmp_path), "derive", "-f", "json", stdin=ctas)
     assert code == 0, err

@@ -79,7 +79,8 @@ def test_deterministic_from_seed_and_index() -> None:
     for index in (0, 4, 17, 123):
         a, b = fuzz.generate(ctx, 99, index), fuzz.generate(ctx, 99, index)
         assert a.description == b.description
-        assert {r: f.render() for r, f in a.workspace.files.items()} == {r: f.render() for r, f in b.workspace.files.items()}
+        assert ({r: f.render() for r, f in a.workspace.files.items()}
+                == {r: f.render() for r, f in b.workspace.files.items()})
     assert fuzz.generate(ctx, 99, 1).description != fuzz.generate(ctx, 98, 1).description
 
 
@@ -121,7 +122,10 @@ def test_permissiveness_order() -> None:
     assert compare(_protected("generalize", to="month"), _protected("generalize", to="year")) == -1
     assert compare(_protected("generalize", bucket=10), _protected("generalize", bucket=100)) == -1
     assert compare(_protected("generalize", bucket=10), _protected("generalize", bucket=15)) is None
-    rules = lambda *w: Cell(2, "rules", (frozenset(w), ()))
+
+    def rules(*w: str) -> Cell:
+        return Cell(2, "rules", (frozenset(w), ()))
+
     assert compare(Cell(3, "all"), rules("a")) == -1 and compare(rules("a"), Cell(1, "none")) == -1
     assert compare(rules("a", "b"), rules("a")) == -1 and compare(rules("a"), rules("a", "b")) == 1
     assert compare(rules("a"), rules("b")) is None
@@ -276,7 +280,8 @@ def test_long_row_filter_is_a_located_problem(write_set, terms: int) -> None:  #
     condition = " OR ".join(["a = 'x'"] * terms)
     folder = write_set({
         "roles.yaml": "roles: {reader: {clearance: public}}\n",
-        "tables/t.yaml": f"columns:\n  - {{name: a, type: STRING}}\nrow_access:\n  - {{roles: [reader], where: \"{condition}\"}}\n",
+        "tables/t.yaml": "columns:\n  - {name: a, type: STRING}\n"
+                         f"row_access:\n  - {{roles: [reader], where: \"{condition}\"}}\n",
     })
     with pytest.raises(PolicySetInvalid) as caught:
         load_policy_set(folder)
@@ -302,7 +307,8 @@ def test_known_issue_is_counted_not_failed(monkeypatch: pytest.MonkeyPatch) -> N
         view.roles["support"]["unmsk"] = view.roles["support"].pop("unmask")
         view.roles["admin"]["clearence"] = view.roles["admin"].pop("clearance")
 
-    liar = _liar("one_of_two", two_typos, lambda ws, ctx: fails(loc(ws.first("roles"), ("roles", "support"), under=False)))
+    liar = _liar("one_of_two", two_typos,
+                 lambda ws, ctx: fails(loc(ws.first("roles"), ("roles", "support"), under=False)))
     assert [f.oracle for f in fuzz.run(1, SEED, policies=EXAMPLE, operators=[liar]).failures] == ["unexplained-problem"]
     monkeypatch.setitem(fuzz.KNOWN_ISSUES, "planted", "unknown key 'clearence'")
     report = fuzz.run(1, SEED, policies=EXAMPLE, operators=[liar])

@@ -48,11 +48,12 @@ from policyengine.server.binary import (
 )
 from policyengine.server.copyout import CopyEncoder, copy_out_response
 
+# after the importorskip on purpose: without psycopg the module is skipped, not an import error
 psycopg = pytest.importorskip("psycopg")
-from psycopg import postgres as pg_registry
-from psycopg._copy_base import _parse_row_binary, _parse_row_text  # psycopg's COPY row parsers
-from psycopg.adapt import PyFormat, Transformer
-from psycopg.pq import Format
+from psycopg import postgres as pg_registry  # noqa: E402
+from psycopg._copy_base import _parse_row_binary, _parse_row_text  # noqa: E402  # psycopg's COPY row parsers
+from psycopg.adapt import PyFormat, Transformer  # noqa: E402
+from psycopg.pq import Format  # noqa: E402
 
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
     # hypothesis caches source constants under ./.hypothesis; keep the working tree clean
@@ -665,7 +666,10 @@ DUCKDB_QUERIES = [
         "SELECT 170141183460469231731687303715884105727::HUGEINT, (-170141183460469231731687303715884105727)::HUGEINT, "
         "340282366920938463463374607431768211455::UHUGEINT"
     ),
-    "SELECT 12.34::DECIMAL(10,2), (-0.5)::DECIMAL(38,10), 0::DECIMAL(10,4) * -1, 1e20::DECIMAL(38,0), 0.001::DECIMAL(4,3)",
+    (
+        "SELECT 12.34::DECIMAL(10,2), (-0.5)::DECIMAL(38,10), 0::DECIMAL(10,4) * -1, 1e20::DECIMAL(38,0), "
+        "0.001::DECIMAL(4,3)"
+    ),
     "SELECT 0.1::FLOAT, 'nan'::FLOAT, '-inf'::DOUBLE, -0.0::DOUBLE, 1e300::DOUBLE, 5e-324::DOUBLE",
     "SELECT true, false, 'tab\there', 'quote\"back\\slash', ''",
     "SELECT '\\xAA00FF'::BLOB, ''::BLOB, uuid '6ba7b810-9dad-11d1-80b4-00c04fd430c8'",
@@ -675,10 +679,13 @@ DUCKDB_QUERIES = [
         "SELECT TIMESTAMP '1969-12-31 23:59:59.999999', TIMESTAMP '2000-01-01', TIMESTAMP_S '2020-02-29 12:00:00', "
         "TIMESTAMP_MS '1900-01-01 00:00:00.123', TIMESTAMP_NS '2020-01-01 00:00:00.123456789'"
     ),
-    "SELECT TIMESTAMPTZ '2020-01-01 12:00:00+02', TIMESTAMPTZ '1901-12-13 20:45:52+00', TIMESTAMPTZ '0001-01-01 00:00:00+00'",
     (
-        "SELECT INTERVAL '1 year 2 months 3 days 04:05:06.5', INTERVAL '-1 hour', INTERVAL '40 hours', INTERVAL '0 seconds', "
-        "INTERVAL '1 month -1 day', INTERVAL '-1 day 1 hour'"
+        "SELECT TIMESTAMPTZ '2020-01-01 12:00:00+02', TIMESTAMPTZ '1901-12-13 20:45:52+00', "
+        "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
+    ),
+    (
+        "SELECT INTERVAL '1 year 2 months 3 days 04:05:06.5', INTERVAL '-1 hour', INTERVAL '40 hours', "
+        "INTERVAL '0 seconds', INTERVAL '1 month -1 day', INTERVAL '-1 day 1 hour'"
     ),
     "SELECT '{\"a\": [1, 2.5, null]}'::JSON, '[]'::JSON, '\"text\"'::JSON",
     "SELECT [1, NULL, 3], ['a b', '', 'NULL', NULL, 'x\"y\\z', '{}'], []::INTEGER[], [1.5::DECIMAL(4,1), NULL]",

@@ -22,10 +22,11 @@ import pytest
 import snowflake.connector
 
 from policyengine import load_policy_set
+from policyengine.backends.errors import QueryFailed
 from policyengine.backends.snowflake import SnowflakeBackend
 from policyengine.engine import Engine
-from policyengine.rewrite import Refused
 from policyengine.fuzz.oracle import normalize_rows
+from policyengine.rewrite import Refused
 
 POLICIES = Path(__file__).parent / "fixtures" / "rewrite" / "policies"
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +91,8 @@ def engines(fakesnow_server, tmp_path_factory):
     cursor = connection.cursor()
     cursor.execute("CREATE DATABASE IF NOT EXISTS ANALYTICS")
     cursor.execute("CREATE SCHEMA IF NOT EXISTS ANALYTICS.SALES")
-    cursor.execute("CREATE OR REPLACE TABLE ANALYTICS.SALES.people (id INT, name VARCHAR, email VARCHAR, ssn VARCHAR, region VARCHAR)")
+    cursor.execute("CREATE OR REPLACE TABLE ANALYTICS.SALES.people "
+                   "(id INT, name VARCHAR, email VARCHAR, ssn VARCHAR, region VARCHAR)")
     cursor.execute("CREATE OR REPLACE TABLE ANALYTICS.SALES.orders (id INT, person_id INT, amount NUMBER(10,2))")
     cursor.executemany("INSERT INTO ANALYTICS.SALES.people VALUES (%s, %s, %s, %s, %s)", PEOPLE)
     cursor.executemany("INSERT INTO ANALYTICS.SALES.orders VALUES (%s, %s, %s)", ORDERS)
@@ -125,7 +127,7 @@ QUERIES = [
 def test_same_answer_on_snowflake_and_duckdb(engines, role, sql):
     warehouse, embedded = engines
     if sql.startswith("SELECT p FROM"):
-        with pytest.raises(Exception):  # whole-row references are DuckDB's; Snowflake has none
+        with pytest.raises(QueryFailed):  # whole-row references are DuckDB's; Snowflake has none
             warehouse.query(sql, role=role).fetchall()
         return
     got = warehouse.query(sql, role=role, read="snowflake").fetchall()

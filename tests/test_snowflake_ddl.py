@@ -24,11 +24,11 @@ from policyengine.ddl.snowflake_plan import ATTRIBUTES_TABLE, plan
 from policyengine.decision import decide, subject_for
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
+from policyengine.fuzz.oracle import normalize_rows
 from policyengine.model import name_key
 from policyengine.rewrite import Refused, keyed
 from policyengine.rewrite.templates import cast
 from tests.conftest import EXAMPLE
-from policyengine.fuzz.oracle import normalize_rows
 
 GOLDEN = Path(__file__).parent / "fixtures" / "snowflake"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -46,7 +46,8 @@ SHAPES = [
     r"CREATE OR REPLACE MASKING POLICY [\w.]+ AS \(val [\w(),]+(, \w+ [\w(),]+)*\) RETURNS [\w(),]+ ->\s+(?P<body>.*?)"
     r"\s+COMMENT = '(?:[^']|'')*'(\s+EXEMPT_OTHER_POLICIES = TRUE)?",
     r"CREATE OR REPLACE PROJECTION POLICY [\w.]+ AS \(\) RETURNS PROJECTION_CONSTRAINT ->\s+(?P<body>.*)",
-    r"CREATE OR REPLACE ROW ACCESS POLICY [\w.]+ AS \(\w+ [\w(),]+(, \w+ [\w(),]+)*\) RETURNS BOOLEAN ->\s+(?P<body>.*)",
+    r"CREATE OR REPLACE ROW ACCESS POLICY [\w.]+ "
+    r"AS \(\w+ [\w(),]+(, \w+ [\w(),]+)*\) RETURNS BOOLEAN ->\s+(?P<body>.*)",
     r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET TAG [\w.]+ = '[^']*'",
     r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET MASKING POLICY [\w.]+( USING \(\w+(, \w+)+\))? FORCE",
     r"ALTER TABLE [\w.]+ MODIFY COLUMN \w+ SET PROJECTION POLICY [\w.]+ FORCE",
@@ -139,7 +140,8 @@ INTEGER_TYPES = {("hash", 1): "TINYINT", ("hash", 3): "SMALLINT", ("hash", 7): "
 def keyed_sql(kind: str, value: exp.Expression, parameter: exp.Expression | None) -> exp.Expression:
     """The DuckDB SQL of the same algorithm the Snowflake UDF runs."""
     if parameter is None:
-        return {"hash": lambda v: keyed.hash_value(v, "VARCHAR"), "tokenize": lambda v: keyed.tokenize_value(v, "VARCHAR"),
+        return {"hash": lambda v: keyed.hash_value(v, "VARCHAR"),
+                "tokenize": lambda v: keyed.tokenize_value(v, "VARCHAR"),
                 "encrypt": keyed.encrypt_value}[kind](value)
     sql_type = INTEGER_TYPES[(kind, int(parameter.name))]
     builder = keyed.hash_value if kind == "hash" else keyed.tokenize_value
@@ -180,7 +182,8 @@ def world(tmp_path_factory, policy_set):
         con.execute(f"CREATE TABLE {ATTRIBUTES_TABLE} (PRINCIPAL VARCHAR, NAME VARCHAR, VALUE VARCHAR)")
         for principal in policy_set.principals.values():
             for name, value in principal.attributes.items():
-                con.execute(f"INSERT INTO {ATTRIBUTES_TABLE} VALUES (?, ?, ?)", [principal.name.upper(), name, str(value)])
+                con.execute(f"INSERT INTO {ATTRIBUTES_TABLE} VALUES (?, ?, ?)",
+                            [principal.name.upper(), name, str(value)])
     served = root / "served.duckdb"
     shutil.copyfile(raw, served)
     engine = Engine.load(EXAMPLE, served, keys=KEY)
@@ -238,7 +241,7 @@ def test_snowflake_bodies_equal_the_duckdb_rewrite(world, policy_set, env, how, 
             value = quoted_column
             if mask is not None:
                 body = sqlglot.parse_one(to_duckdb(mask.body, held, user, tags), read="duckdb")
-                body = body.transform(lambda n: exp.column(column.name, quoted=True)
+                body = body.transform(lambda n, name=column.name: exp.column(name, quoted=True)
                                       if isinstance(n, exp.Column) and n.name.lower() == "val" else n)
                 value = body.sql(dialect="duckdb")
             got = simulated.execute(f"SELECT {value} FROM {table.name} WHERE {where}").fetchall()

@@ -38,7 +38,7 @@ class FakeSnowflake:
     functions: set[str] = field(default_factory=set)
     executed: list[str] = field(default_factory=list)
 
-    def cursor(self) -> "FakeCursor":
+    def cursor(self) -> FakeCursor:
         return FakeCursor(self)
 
     def referenced(self, name: str) -> bool:
@@ -59,7 +59,8 @@ class FakeSnowflake:
         if m:
             self.tags.add(_name(m.group(1)))
             return []
-        m = re.match(r"CREATE OR REPLACE (MASKING|PROJECTION|ROW ACCESS) POLICY (\S+) AS \(((?:[^()]|\([^()]*\))*)\) RETURNS (\S+) ->\s*(.*?)"
+        m = re.match(r"CREATE OR REPLACE (MASKING|PROJECTION|ROW ACCESS) POLICY (\S+) "
+                     r"AS \(((?:[^()]|\([^()]*\))*)\) RETURNS (\S+) ->\s*(.*?)"
                      r"(?:\s+COMMENT = '(?:[^']|'')*')?(?:\s+EXEMPT_OTHER_POLICIES = TRUE)?$", flat)
         if m:
             kind, name = m.group(1).replace(" ", "_"), _name(m.group(2))
@@ -77,7 +78,8 @@ class FakeSnowflake:
         m = re.match(r"ALTER TABLE (\S+) MODIFY COLUMN (\S+) SET (MASKING|PROJECTION) POLICY (\S+)"
                      r"(?: USING \((.*?)\))?( FORCE)?$", flat)
         if m:
-            table, column, kind, policy = _table(m.group(1)), _name(m.group(2)), m.group(3) + "_POLICY", _name(m.group(4))
+            table, column = _table(m.group(1)), _name(m.group(2))
+            kind, policy = m.group(3) + "_POLICY", _name(m.group(4))
             if policy not in self.policies:
                 raise FakeSnowflakeError(f"Policy {policy} does not exist")
             current = [r for r in self.references if (r["ref_entity_name"], r["ref_column_name"], r["policy_kind"]) ==
@@ -88,7 +90,8 @@ class FakeSnowflake:
                 self.references.remove(r)
             arguments = [_name(a) for a in (m.group(5) or "").split(",") if a.strip()]
             self.references.append({"policy_name": policy, "policy_kind": kind, "ref_entity_name": table,
-                                    "ref_column_name": column, "ref_arg_column_names": str(arguments[1:]) if arguments else None})
+                                    "ref_column_name": column,
+                                    "ref_arg_column_names": str(arguments[1:]) if arguments else None})
             return []
         m = re.match(r"ALTER TABLE (\S+) MODIFY COLUMN (\S+) UNSET (MASKING|PROJECTION) POLICY$", flat)
         if m:
@@ -96,10 +99,12 @@ class FakeSnowflake:
             self.references = [r for r in self.references if (r["ref_entity_name"], r["ref_column_name"],
                                                               r["policy_kind"]) != (table, column, kind)]
             return []
-        m = re.match(r"ALTER TABLE (\S+) (?:DROP ROW ACCESS POLICY (\S+), )?ADD ROW ACCESS POLICY (\S+) ON \((.*)\)$", flat)
+        m = re.match(r"ALTER TABLE (\S+) (?:DROP ROW ACCESS POLICY (\S+), )?ADD ROW ACCESS POLICY (\S+) ON \((.*)\)$",
+                     flat)
         if m:
             table = _table(m.group(1))
-            current = [r for r in self.references if r["ref_entity_name"] == table and r["policy_kind"] == "ROW_ACCESS_POLICY"]
+            current = [r for r in self.references
+                       if r["ref_entity_name"] == table and r["policy_kind"] == "ROW_ACCESS_POLICY"]
             if m.group(2):
                 dropped = _name(m.group(2))
                 if not current or current[0]["policy_name"] != dropped:
@@ -177,7 +182,7 @@ class FakeCursor:
         self.description: list[tuple[str, ...]] | None = None
         self._rows: list[tuple[Any, ...]] = []
 
-    def execute(self, sql: str) -> "FakeCursor":
+    def execute(self, sql: str) -> FakeCursor:
         result = self.connection.run(sql)
         if result:
             names, rows = result[0]

@@ -81,7 +81,8 @@ def test_missing_folder_exits_1(tmp_path):
     assert "policies: policy folder not found" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["explain", "--bogus"], ["nosuchcommand"], ["explain", "--format", "xml", "-r", "admin"]])
+@pytest.mark.parametrize("args", [["explain", "--bogus"], ["nosuchcommand"],
+                                  ["explain", "--format", "xml", "-r", "admin"]])
 def test_usage_errors_exit_1(args):
     result = run("-p", str(EXAMPLE), *args)
     assert result.returncode == 1

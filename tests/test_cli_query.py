@@ -75,7 +75,8 @@ def test_query_without_key_refuses_keyed_columns(workdir):
 
 def test_query_in_snowflake_dialect(workdir):
     result = run(workdir, "query", "-r", "admin", "--read", "snowflake", "-f", "csv",
-                 "SELECT IFF(Rating >= 4, 'good', 'other') AS verdict, COUNT(*) AS n FROM reviews GROUP BY 1 ORDER BY 1")
+                 "SELECT IFF(Rating >= 4, 'good', 'other') AS verdict, COUNT(*) AS n "
+                 "FROM reviews GROUP BY 1 ORDER BY 1")
     assert result.returncode == 0 and result.stdout.splitlines()[0] == "verdict,n"
 
 

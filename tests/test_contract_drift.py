@@ -95,7 +95,8 @@ def test_tables_and_columns_on_one_side_only(policies, tmp_path):
 
 
 def test_only_the_tables_asked_for(policies, tmp_path):
-    db = _database(tmp_path / "warehouse.duckdb", f"CREATE TABLE shop.orders ({MATCHING.replace('qty INTEGER', 'qty BIGINT')})")
+    db = _database(tmp_path / "warehouse.duckdb",
+                   f"CREATE TABLE shop.orders ({MATCHING.replace('qty INTEGER', 'qty BIGINT')})")
     policy_set = load_policy_set(policies)
     assert [d.kind for d in contract_drift(policy_set, db, ["orders"])] == ["type"]
     assert [d.kind for d in contract_drift(policy_set, db, ["shop.customers"])] == ["missing-table"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -46,7 +46,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[int, str, str]]:
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., tuple[int, str, str]]:
     """Run the command line in-process; returns (exit code, stdout, stderr)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("POLICYENGINE_POLICIES", raising=False)
@@ -64,7 +66,8 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp
 
 
 def generated(folder: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted((folder / "tables").glob("*.yaml")) if p.read_text().startswith(MARKER)}
+    return {p.name: p.read_text() for p in sorted((folder / "tables").glob("*.yaml"))
+            if p.read_text().startswith(MARKER)}
 
 
 def line_of(path: Path, text: str) -> int:
@@ -219,7 +222,8 @@ def test_dry_run_writes_nothing(cli, policies):
 def test_prune_removes_what_the_project_no_longer_has(cli, policies):
     assert cli("-p", str(policies), "import", "dbt", str(FIXTURE), "-m", "target/manifest.json")[0] == 0
     code, _, err = cli("-p", str(policies), "import", "dbt", str(FIXTURE))
-    assert code == 0 and "main_marts.dim_customers.yaml: generated from dbt project 'shop' for a relation it no longer has" in err
+    assert code == 0
+    assert "main_marts.dim_customers.yaml: generated from dbt project 'shop' for a relation it no longer has" in err
     assert "main_marts.dim_customers.yaml" in generated(policies)
     code, _, err = cli("-p", str(policies), "import", "dbt", str(FIXTURE), "--prune")
     assert code == 0 and "removed (--prune)" in err
@@ -279,9 +283,11 @@ MISTAKES = [
      "models[2].columns[5].meta.protection: protection.kind: protection 'email' does not fit column type integer: "
      "it applies to string columns"),
     ('originating_source: "raw:users.country"', 'originating_source: "raw:users.countryy"', "raw:users.countryy",
-     "models[0].columns[4].meta.originating_source: 'raw:users.countryy' names unknown column 'countryy' of table users"),
+     "models[0].columns[4].meta.originating_source: 'raw:users.countryy' "
+     "names unknown column 'countryy' of table users"),
     ("        config:\n          meta:\n            masking_policy: mp_email",
-     "        meta:\n          masking_policy: mp_hash\n        config:\n          meta:\n            masking_policy: mp_email  # 1.10",
+     "        meta:\n          masking_policy: mp_hash\n"
+     "        config:\n          meta:\n            masking_policy: mp_email  # 1.10",
      "# 1.10", "models[2].columns[1].config.meta.masking_policy: 'masking_policy' is also given at "
      "models/schema.yml:{other} models[2].columns[1].meta.masking_policy with another value"),
 ]
@@ -370,8 +376,9 @@ def test_the_written_yaml_reads_back_as_written(policies, project):
 
 def test_import_writes_nothing_when_any_problem_is_found(policies, project):
     schema = project / "models" / "schema.yml"
-    schema.write_text(schema.read_text().replace("sensitivity: internal\n          protection: {kind: generalize, to: month}",
-                                                 "sensitivity: nope\n          protection: {kind: generalize, to: month}"))
+    protection = "\n          protection: {kind: generalize, to: month}"
+    schema.write_text(schema.read_text().replace("sensitivity: internal" + protection,
+                                                 "sensitivity: nope" + protection))
     plan = plan_import(project, load_policy_set(policies))
     assert not plan.ok
     with pytest.raises(ValueError):
@@ -387,7 +394,8 @@ def test_example_set_is_untouched(example: PolicySet):
 def test_relation_names_never_write_outside_out(policies, project):
     """An alias or identifier is a name, not a path: ``../`` must not leave --out."""
     schema = project / "models" / "schema.yml"
-    schema.write_text(schema.read_text().replace("      - name: users\n", "      - name: users\n        identifier: ../../escape\n", 1))
+    schema.write_text(schema.read_text().replace("      - name: users\n",
+                                                 "      - name: users\n        identifier: ../../escape\n", 1))
     plan = plan_import(project, load_policy_set(policies))
     out = policies / "tables"
     assert any(g.table == "../../escape" for g in plan.generated)

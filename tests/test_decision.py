@@ -67,7 +67,8 @@ MATRIX = {
     "prod_database_reader": {"dev": REFUSED, "staging": REFUSED, "prod": (INTERNAL, ALL_ROWS)},
     "marketing_analyst": {env: (REGULAR, rows(verified_reviews=MARKETS, review_summary=MARKETS_RS))
                           for env in ("dev", "staging", "prod")},
-    "bi_analyst": {env: (REGULAR, rows(REGION_RULE, REGION_RULE_VR, REGION_RULE)) for env in ("dev", "staging", "prod")},
+    "bi_analyst": {env: (REGULAR, rows(REGION_RULE, REGION_RULE_VR, REGION_RULE))
+                   for env in ("dev", "staging", "prod")},
     "data_scientist": {env: (INTERNAL, ALL_ROWS) for env in ("dev", "staging", "prod")},
     "support": {env: (SUPPORT, ALL_ROWS) for env in ("dev", "staging", "prod")},
     # reader is a base role: cleared for regular data, but named in no row access rule

@@ -129,7 +129,8 @@ def test_the_readme_gitignore_keeps_out_what_the_demo_and_user_add_write(after_d
     (repository / ".gitignore").write_text(ignore)
     subprocess.run(["git", "init", "-q"], cwd=repository, check=True)
     written = ["policyengine.key", "demo.duckdb", "policyengine-users.yaml",
-               *[p.relative_to(repository).as_posix() for p in (repository / ".policyengine").rglob("*") if p.is_file()]]
+               *[p.relative_to(repository).as_posix()
+                 for p in (repository / ".policyengine").rglob("*") if p.is_file()]]
     assert any(name.startswith(".policyengine/") for name in written)  # the demo's audit log
     checked = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=repository, capture_output=True,
                              text=True, check=False)

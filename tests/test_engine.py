@@ -9,19 +9,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from policyengine import crypto
+from policyengine.backends.duckdb import DuckDBBackend
 from policyengine.decision import subject_for
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
-from policyengine.backends.duckdb import DuckDBBackend
+from policyengine.fuzz.oracle import materialize, normalize_rows
 from policyengine.loading import load_policy_set
 from policyengine.rewrite import Refused
 from tests.conftest import EXAMPLE
-from policyengine.fuzz.oracle import materialize, normalize_rows
-
-import duckdb
 
 KEY = crypto.parse_key("6b6579206f6620746865206f7261636c652074657374")
 
@@ -30,7 +29,8 @@ QUERIES = [
     ("SELECT * FROM reviews", False),
     ("SELECT * FROM verified_reviews", False),
     ("SELECT * FROM region_countries", False),
-    ("SELECT r.ReviewID, u.FullName, u.Email, u.BirthDate FROM reviews r JOIN user_demographics u ON r.UserID = u.UserID", False),
+    ("SELECT r.ReviewID, u.FullName, u.Email, u.BirthDate FROM reviews r "
+     "JOIN user_demographics u ON r.UserID = u.UserID", False),
     ("SELECT Country, count(*), min(BirthDate), max(Email) FROM user_demographics GROUP BY Country", False),
     ("SELECT Email FROM user_demographics WHERE Email LIKE 'a%'", False),
     ("SELECT count(*) FROM user_demographics WHERE Phone LIKE '%1'", False),
@@ -39,8 +39,10 @@ QUERIES = [
     ("SELECT BirthYear, Gender, count(*) FROM verified_reviews GROUP BY ALL", False),
     ("WITH t AS (SELECT * FROM reviews WHERE Rating >= 4) SELECT ReviewText, CreatedAt FROM t", False),
     ("SELECT Location, avg(ReviewSentiment) FROM verified_reviews GROUP BY 1 HAVING count(*) > 10", False),
-    ("SELECT * FROM verified_reviews v WHERE EXISTS (SELECT 1 FROM user_demographics u WHERE u.Country = v.Location AND u.Email LIKE '%gmail%')", False),
-    ("SELECT City, PostalCode, Iban FROM user_demographics WHERE MarketingConsent ORDER BY City NULLS FIRST, Iban LIMIT 20", True),
+    ("SELECT * FROM verified_reviews v WHERE EXISTS "
+     "(SELECT 1 FROM user_demographics u WHERE u.Country = v.Location AND u.Email LIKE '%gmail%')", False),
+    ("SELECT City, PostalCode, Iban FROM user_demographics WHERE MarketingConsent "
+     "ORDER BY City NULLS FIRST, Iban LIMIT 20", True),
     ("SELECT Email FROM user_demographics UNION SELECT ReviewText FROM reviews", False),
     ("SELECT row_number() OVER (ORDER BY Email, UserID) AS rn, FullName FROM user_demographics QUALIFY rn <= 5", False),
 ]

@@ -37,7 +37,8 @@ VALID = CORPUS / "_valid"
 SEED = SHARED / "seed" / "verified_reviews.registration.json"
 requires_seed = pytest.mark.skipif(not SEED.is_file(), reason=f"needs the seed registration at {SEED} "
                                    "(set POLICYENGINE_SHARED to the shared folder)")
-SEED_LINE = "tables/verified_reviews.json: columns[3].name: duplicate column 'ReviewSentiment' in table verified_reviews"
+SEED_LINE = ("tables/verified_reviews.json: columns[3].name: "
+             "duplicate column 'ReviewSentiment' in table verified_reviews")
 
 #: case name -> what the loader gets wrong (the case's expected.txt holds the correct output); a case
 #: listed here is a strict xfail until the loader is fixed
@@ -155,7 +156,8 @@ def test_policy_path_that_is_a_file(tmp_path: Path) -> None:
 def _seed(policy_set) -> None:
     table = policy_set.find_table("verified_reviews")
     assert table is not None and table.source == "tables/verified_reviews.json"
-    assert [c.name for c in table.columns] == ["ReviewID", "UserID", "ReviewSentiment", "BirthYear", "Gender", "Location"]
+    assert [c.name for c in table.columns] == [
+        "ReviewID", "UserID", "ReviewSentiment", "BirthYear", "Gender", "Location"]
     assert table.column("ReviewSentiment").type.family is TypeFamily.DECIMAL
     assert table.column("BirthYear").type.family is TypeFamily.INTEGER
     assert table.column("Location").type.family is TypeFamily.STRING

@@ -21,8 +21,8 @@ from policyengine import load_policy_set
 from policyengine.crypto import parse_key
 from policyengine.demo.data import build_demo_database
 from policyengine.engine import Engine
-from policyengine.testing.case_model import CasesInvalid, load_cases
 from policyengine.model.reading import read_file
+from policyengine.testing.case_model import CasesInvalid, load_cases
 from policyengine.testing.cases import run_cases
 from tests.conftest import EXAMPLE
 
@@ -162,7 +162,8 @@ def test_wrong_cases_fail_with_expected_and_got(workdir, tmp_path):
 
     # what a failure shows of the data is what the case's subject sees: masked addresses, never raw ones
     with duckdb.connect(str(workdir / "demo.duckdb"), read_only=True) as con:
-        raw = [email for (email,) in con.execute("SELECT Email FROM user_demographics ORDER BY UserID LIMIT 2").fetchall()]
+        raw = [email for (email,)
+               in con.execute("SELECT Email FROM user_demographics ORDER BY UserID LIMIT 2").fetchall()]
     assert all(email not in out + result.stderr for email in raw)
     assert "*****@" in out
 
@@ -435,7 +436,7 @@ cases:
 
 
 def test_masked_takes_every_protection_kind_that_shows_a_value():
-    from policyengine.testing.case_model import MASK_KINDS
     from policyengine.model.protections import KINDS
+    from policyengine.testing.case_model import MASK_KINDS
 
     assert set(MASK_KINDS) == set(KINDS) - {"none", "deny"}

@@ -13,7 +13,8 @@ from tests.conftest import EXAMPLE, ROOT
 
 
 def run(command: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("POLICYENGINE_")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("POLICYENGINE_")}
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

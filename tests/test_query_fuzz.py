@@ -158,9 +158,10 @@ def test_the_cross_check_still_counts_every_read(world):
     subject = world.who[0].subject
     rewritten = engine.rewrite_for(subject, "SELECT count(*) FROM reviews", env=world.who[0].env)
     alias = rewritten.reads[0][0]
-    extra = rewritten.sql.replace("count(*)", f'count(*), (SELECT max("UserID") FROM reviews AS "{alias}")') \
-        if "count(*)" in rewritten.sql else rewritten.sql.replace("COUNT(*)",
-                                                                  f'COUNT(*), (SELECT MAX("UserID") FROM reviews AS "{alias}")')
+    if "count(*)" in rewritten.sql:
+        extra = rewritten.sql.replace("count(*)", f'count(*), (SELECT max("UserID") FROM reviews AS "{alias}")')
+    else:
+        extra = rewritten.sql.replace("COUNT(*)", f'COUNT(*), (SELECT MAX("UserID") FROM reviews AS "{alias}")')
     for tampered in (extra, rewritten.sql.replace(f'"{alias}"', '"someone_else"')):
         assert tampered != rewritten.sql
         with pytest.raises(Refused, match="did not protect|does not see every"):

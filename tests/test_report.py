@@ -136,7 +136,8 @@ def demo_values(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[st
     folder = tmp_path_factory.mktemp("demo")
     build_demo_database(folder / "demo.duckdb", users=300, reviews=300)
     with duckdb.connect(str(folder / "demo.duckdb"), read_only=True) as con:
-        rows = con.execute('SELECT "FullName", "Email", "Phone", "NationalID", "Iban" FROM user_demographics').fetchall()
+        rows = con.execute(
+            'SELECT "FullName", "Email", "Phone", "NationalID", "Iban" FROM user_demographics').fetchall()
     values = sorted({v for row in rows for v in row if isinstance(v, str) and len(v) >= 8})
     assert len(values) > 500
     return folder, values
@@ -148,10 +149,11 @@ def findings_file(tmp_path_factory: pytest.TempPathFactory, demo_values: tuple[P
     sample = demo_values[1][0]
     path = folder / "findings.json"
     path.write_text(json.dumps({"findings": [
-        {"table": "user_demographics", "column": "City", "detector": "city_names", "sensitivity_declared": "confidential",
-         "sensitivity_suggested": "restricted", "sample": sample, "confidence": 0.93},
-        {"table": "reviews", "column": "ReviewText", "detector": "email_address", "sensitivity_declared": "confidential",
-         "sensitivity_suggested": "confidential", "samples": [sample]},
+        {"table": "user_demographics", "column": "City", "detector": "city_names",
+         "sensitivity_declared": "confidential", "sensitivity_suggested": "restricted", "sample": sample,
+         "confidence": 0.93},
+        {"table": "reviews", "column": "ReviewText", "detector": "email_address",
+         "sensitivity_declared": "confidential", "sensitivity_suggested": "confidential", "samples": [sample]},
         {"table": "verified_reviews", "column": "Location", "detector": "country_codes", "sensitivity_declared": None,
          "sensitivity_suggested": None},
         {"table": "orders", "column": "card", "detector": "luhn", "sensitivity_declared": "public",
@@ -169,7 +171,8 @@ def example_page(tmp_path_factory: pytest.TempPathFactory, demo_values: tuple[Pa
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         patch.setenv("POLICYENGINE_DB", str(folder / "demo.duckdb"))
-        code, out, err = run_cli("-p", str(EXAMPLE), "report", "--html", "--out", str(page), "--scan", str(findings_file))
+        code, out, err = run_cli("-p", str(EXAMPLE), "report", "--html", "--out", str(page),
+                                 "--scan", str(findings_file))
     assert code == 0, err
     tables = len(load_policy_set(EXAMPLE).tables)
     assert "wrote" in out and f"{tables} tables, 9 roles, 3 environments, 4 scan findings" in out
@@ -300,7 +303,8 @@ def dbt_dom(tmp_path_factory: pytest.TempPathFactory) -> Dom:
 @needs_chromium
 def test_derived_tables_are_listed_with_their_parents(dbt_dom: Dom):
     derived = {r["data-table"]: r["text"] for r in dbt_dom.rows if r.get("data-derived") == "true"}
-    assert derived["main_marts.dim_customers"] == "main_marts.dim_customers main.stg_users, main.stg_orders model.shop.customers"
+    assert derived["main_marts.dim_customers"] == (
+        "main_marts.dim_customers main.stg_users, main.stg_orders model.shop.customers")
     assert derived["main.stg_orders"] == "main.stg_orders raw.orders (no contract) model.shop.stg_orders"
     assert derived["newsletter_export"] == "newsletter_export main_marts.dim_customers, crm.optouts (no contract)"
     links = {attrs["href"] for tag, attrs in dbt_dom.tags if tag == "a"}
@@ -330,7 +334,8 @@ def test_names_and_descriptions_never_become_markup(dbt_dom: Dom):
 
 def test_without_scan_the_page_says_none_was_given(tmp_path: Path):
     page = tmp_path / "r.html"
-    code, out, _ = run_cli("-p", str(EXAMPLE), "report", "--html", "--out", str(page), "--role", "admin", "--env", "prod")
+    code, out, _ = run_cli("-p", str(EXAMPLE), "report", "--html", "--out", str(page),
+                           "--role", "admin", "--env", "prod")
     assert code == 0 and f"{len(load_policy_set(EXAMPLE).tables)} tables, 1 roles, 1 environments" in out
     text = page.read_text()
     assert "No scan findings were given" in text
@@ -338,7 +343,8 @@ def test_without_scan_the_page_says_none_was_given(tmp_path: Path):
 
 
 def test_csv_and_json_give_the_matrix_in_long_form(capsys: pytest.CaptureFixture[str], example: PolicySet):
-    code, out, _ = run_cli("-p", str(EXAMPLE), "report", "--format", "csv", "--role", "marketing_analyst", "--env", "prod")
+    code, out, _ = run_cli("-p", str(EXAMPLE), "report", "--format", "csv",
+                           "--role", "marketing_analyst", "--env", "prod")
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "table,column,role,environment,sees,outcome,protection,rows,row_filter"

@@ -25,11 +25,14 @@ STATEMENTS = [
     "SELECT EXISTS (SELECT 1 FROM reviews)",
     "SELECT NOT EXISTS (SELECT * FROM user_demographics WHERE Email LIKE '%a%')",
     "SELECT (SELECT max(Rating) FROM reviews)",
-    "SELECT (SELECT count(*) FROM user_demographics u WHERE u.Country = 'DE') AS n, (SELECT min(Email) FROM user_demographics)",
+    "SELECT (SELECT count(*) FROM user_demographics u WHERE u.Country = 'DE') AS n, "
+    "(SELECT min(Email) FROM user_demographics)",
     "SELECT Rating, (SELECT max(r2.Rating) FROM reviews r2 WHERE r2.UserID = r.UserID) FROM reviews r LIMIT 3",
     "SELECT Rating IN (SELECT Rating FROM reviews WHERE Rating > 3), Rating FROM reviews LIMIT 2",
-    "SELECT Rating + 1, Rating::VARCHAR, Rating IS NOT NULL, CASE WHEN Rating > 2 THEN 'hi' END, -Rating FROM reviews LIMIT 2",
-    "SELECT upper(ReviewText), substr(ReviewText, 1, 3), len(ReviewText), date_trunc('year', CreatedAt), 2 ^ 3 FROM reviews LIMIT 2",
+    "SELECT Rating + 1, Rating::VARCHAR, Rating IS NOT NULL, CASE WHEN Rating > 2 THEN 'hi' END, -Rating "
+    "FROM reviews LIMIT 2",
+    "SELECT upper(ReviewText), substr(ReviewText, 1, 3), len(ReviewText), date_trunc('year', CreatedAt), 2 ^ 3 "
+    "FROM reviews LIMIT 2",
     "SELECT count(*), count(DISTINCT Rating), list(Rating), sum(Rating) FILTER (WHERE Rating > 2) FROM reviews",
     "SELECT rating, max(RATING), count(*) OVER () FROM reviews GROUP BY rating",
     "SELECT Email, lower(Email), FullName || '!' FROM user_demographics LIMIT 3",

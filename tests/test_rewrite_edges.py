@@ -165,7 +165,8 @@ def test_parenthesized_table_runs(engine, databases):
     """DuckDB's own parser rejects ``FROM (reviews)``; the engine reads it as the table it names."""
     for written, plain in [
         ("SELECT count(*), sum(Rating) FROM (reviews)", "SELECT count(*), sum(Rating) FROM reviews"),
-        ("SELECT r.Rating FROM ((reviews)) AS r ORDER BY ALL LIMIT 5", "SELECT r.Rating FROM reviews AS r ORDER BY ALL LIMIT 5"),
+        ("SELECT r.Rating FROM ((reviews)) AS r ORDER BY ALL LIMIT 5",
+         "SELECT r.Rating FROM reviews AS r ORDER BY ALL LIMIT 5"),
         ("SELECT count(*) FROM (reviews r) JOIN (user_demographics) u ON r.UserID = u.UserID",
          "SELECT count(*) FROM reviews r JOIN user_demographics u ON r.UserID = u.UserID"),
     ]:

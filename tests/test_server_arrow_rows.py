@@ -63,7 +63,8 @@ def test_edge_values():
     rows = [("", 0, 0, 0, decimal.Decimal("0.000"), False, dt.date(1, 1, 1), dt.datetime(2020, 1, 1, 0, 0, 0, 100),
              decimal.Decimal("-0.000000001"), 0),
             ("é\t\"'\\", -1, -2**63, -2**15, decimal.Decimal("-99999999.999"), True, dt.date(9999, 12, 31),
-             dt.datetime(1999, 12, 31, 23, 59, 59, 999999), decimal.Decimal("12345678901234567890.123456789"), 2**64 - 1),
+             dt.datetime(1999, 12, 31, 23, 59, 59, 999999), decimal.Decimal("12345678901234567890.123456789"),
+             2**64 - 1),
             (None,) * len(COLUMNS)]
     fast, exact = both(rows)
     assert fast == exact

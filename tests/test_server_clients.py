@@ -217,7 +217,8 @@ JAVAC = shutil.which("javac")
 
 
 @pytest.mark.skipif(JAVAC is None or not JAR.exists(),
-                    reason="needs a JDK and Debian's pgjdbc: apt-get install default-jdk-headless libpostgresql-jdbc-java")
+                    reason="needs a JDK and Debian's pgjdbc: "
+                           "apt-get install default-jdk-headless libpostgresql-jdbc-java")
 @pytest.mark.parametrize("principal", PRINCIPALS)
 def test_pgjdbc_database_metadata_and_prepared_statement(frontdoor, principal, tmp_path_factory):
     classes = tmp_path_factory.getbasetemp() / "jdbc"

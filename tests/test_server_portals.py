@@ -39,7 +39,9 @@ def query(sql: str) -> bytes:
 SYNC = frame(b"S")
 
 
-async def exchange(writer: asyncio.StreamWriter, reader: asyncio.StreamReader, data: bytes) -> list[tuple[bytes, bytes]]:
+async def exchange(
+    writer: asyncio.StreamWriter, reader: asyncio.StreamReader, data: bytes
+) -> list[tuple[bytes, bytes]]:
     """Send ``data`` and read every message up to ReadyForQuery."""
     writer.write(data)
     await writer.drain()

@@ -147,7 +147,8 @@ def test_oversized_message_after_login_is_a_protocol_violation(server_port):
     import struct as st
 
     startup_body = st.pack("!i", 196608) + b"user\x00frank\x00database\x00demo\x00\x00"
-    answer = raw_exchange(server_port, st.pack("!i", len(startup_body) + 4) + startup_body + b"p" + st.pack("!i", 2**30))
+    answer = raw_exchange(server_port,
+                          st.pack("!i", len(startup_body) + 4) + startup_body + b"p" + st.pack("!i", 2**30))
     assert answer.startswith(b"R")  # the SASL request, then the connection ends
     assert psql(server_port, "frank", PASSWORDS["frank"], "SELECT 2").stdout.strip() == "2"
 
@@ -163,7 +164,8 @@ def test_fifty_concurrent_clients(server_port):
         with psycopg.connect(dsn, autocommit=True) as connection:
             total = 0
             for _ in range(5):
-                total += connection.execute("SELECT count(*) FROM reviews WHERE Rating >= %s", [index % 5]).fetchone()[0]
+                total += connection.execute("SELECT count(*) FROM reviews WHERE Rating >= %s",
+                                            [index % 5]).fetchone()[0]
             return total
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:

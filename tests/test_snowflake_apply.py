@@ -78,7 +78,8 @@ def test_prune_drops_only_unreferenced_engine_policies(policy_set):
     fake = FakeSnowflake()
     target = desired(policy_set)
     converge(fake, target)
-    fake.run("CREATE OR REPLACE MASKING POLICY ANALYTICS.REVIEWS.PE_MASK_OLD_THING AS (val VARCHAR) RETURNS VARCHAR -> val")
+    fake.run("CREATE OR REPLACE MASKING POLICY ANALYTICS.REVIEWS.PE_MASK_OLD_THING "
+             "AS (val VARCHAR) RETURNS VARCHAR -> val")
     pruned = plan_changes(target, read_existing(fake, target), prune=True)
     assert [a.summary for a in pruned] == ["drop unused masking policy PE_MASK_OLD_THING"]
     apply(fake, pruned)

@@ -7,16 +7,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
+from policyengine.decision.checks import custom_mask_deny_warnings, policy_warnings, unmask_deny_warnings
 from policyengine.decision.decide import decide, subject_for
 from policyengine.decision.outcomes import Outcome
 from policyengine.loading import load_policy_set
 from policyengine.model import PolicySetInvalid
-from policyengine.decision.checks import custom_mask_deny_warnings, policy_warnings, unmask_deny_warnings
 from policyengine.model.problems import PolicyWarning
 from tests.conftest import EXAMPLE, ROOT
 
@@ -125,7 +125,8 @@ LAYOUTS = {
     "list of one": ("tables/users.yaml", "- columns:\n    - {name: Id, type: STRING}\n    - %s\n    - %s\n",
                     "columns[1].protection.expr"),
     "list of two": ("tables/all.yaml", "- {table: other, columns: [{name: Id, type: STRING}]}\n"
-                                       "- table: users\n  Columns:\n    - {name: Id, type: STRING}\n    - %s\n    - %s\n",
+                                       "- table: users\n  Columns:\n    - {name: Id, type: STRING}\n"
+                                       "    - %s\n    - %s\n",
                     "[1].columns[1].protection.expr"),
     "tables key": ("tables/all.yaml", "tables:\n  - {table: other, columns: [{name: Id, type: STRING}]}\n"
                                       "  - table: users\n    columns:\n      - {name: Id, type: STRING}\n"
@@ -152,13 +153,16 @@ def test_a_custom_mask_reading_a_deny_column_is_a_warning(write_set: Callable[..
 
 @pytest.mark.parametrize("expr", ["CASE WHEN nationalid IS NULL THEN val END", "val || users.NationalID"])
 def test_any_read_of_the_deny_column_counts(write_set: Callable[..., Path], expr: str):
-    folder = write_set({"roles.yaml": CUSTOM_ROLES, "tables/users.yaml": f"columns:\n  - {HINT % expr}\n  - {DENIED}\n"})
+    folder = write_set({"roles.yaml": CUSTOM_ROLES,
+                        "tables/users.yaml": f"columns:\n  - {HINT % expr}\n  - {DENIED}\n"})
     assert len(custom_mask_deny_warnings(load_policy_set(folder))) == 1
 
 
 def test_no_warning_for_a_custom_mask_over_other_columns(write_set: Callable[..., Path]):
     folder = write_set({"roles.yaml": CUSTOM_ROLES, "tables/users.yaml": (
-        "columns:\n  - {name: Id, type: STRING}\n  - " + HINT % "CASE WHEN Id IS NULL THEN val END" + f"\n  - {DENIED}\n")})
+        "columns:\n  - {name: Id, type: STRING}\n  - "
+        + HINT % "CASE WHEN Id IS NULL THEN val END"
+        + f"\n  - {DENIED}\n")})
     assert custom_mask_deny_warnings(load_policy_set(folder)) == []
 
 

@@ -25,7 +25,8 @@ def exchange(verifier: Verifier, password: str) -> None:
 
 
 def test_scramps_own_verifier_works_with_our_server():
-    salt, stored_key, server_key, iterations = ScramMechanism("SCRAM-SHA-256").make_auth_info("pw", iteration_count=4096)
+    salt, stored_key, server_key, iterations = ScramMechanism("SCRAM-SHA-256").make_auth_info(
+        "pw", iteration_count=4096)
     exchange(Verifier(salt, stored_key, server_key, iterations), "pw")
 
 

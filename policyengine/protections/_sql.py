@@ -1,9 +1,9 @@
 """SQL fragments for the kinds' builders, written once as text and instantiated with syntax trees.
 
-The same idea as :mod:`policyengine.rewrite.templates`, here with sqlglot alone so that the kinds
-(at the model layer) build their SQL without importing the rewrite. Policy values (a mask
-character, a redact value) are never pasted into SQL text: each fragment is our own constant text,
-parsed once, with placeholders spelled ``__name`` replaced by expression nodes.
+Written with sqlglot alone so that the kinds (at the model layer) build their SQL without importing
+the rewrite, which uses these same pieces (:mod:`policyengine.rewrite.templates`). Policy values (a
+mask character, a redact value) are never pasted into SQL text: each fragment is our own constant
+text, parsed once, with placeholders spelled ``__name`` replaced by expression nodes.
 """
 
 from __future__ import annotations

@@ -1,49 +1,19 @@
-"""SQL fragments written once as text by us, instantiated by substituting syntax trees.
+"""SQL fragments written once as text by us, instantiated by substituting syntax trees, and the
+quoted names the rewrite builds.
 
 Protections are easiest to read as SQL, but policy values (a mask character, a redact value) must
-never be pasted into SQL text. So each fragment is parsed once from our own constant text, with
-placeholders spelled ``__name``, and :func:`build` swaps each placeholder for an expression node.
+never be pasted into SQL text. The fragment machinery (:func:`build`, :func:`literal`, :func:`cast`)
+lives with the protection kinds, at the model layer, which build their SQL with it; the rewrite uses
+the same pieces from there rather than a copy.
 """
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-from typing import Any
-
-import sqlglot
 from sqlglot import exp
 
-DIALECT = "duckdb"
+from policyengine.protections._sql import DIALECT, build, cast, literal
 
-
-@cache
-def _parsed(sql: str) -> exp.Expression:
-    return sqlglot.parse_one(sql, read=DIALECT)
-
-
-def build(sql: str, **substitutions: exp.Expression) -> exp.Expression:
-    """``build("upper(__val)", val=column)``: the fragment with each ``__name`` replaced."""
-    tree = _parsed(sql).copy()
-
-    def replace(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Column) and not node.table and node.name.startswith("__"):
-            key = node.name[2:]
-            if key in substitutions:
-                return substitutions[key].copy()
-        return node
-
-    return tree.transform(replace, copy=False)
-
-
-def literal(value: Any) -> exp.Expression:
-    """A typed SQL literal for a Python value; strings are always string literals, never SQL."""
-    if value is None:
-        return exp.null()
-    if isinstance(value, bool):
-        return exp.true() if value else exp.false()
-    if isinstance(value, (int, float)):
-        return exp.Literal.number(value)
-    return exp.Literal.string(str(value))
+__all__ = ["DIALECT", "build", "cast", "column_of", "literal", "quoted"]
 
 
 def quoted(name: str) -> exp.Identifier:
@@ -52,12 +22,3 @@ def quoted(name: str) -> exp.Identifier:
 
 def column_of(alias: str, name: str) -> exp.Column:
     return exp.Column(this=quoted(name), table=quoted(alias))
-
-
-@lru_cache(maxsize=1024)
-def _data_type(sql_type: str) -> exp.DataType:
-    return exp.DataType.build(sql_type, dialect=DIALECT)
-
-
-def cast(expression: exp.Expression, sql_type: str) -> exp.Cast:
-    return exp.Cast(this=expression, to=_data_type(sql_type).copy())

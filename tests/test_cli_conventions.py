@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,26 +20,9 @@ import pytest
 
 from policyengine.demo.data import build_demo_database
 from tests.conftest import EXAMPLE, ROOT
+from tests.harness.cli import Cli
 
 KEY = "00112233445566778899aabbccddeeff"
-
-
-class Cli:
-    """``policyengine`` run in-process through its entry point: exit code, standard output, standard error."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-        self.capsys, self.monkeypatch = capsys, monkeypatch
-
-    def __call__(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        from policyengine.cli import main
-
-        self.capsys.readouterr()
-        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in out + err, out + err
-        return int(exited.value.code or 0), out, err
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,8 @@ left out, as docs/lineage.md defines a source.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from policyengine import PolicySetInvalid, load_policy_set
 from policyengine.lineage import Catalog, LineageError, Transform, analyse
 from policyengine.lineage.propagate import STRENGTH, propagate
 from tests.conftest import EXAMPLE, SHARED, requires_shared
+from tests.harness.cli import Cli
 
 BENCH = SHARED / "bench"
 
@@ -34,24 +33,6 @@ def sources(sql: str, catalog: Catalog) -> dict[str, set[str]]:
     statement = analyse(sql, catalog)[-1]
     assert all(c.determined for c in statement.columns), [(c.name, c.unknown) for c in statement.columns]
     return {c.name: {str(s) for s in c.sources} for c in statement.columns}
-
-
-class Cli:
-    """``policyengine`` run in-process: exit code, standard output, standard error."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-        self.capsys, self.monkeypatch = capsys, monkeypatch
-
-    def __call__(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        from policyengine.cli import main
-
-        self.capsys.readouterr()
-        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in out + err, out + err
-        return int(exited.value.code or 0), out, err
 
 
 @pytest.fixture

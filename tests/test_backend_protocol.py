@@ -10,6 +10,7 @@ compared by signature (parameter names, kinds and defaults): a backend whose ``e
 from __future__ import annotations
 
 import inspect
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,12 @@ def test_the_signature_check_finds_a_missing_parameter_and_a_missing_member() ->
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    path = tmp_path_factory.mktemp("protocol") / "demo.duckdb"
+    folder = tmp_path_factory.mktemp("protocol")
+    path = folder / "demo.duckdb"
     build_demo_database(path, users=50, reviews=200)
-    engine = Engine.load(EXAMPLE, path)
+    # a copy of the example set, so no key beside it (a developer's policyengine.key after `demo`) is found
+    shutil.copytree(EXAMPLE, folder / "policies", ignore=shutil.ignore_patterns("__pycache__"))
+    engine = Engine.load(folder / "policies", path)
     yield engine
     engine.close()
 

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,12 @@ def workdir(tmp_path_factory) -> Path:
     return folder
 
 
-def run(workdir: Path, *args: str, stdin: str | None = None, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+def run(workdir: Path, *args: str, stdin: str | None = None, key: str | None = KEY,
+        policies: Path = EXAMPLE) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYENGINE_")}
     if key:
         env["POLICYENGINE_KEY"] = key
-    result = subprocess.run([sys.executable, "-m", "policyengine", "-p", str(EXAMPLE), *args], cwd=workdir,
+    result = subprocess.run([sys.executable, "-m", "policyengine", "-p", str(policies), *args], cwd=workdir,
                             env=env, input=stdin, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     return result
@@ -68,8 +70,11 @@ def test_query_error_is_sanitized_and_exits_1(workdir):
     assert "@" not in result.stderr  # no email value echoed
 
 
-def test_query_without_key_refuses_keyed_columns(workdir):
-    result = run(workdir, "query", "-u", "alice", "SELECT * FROM reviews LIMIT 1", key=None)
+def test_query_without_key_refuses_keyed_columns(workdir, tmp_path):
+    # a copy of the example set: the repository's own set may have a key beside it (after `policyengine demo`)
+    policies = tmp_path / "policies"
+    shutil.copytree(EXAMPLE, policies, ignore=shutil.ignore_patterns("__pycache__"))
+    result = run(workdir, "query", "-u", "alice", "SELECT * FROM reviews LIMIT 1", key=None, policies=policies)
     assert result.returncode == 2 and "needs a key" in result.stderr
 
 

@@ -4,9 +4,7 @@ the user lacks says so with a NoticeResponse (severity NOTICE)."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from policyengine.engine import Engine
 from policyengine.server.server import Server
 from policyengine.server.users import load_users, set_password
 from tests.conftest import EXAMPLE
+from tests.harness.frontdoor import serve
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -51,22 +50,10 @@ def frontdoor(tmp_path_factory):
         set_password(users_file, name, password)
     engine = Engine.load(policies, database, keys=KEY)
     server = Server(engine, load_users(users_file))
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    port: list[int] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(server.serve("127.0.0.1", 0, started=lambda p: (port.append(p), started.set())))
-        except RuntimeError:  # the loop is stopped when the tests are done
-            pass
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(30)
-    yield FrontDoor(port[0], engine, raw)
-    loop.call_soon_threadsafe(loop.stop)
+    running = serve(engine, server, root)
+    started = next(running)
+    yield FrontDoor(started.port, engine, raw)
+    running.close()
     engine.close()
 
 

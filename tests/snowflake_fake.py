@@ -1,179 +1,233 @@
-"""A recording stand-in for a Snowflake connection, for the apply path only.
+"""A stand-in for a Snowflake connection, on the product's strict model (policyengine.ddl.snowflake_model).
 
-No Snowflake account can be reached here, so this fake keeps a schema's governance state (policies
-with bodies, where they are attached, tags, functions) and answers SHOW / DESCRIBE /
-POLICY_REFERENCES / TAG_REFERENCES_ALL_COLUMNS the way Snowflake documents them, enforcing the rules
-apply relies on: an attached policy cannot be dropped or replaced by CREATE OR REPLACE, a column
-takes a second policy only with FORCE, a table has one row access policy. DESCRIBE returns bodies
-and signatures reformatted as Snowflake does (upper-case types, VARCHAR(16777216), other spacing),
-so the planner's normalization is exercised. It implements only what the engine sends.
+No Snowflake account can be reached here. Every statement goes to :class:`SnowflakeModel`, which
+refuses what Snowflake documents it refuses (a :class:`RuleViolation` naming the rule and its page,
+raised as the connector raises a ProgrammingError). This file only answers the reads ``apply`` makes
+(SHOW / DESCRIBE / POLICY_REFERENCES / TAG_REFERENCES_ALL_COLUMNS / INFORMATION_SCHEMA.COLUMNS / LIST),
+with Snowflake's column names and value formats, and reads the local file of a PUT.
+
+DESCRIBE returns signatures and bodies reformatted as Snowflake does (upper-case types,
+VARCHAR(16777216), other line breaks), so the planner's normalization is exercised.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from policyengine.ddl.snowflake_model import (
+    IDENT,
+    QNAME,
+    STRING,
+    NotFound,
+    NotUnderstood,
+    SnowflakeError,
+    SnowflakeModel,
+    column_name,
+    info_type,
+    object_name,
+    split_top,
+    string_value,
+    table_key,
+)
+from policyengine.ddl.snowflake_plan import SnowflakePlan, identifier, snowflake_type
 
-class FakeSnowflakeError(Exception):
-    pass
+#: what tests catch: every refusal of the model (RuleViolation, NotFound, NotUnderstood...)
+FakeSnowflakeError = SnowflakeError
 
+Rows = tuple[list[str], list[tuple[Any, ...]]]
 
-def _name(text: str) -> str:
-    return text.strip().split(".")[-1].strip('"').upper()
-
-
-def _table(text: str) -> str:
-    return text.strip().lower()
+_NOUNS = {"MASKING": "MASKING_POLICY", "ROW_ACCESS": "ROW_ACCESS_POLICY", "PROJECTION": "PROJECTION_POLICY"}
 
 
 @dataclass
 class FakeSnowflake:
-    policies: dict[str, dict[str, str]] = field(default_factory=dict)  # NAME -> kind, signature, body
-    references: list[dict[str, Any]] = field(default_factory=list)
-    tags: set[str] = field(default_factory=set)
-    tag_values: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    tag_policies: dict[str, set[str]] = field(default_factory=dict)
-    functions: set[str] = field(default_factory=set)
+    model: SnowflakeModel = field(default_factory=SnowflakeModel)
+    database: str = ""
+    schema: str = ""
     executed: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_policy_set(cls, policy_set, database: str, schema: str,  # type: ignore[no-untyped-def]
+                       types: dict[tuple[str, str], str] | None = None) -> FakeSnowflake:
+        """A schema holding the policy set's tables, columns typed as the contracts imply (``types``, by
+        (table name, column name) as the policy set writes them, stands for a real type that differs)."""
+        fake = cls(database=column_name(identifier(database)), schema=column_name(identifier(schema)))
+        names = SnowflakePlan("", database, schema)
+        for table in policy_set.tables.values():
+            columns = {}
+            for column in table.columns:
+                declared = (types or {}).get((table.name, column.name)) or snowflake_type(column)
+                columns[column_name(identifier(column.name))] = info_type(declared)
+            fake.model.columns[table_key(names.table_name(table))] = columns
+        return fake
 
     def cursor(self) -> FakeCursor:
         return FakeCursor(self)
 
-    def referenced(self, name: str) -> bool:
-        return any(r["policy_name"] == name for r in self.references) or any(
-            name in names for names in self.tag_policies.values())
-
     # --- statements ------------------------------------------------------------------------------
 
-    def run(self, sql: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    def run(self, sql: str) -> Rows:
+        """One statement: a read answered here, anything else interpreted by the model."""
         text = sql.strip()
         self.executed.append(text)
         flat = " ".join(text.split())
-        m = re.match(r"CREATE OR REPLACE SECURE FUNCTION (\S+?)\(", flat)
-        if m:
-            self.functions.add(_name(m.group(1)))
-            return []
-        m = re.match(r"CREATE TAG IF NOT EXISTS (\S+)", flat)
-        if m:
-            self.tags.add(_name(m.group(1)))
-            return []
-        m = re.match(r"CREATE OR REPLACE (MASKING|PROJECTION|ROW ACCESS) POLICY (\S+) "
-                     r"AS \(((?:[^()]|\([^()]*\))*)\) RETURNS (\S+) ->\s*(.*?)"
-                     r"(?:\s+COMMENT = '(?:[^']|'')*')?(?:\s+EXEMPT_OTHER_POLICIES = TRUE)?$", flat)
-        if m:
-            kind, name = m.group(1).replace(" ", "_"), _name(m.group(2))
-            if name in self.policies and self.referenced(name):
-                raise FakeSnowflakeError(f"Policy {name} is attached and cannot be replaced")
-            self.policies[name] = {"kind": kind, "signature": m.group(3), "returns": m.group(4), "body": m.group(5)}
-            return []
-        m = re.match(r"ALTER (MASKING|PROJECTION|ROW ACCESS) POLICY (\S+) SET BODY -> (.*)$", flat)
-        if m:
-            name = _name(m.group(2))
-            if name not in self.policies:
-                raise FakeSnowflakeError(f"Policy {name} does not exist")
-            self.policies[name]["body"] = m.group(3)
-            return []
-        m = re.match(r"ALTER TABLE (\S+) MODIFY COLUMN (\S+) SET (MASKING|PROJECTION) POLICY (\S+)"
-                     r"(?: USING \((.*?)\))?( FORCE)?$", flat)
-        if m:
-            table, column = _table(m.group(1)), _name(m.group(2))
-            kind, policy = m.group(3) + "_POLICY", _name(m.group(4))
-            if policy not in self.policies:
-                raise FakeSnowflakeError(f"Policy {policy} does not exist")
-            current = [r for r in self.references if (r["ref_entity_name"], r["ref_column_name"], r["policy_kind"]) ==
-                       (table, column, kind)]
-            if current and not m.group(6):
-                raise FakeSnowflakeError(f"Column {column} already has a {kind}; use FORCE")
-            for r in current:
-                self.references.remove(r)
-            arguments = [_name(a) for a in (m.group(5) or "").split(",") if a.strip()]
-            self.references.append({"policy_name": policy, "policy_kind": kind, "ref_entity_name": table,
-                                    "ref_column_name": column,
-                                    "ref_arg_column_names": str(arguments[1:]) if arguments else None})
-            return []
-        m = re.match(r"ALTER TABLE (\S+) MODIFY COLUMN (\S+) UNSET (MASKING|PROJECTION) POLICY$", flat)
-        if m:
-            table, column, kind = _table(m.group(1)), _name(m.group(2)), m.group(3) + "_POLICY"
-            self.references = [r for r in self.references if (r["ref_entity_name"], r["ref_column_name"],
-                                                              r["policy_kind"]) != (table, column, kind)]
-            return []
-        m = re.match(r"ALTER TABLE (\S+) (?:DROP ROW ACCESS POLICY (\S+), )?ADD ROW ACCESS POLICY (\S+) ON \((.*)\)$",
-                     flat)
-        if m:
-            table = _table(m.group(1))
-            current = [r for r in self.references
-                       if r["ref_entity_name"] == table and r["policy_kind"] == "ROW_ACCESS_POLICY"]
-            if m.group(2):
-                dropped = _name(m.group(2))
-                if not current or current[0]["policy_name"] != dropped:
-                    raise FakeSnowflakeError(f"{dropped} is not the row access policy of {table}")
-                self.references.remove(current[0])
-            elif current:
-                raise FakeSnowflakeError(f"{table} already has a row access policy")
-            self.references.append({"policy_name": _name(m.group(3)), "policy_kind": "ROW_ACCESS_POLICY",
-                                    "ref_entity_name": table, "ref_column_name": None,
-                                    "ref_arg_column_names": str([_name(a) for a in m.group(4).split(",")])})
-            return []
-        m = re.match(r"ALTER TABLE (\S+) MODIFY COLUMN (\S+) SET TAG (\S+) = '(.*)'$", flat)
-        if m:
-            self.tag_values[(_table(m.group(1)), _name(m.group(2)), _name(m.group(3)))] = m.group(4).replace("''", "'")
-            return []
-        m = re.match(r"ALTER TAG (\S+) SET (.*)$", flat)
-        if m:
-            names = {_name(p) for p in re.findall(r"MASKING POLICY (\S+?)(?:,|$)", m.group(2))}
-            self.tag_policies.setdefault(_name(m.group(1)), set()).update(names)
-            return []
-        m = re.match(r"DROP (MASKING|PROJECTION|ROW ACCESS) POLICY (\S+)$", flat)
-        if m:
-            name = _name(m.group(2))
-            if self.referenced(name):
-                raise FakeSnowflakeError(f"Policy {name} is attached and cannot be dropped")
-            self.policies.pop(name, None)
-            return []
-        return self._query(flat)
+        answered = self._query(flat)
+        if answered is not None:
+            return answered
+        if flat.upper().startswith("PUT "):
+            found = re.match(r"PUT '(?:file://)?(.+?)' ", flat, re.I)
+            if not found:
+                raise NotUnderstood("the fake does not understand this PUT")
+            content = Path(found.group(1)).read_text()
+            rows = self.model.execute(text, put_content=content) or []
+            return (["source", "target", "source_size", "target_size", "source_compression", "target_compression",
+                     "status", "message"], rows)
+        if flat.upper().startswith("SELECT "):
+            rows = self.model.execute(text) or []
+            listed = re.match(r"SELECT (.+?) FROM ", flat, re.I)
+            names = [c.strip().strip('"') for c in split_top(listed.group(1))] if listed else []
+            return (names, rows)
+        self.model.execute(text)
+        return (["status"], [("Statement executed successfully.",)])
 
-    # --- queries ---------------------------------------------------------------------------------
+    # --- reads -----------------------------------------------------------------------------------
 
-    def _query(self, flat: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        m = re.match(r"SHOW (MASKING|PROJECTION|ROW ACCESS) POLICIES", flat)
+    def _scope(self, text: str | None) -> tuple[str, str]:
+        if not text:
+            return self.database, self.schema
+        parts = [column_name(p) for p in re.findall(IDENT, text)]
+        return (parts[-2] if len(parts) > 1 else self.database), parts[-1]
+
+    def _query(self, flat: str) -> Rows | None:
+        m = re.match(rf"SHOW (MASKING|PROJECTION|ROW ACCESS) POLICIES(?: IN SCHEMA ({QNAME}))?$", flat, re.I)
         if m:
-            kind = m.group(1).replace(" ", "_")
-            return [("name", [(n,) for n, p in sorted(self.policies.items()) if p["kind"] == kind])]
-        m = re.match(r"DESCRIBE (MASKING|PROJECTION|ROW ACCESS) POLICY (\S+)$", flat)
+            kind = m.group(1).upper().replace(" ", "_")
+            database, schema = self._scope(m.group(2))
+            rows = [(p.name, database, schema, _NOUNS[kind], "POLICYENGINE_ADMIN", p.comment,
+                     json.dumps({"EXEMPT_OTHER_POLICIES": "TRUE"}) if p.exempt else "")
+                    for _, p in sorted(self.model.policies.items()) if p.kind == kind]
+            return (["name", "database_name", "schema_name", "kind", "owner", "comment", "options"], rows)
+        m = re.match(rf"DESC(?:RIBE)? (MASKING|PROJECTION|ROW ACCESS) POLICY ({QNAME})$", flat, re.I)
         if m:
-            policy = self.policies[_name(m.group(2))]
-            arguments = re.split(r",\s*(?![^()]*\))", policy["signature"])
-            signature = "(" + ", ".join(_snowflake_argument(a) for a in arguments if a.strip()) + ")"
-            body = "\n    " + policy["body"].replace(" THEN ", "\n      THEN ").replace(" ELSE ", "\n    ELSE ")
-            return [("name|signature|return_type|body", [(m.group(2), signature, policy["returns"], body)])]
-        m = re.match(r"SELECT \* FROM TABLE\((\S+)\.POLICY_REFERENCES\(REF_ENTITY_NAME => '(.*?)', "
-                     r"REF_ENTITY_DOMAIN => '(\w+)'\)\)$", flat)
+            name = object_name(m.group(2))
+            policy = self.model.policies.get(name)
+            if policy is None or policy.kind != m.group(1).upper().replace(" ", "_"):
+                raise NotFound(f"Policy {name} does not exist or not authorized.")
+            signature = "(" + ", ".join(f"{n} {_described(t)}" for n, t in policy.signature) + ")"
+            body = "\n    " + policy.body.replace(" THEN ", "\n      THEN ").replace(" ELSE ", "\n    ELSE ")
+            return (["name", "signature", "return_type", "body"], [(name, signature, _described(policy.returns), body)])
+        m = re.match(rf"SELECT \* FROM TABLE\(({IDENT})\.INFORMATION_SCHEMA\.POLICY_REFERENCES\(REF_ENTITY_NAME => "
+                     rf"({STRING}), REF_ENTITY_DOMAIN => '(\w+)'\)\)$", flat, re.I)
         if m:
-            entity, domain = m.group(2), m.group(3)
-            if domain == "tag":
-                return [("policy_name|policy_kind", [(p, "MASKING_POLICY") for p in
-                                                     sorted(self.tag_policies.get(_name(entity), set()))])]
-            rows = [(r["policy_name"], r["policy_kind"], r["ref_column_name"], r["ref_arg_column_names"])
-                    for r in self.references if r["ref_entity_name"] == _table(entity)]
-            return [("policy_name|policy_kind|ref_column_name|ref_arg_column_names", rows)]
-        m = re.match(r"SELECT \* FROM TABLE\((\S+)\.TAG_REFERENCES_ALL_COLUMNS\('(.*?)', 'table'\)\)$", flat)
+            return self._policy_references(string_value(m.group(2)), m.group(3).upper())
+        m = re.match(rf"SELECT \* FROM TABLE\(({IDENT})\.INFORMATION_SCHEMA\.TAG_REFERENCES_ALL_COLUMNS\(({STRING}), "
+                     r"'table'\)\)$", flat, re.I)
         if m:
-            table = _table(m.group(2))
-            rows = [(column, tag, value) for (t, column, tag), value in sorted(self.tag_values.items()) if t == table]
-            return [("column_name|tag_name|tag_value", rows)]
-        if re.match(r"SHOW TAGS", flat):
-            return [("name", [(t,) for t in sorted(self.tags)])]
-        if re.match(r"SHOW USER FUNCTIONS", flat):
-            return [("name", [(f,) for f in sorted(self.functions)])]
-        raise FakeSnowflakeError(f"the fake does not understand: {flat[:120]}")
+            return self._tag_references(string_value(m.group(2)))
+        m = re.match(rf"SHOW TAGS(?: IN SCHEMA ({QNAME}))?$", flat, re.I)
+        if m:
+            database, schema = self._scope(m.group(1))
+            rows = [(t.name, database, schema, "POLICYENGINE_ADMIN", t.comment,
+                     None if t.allowed_values is None else json.dumps(list(t.allowed_values), separators=(",", ":")))
+                    for _, t in sorted(self.model.tags.items())]
+            return (["name", "database_name", "schema_name", "owner", "comment", "allowed_values"], rows)
+        m = re.match(rf"SHOW USER FUNCTIONS(?: IN SCHEMA ({QNAME}))?$", flat, re.I)
+        if m:
+            database, schema = self._scope(m.group(1))
+            rows = [(f.name, schema, database, f"{f.name}({', '.join(f.arguments)}) RETURN {f.returns}",
+                     f.comment or "user-defined function", "PYTHON")
+                    for _, f in sorted(self.model.functions.items())]
+            return (["name", "schema_name", "catalog_name", "arguments", "description", "language"], rows)
+        m = re.match(rf"SELECT (.+?) FROM ({IDENT})\.INFORMATION_SCHEMA\.COLUMNS WHERE TABLE_SCHEMA = ({STRING})"
+                     rf"(?: AND TABLE_NAME = ({STRING}))?$", flat, re.I)
+        if m:
+            return self._columns(m)
+        m = re.match(rf"LIST @({QNAME})$", flat, re.I)
+        if m:
+            stage = object_name(m.group(1))
+            if stage not in self.model.stages:
+                raise NotFound(f"Stage {stage} does not exist or not authorized.")
+            rows = [(f"{stage.lower()}/{name}", len(content.encode()), hashlib.md5(content.encode()).hexdigest(),
+                     "Mon, 7 Dec 2026 00:00:00 GMT") for name, content in sorted(self.model.stages[stage].items())]
+            return (["name", "size", "md5", "last_modified"], rows)
+        return None
+
+    def _policy_references(self, entity: str, domain: str) -> Rows:
+        names = ["policy_db", "policy_schema", "policy_name", "policy_kind", "ref_database_name", "ref_schema_name",
+                 "ref_entity_name", "ref_entity_domain", "ref_column_name", "ref_arg_column_names", "tag_database",
+                 "tag_schema", "tag_name", "policy_status"]
+        rows: list[tuple[Any, ...]] = []
+        database, schema = self.database, self.schema
+        if domain == "TAG":
+            tag = object_name(entity)
+            for _, policy in sorted(self.model.tag_policies.get(tag, {}).items()):
+                rows.append((database, schema, policy, "MASKING_POLICY", database, schema, tag, "TAG", None, None,
+                             None, None, None, "ACTIVE"))
+            return (names, rows)
+        table = table_key(entity)
+        if table not in self.model.columns:
+            raise NotFound(f"Table {entity} does not exist or not authorized.")
+        bare = object_name(entity)
+        for a in self.model.attachments:
+            if a.table != table:
+                continue
+            arguments = _list(a.arguments) if a.arguments else None
+            rows.append((database, schema, a.policy, a.kind, database, schema, bare, "TABLE", a.column, arguments,
+                         None, None, None, "ACTIVE"))
+        for column in self.model.columns[table]:
+            if self.model.attachment("MASKING_POLICY", table, column) is not None:
+                continue
+            for tag, policy in self.model._tag_masking(table, column):
+                rows.append((database, schema, policy, "MASKING_POLICY", database, schema, bare, "TABLE", column,
+                             None, database, schema, tag, "ACTIVE"))
+        return (names, rows)
+
+    def _tag_references(self, entity: str) -> Rows:
+        table = table_key(entity)
+        if table not in self.model.columns:
+            raise NotFound(f"Table {entity} does not exist or not authorized.")
+        rows = [(self.database, self.schema, tag, value, "COLUMN", self.database, self.schema, object_name(entity),
+                 "COLUMN", column)
+                for (t, column, tag), value in sorted(self.model.tag_values.items()) if t == table]
+        return (["tag_database", "tag_schema", "tag_name", "tag_value", "level", "object_database", "object_schema",
+                 "object_name", "domain", "column_name"], rows)
+
+    def _columns(self, m: re.Match) -> Rows:
+        database, schema = column_name(m.group(2)), string_value(m.group(3))
+        only = string_value(m.group(4)) if m.group(4) else None
+        wanted = [c.strip().upper() for c in split_top(m.group(1))]
+        rows = []
+        for table, columns in sorted(self.model.columns.items()):
+            parts = [column_name(p) for p in re.findall(IDENT, table)]
+            if len(parts) < 3 or parts[-3].upper() != database.upper() or parts[-2].upper() != schema.upper():
+                continue
+            if only is not None and parts[-1].upper() != only.upper():
+                continue
+            for column, kind in columns.items():
+                number = re.match(r"NUMBER\((\d+),(\d+)\)", kind)
+                values = {"TABLE_CATALOG": parts[-3], "TABLE_SCHEMA": parts[-2], "TABLE_NAME": parts[-1],
+                          "COLUMN_NAME": column, "DATA_TYPE": "NUMBER" if number else kind,
+                          "NUMERIC_PRECISION": int(number.group(1)) if number else None,
+                          "NUMERIC_SCALE": int(number.group(2)) if number else None}
+                if any(w not in values for w in wanted):
+                    raise NotUnderstood(f"the fake does not answer INFORMATION_SCHEMA.COLUMNS columns {wanted}")
+                rows.append(tuple(values[w] for w in wanted))
+        return (wanted, rows)
 
 
-def _snowflake_argument(argument: str) -> str:
-    name, kind = argument.strip().split(" ", 1)
-    kind = kind.upper().replace("VARCHAR", "VARCHAR(16777216)")
-    return f"{name.upper()} {kind}"
+def _described(kind: str) -> str:
+    """A type as DESCRIBE shows it: VARCHAR with its maximum length."""
+    return re.sub(r"^(VARCHAR|STRING|TEXT)$", "VARCHAR(16777216)", kind)
+
+
+def _list(names: tuple[str, ...]) -> str:
+    """A list of column names as POLICY_REFERENCES shows it: ``[ "A", "B" ]``."""
+    return "[ " + ", ".join(f'"{n}"' for n in names) + " ]"
 
 
 class FakeCursor:
@@ -183,13 +237,9 @@ class FakeCursor:
         self._rows: list[tuple[Any, ...]] = []
 
     def execute(self, sql: str) -> FakeCursor:
-        result = self.connection.run(sql)
-        if result:
-            names, rows = result[0]
-            self.description = [(n,) for n in names.split("|")]
-            self._rows = rows
-        else:
-            self.description, self._rows = [("status",)], [("ok",)]
+        names, rows = self.connection.run(sql)
+        self.description = [(n,) for n in names]
+        self._rows = list(rows)
         return self
 
     def fetchall(self) -> list[tuple[Any, ...]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from policyengine import load_policy_set
@@ -22,6 +24,11 @@ def desired(policy_set, env="prod", mode="column", **changes):
     return plan(policy_set, env, database="ANALYTICS", schema="REVIEWS", mode=mode)
 
 
+def new_fake(policy_set):
+    """A schema holding the example's tables (the strict model refuses statements on tables it lacks)."""
+    return FakeSnowflake.for_policy_set(policy_set, "ANALYTICS", "REVIEWS")
+
+
 def converge(connection, target):
     actions = plan_changes(target, read_existing(connection, target), key_hex=KEY_HEX)
     apply(connection, actions)
@@ -30,17 +37,17 @@ def converge(connection, target):
 
 @pytest.mark.parametrize("mode", ["column", "tag"])
 def test_first_apply_creates_everything_and_a_second_plan_is_empty(policy_set, mode):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     target = desired(policy_set, mode=mode)
     actions = converge(fake, target)
     assert {a.symbol for a in actions} == {"+", ">"}
-    assert len(fake.policies) == len(target.masking) + len(target.projection) + len(target.row_access) + \
+    assert len(fake.model.policies) == len(target.masking) + len(target.projection) + len(target.row_access) + \
         len(target.tag_masking)
     assert plan_changes(target, read_existing(fake, target), key_hex=KEY_HEX) == []
 
 
 def test_the_plan_never_prints_the_key_but_apply_sends_it(policy_set):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     target = desired(policy_set)
     printed = plan_changes(target, read_existing(fake, target), key_hex=None)
     assert not any(KEY_HEX in a.statement for a in printed)
@@ -49,19 +56,19 @@ def test_the_plan_never_prints_the_key_but_apply_sends_it(policy_set):
 
 
 def test_a_changed_environment_alters_bodies_in_place_and_swaps_nothing(policy_set):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     converge(fake, desired(policy_set, env="prod"))
-    before = len(fake.references)
+    before = len(fake.model.attachments)
     staging = desired(policy_set, env="staging")
     actions = converge(fake, staging)
     assert actions and all(a.symbol == "~" for a in actions), [a.summary for a in actions]
     assert all("SET BODY" in a.statement for a in actions)
-    assert len(fake.references) == before  # still attached throughout
+    assert len(fake.model.attachments) == before  # still attached throughout
     assert plan_changes(staging, read_existing(fake, staging)) == []
 
 
 def test_a_replaced_policy_is_swapped_with_force_and_the_old_one_is_not_dropped_while_attached(policy_set):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     target = desired(policy_set)
     converge(fake, target)
     # someone attached a hand-made policy to a column policyengine protects
@@ -71,11 +78,11 @@ def test_a_replaced_policy_is_swapped_with_force_and_the_old_one_is_not_dropped_
     actions = converge(fake, target)
     assert [a.symbol for a in actions] == [">"]
     assert actions[0].statement.endswith("SET MASKING POLICY ANALYTICS.REVIEWS.PE_MASK_USER_DEMOGRAPHICS_EMAIL FORCE")
-    assert "HANDMADE" in fake.policies  # never dropped by apply
+    assert "HANDMADE" in fake.model.policies  # never dropped by apply
 
 
 def test_prune_drops_only_unreferenced_engine_policies(policy_set):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     target = desired(policy_set)
     converge(fake, target)
     fake.run("CREATE OR REPLACE MASKING POLICY ANALYTICS.REVIEWS.PE_MASK_OLD_THING "
@@ -83,26 +90,27 @@ def test_prune_drops_only_unreferenced_engine_policies(policy_set):
     pruned = plan_changes(target, read_existing(fake, target), prune=True)
     assert [a.summary for a in pruned] == ["drop unused masking policy PE_MASK_OLD_THING"]
     apply(fake, pruned)
-    assert "PE_MASK_OLD_THING" not in fake.policies
+    assert "PE_MASK_OLD_THING" not in fake.model.policies
     assert plan_changes(target, read_existing(fake, target), prune=True) == []
 
 
 def test_a_changed_signature_gets_a_new_policy_swapped_in(policy_set):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     target = desired(policy_set)
     converge(fake, target)
-    fake.policies["PE_MASK_USER_DEMOGRAPHICS_CITY"]["signature"] = "val VARCHAR"  # an older, one-argument version
+    city = fake.model.policies["PE_MASK_USER_DEMOGRAPHICS_CITY"]
+    fake.model.policies[city.name] = replace(city, signature=(("VAL", "VARCHAR"),))  # an older, one-argument version
     actions = converge(fake, target)
     created = [a for a in actions if a.symbol == "+"]
     assert len(created) == 1 and "PE_MASK_USER_DEMOGRAPHICS_CITY_" in created[0].statement
     swap = [a for a in actions if a.symbol == ">"]
     assert len(swap) == 1 and swap[0].statement.endswith("USING (City, MarketingConsent) FORCE")
-    assert "PE_MASK_USER_DEMOGRAPHICS_CITY" in fake.policies  # the old one stays until pruned
+    assert "PE_MASK_USER_DEMOGRAPHICS_CITY" in fake.model.policies  # the old one stays until pruned
     assert plan_changes(target, read_existing(fake, target)) == []
 
 
 def test_row_access_is_swapped_in_one_statement(policy_set):
-    fake = FakeSnowflake()
+    fake = new_fake(policy_set)
     target = desired(policy_set)
     converge(fake, target)
     fake.run("CREATE OR REPLACE ROW ACCESS POLICY ANALYTICS.REVIEWS.OTHER AS (x VARCHAR) RETURNS BOOLEAN -> TRUE")
@@ -115,6 +123,7 @@ def test_row_access_is_swapped_in_one_statement(policy_set):
 
 def test_the_fake_enforces_snowflake_rules():
     fake = FakeSnowflake()
+    fake.run("CREATE TABLE IF NOT EXISTS a.b.t (c VARCHAR)")
     fake.run("CREATE OR REPLACE MASKING POLICY A.B.P AS (val VARCHAR) RETURNS VARCHAR -> val")
     fake.run("ALTER TABLE a.b.t MODIFY COLUMN c SET MASKING POLICY A.B.P FORCE")
     with pytest.raises(FakeSnowflakeError, match="cannot be dropped"):
@@ -135,7 +144,7 @@ def test_cli_shows_the_plan_applies_it_and_then_has_nothing_to_do(monkeypatch, c
     from policyengine.backends import snowflake_connection
     from policyengine.cli import main
 
-    fake = FakeSnowflake()
+    fake = new_fake(load_policy_set(EXAMPLE))
     monkeypatch.setattr(snowflake_connection, "connect", lambda name: fake)
     monkeypatch.setenv("POLICYENGINE_KEY", KEY_HEX)
     base = ["-p", str(EXAMPLE), "apply", "snowflake", "-c", "dev", "--database", "ANALYTICS", "--schema", "REVIEWS"]

@@ -494,11 +494,6 @@ class SnowflakeModel:
         if using and len(listed) != len(policy.signature):
             raise RuleViolation(SIGNATURE_MATCHES_COLUMNS, f"{policy.name} takes {len(policy.signature)} "
                                                            f"argument(s); USING lists {len(listed)} on {table}")
-        for listed_column, (_, kind) in zip(listed, policy.signature):
-            actual = self.columns[table][listed_column]
-            if type_family(actual) != type_family(kind):
-                raise RuleViolation(SIGNATURE_MATCHES_COLUMNS, f"{policy.name} takes {kind} where {table}."
-                                                               f"{listed_column} is {actual}")
         current = self.attachment("MASKING_POLICY", table, column)
         if current is not None:
             if not force:
@@ -509,6 +504,12 @@ class SnowflakeModel:
                 raise RuleViolation(FORCE_SAME_TYPE, f"FORCE replaces {before.name} ({before.signature[0][1]}) on "
                                                      f"{table}.{column} only with a policy of the same data type, "
                                                      f"not {policy.name} ({policy.signature[0][1]})")
+        for listed_column, (_, kind) in zip(listed, policy.signature):
+            actual = self.columns[table][listed_column]
+            if type_family(actual) != type_family(kind):
+                raise RuleViolation(SIGNATURE_MATCHES_COLUMNS, f"{policy.name} takes {kind} where {table}."
+                                                               f"{listed_column} is {actual}")
+        if current is not None:
             self.attachments.remove(current)
         self.attachments.append(Attachment(policy.name, "MASKING_POLICY", table, column, tuple(listed[1:])))
 

@@ -47,6 +47,16 @@ class KeyMaterial:
         return hashlib.sha256(b"policyengine key fingerprint" + self.master).hexdigest()[:12]
 
 
+def warehouse_key_file(keys: KeyMaterial) -> str:
+    """The JSON a warehouse's secure functions read: the per-purpose keys derived from the master key,
+    and its fingerprint, never the master key itself. Whoever reads it can compute the protections
+    (as the engine can) but holds nothing the master key protects beyond them."""
+    import json
+
+    derived = {purpose: keys.purpose_key(purpose).hex() for purpose in PURPOSES}
+    return json.dumps({"fingerprint": keys.fingerprint(), "keys": derived}, indent=2, sort_keys=True) + "\n"
+
+
 def parse_key(text: str) -> KeyMaterial:
     text = text.strip()
     raw: bytes | None = None

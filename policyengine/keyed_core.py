@@ -1,4 +1,5 @@
-"""The keyed protections' algorithms, standard library only, on the master key's bytes.
+"""The keyed protections' algorithms, standard library only, on the master key's bytes or on the
+per-purpose keys derived from it (a mapping of purpose to key, which is all the warehouse ever holds).
 
 One definition serves three places: :mod:`policyengine.crypto` (local use, the oracle, decrypt),
 the SQL the DuckDB rewrite builds (tested against it), and the handler of Snowflake's secure UDFs,
@@ -13,7 +14,13 @@ ENCRYPTED_PREFIX = "pe1:"
 
 
 def purpose_key(master, purpose):
-    """A separate key per purpose, so a value hashed for one purpose matches no token of another."""
+    """A separate key per purpose, so a value hashed for one purpose matches no token of another.
+
+    ``master`` may already be the derived keys (purpose -> bytes): Snowflake's secure functions are
+    given only those, so the master key never leaves the machines that hold it.
+    """
+    if isinstance(master, dict):
+        return master[purpose]
     return hmac.new(master, ("policyengine %s v1" % purpose).encode(), hashlib.sha256).digest()
 
 

@@ -131,7 +131,7 @@ def test_the_keyed_kinds_have_their_key_purposes_and_udf_entry_points():
     from policyengine import crypto
     from policyengine.ddl.keyed_handler import handler_source
 
-    source = handler_source(None)
+    source = handler_source()
     for name in KEYED_KINDS:
         assert name in crypto.PURPOSES
         assert f'"{name}": ' in source

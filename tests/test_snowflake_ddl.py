@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -36,13 +37,15 @@ KEY = crypto.parse_key("736e6f77666c616b652065717569763121")
 
 SHAPES = [
     r"CREATE OR REPLACE SECURE FUNCTION [\w.]+\([^)]*\) RETURNS [\w(),]+\s+LANGUAGE PYTHON RUNTIME_VERSION = '3\.11' "
-    r"HANDLER = '\w+'\s+COMMENT = '[^']*'\s+AS \$\$.*\$\$",
+    r"HANDLER = '\w+'\s+IMPORTS = \('@[\w.]+/policyengine_keys\.json'\)\s+COMMENT = '[^']*'\s+AS \$\$.*\$\$",
+    r"CREATE STAGE IF NOT EXISTS [\w.]+ ENCRYPTION = \(TYPE = 'SNOWFLAKE_SSE'\) COMMENT = '[^']*'",
+    r"PUT 'file://policyengine_keys\.json' @[\w.]+ AUTO_COMPRESS = FALSE OVERWRITE = TRUE",
     r"CREATE TABLE IF NOT EXISTS [\w.]+ \(PRINCIPAL VARCHAR, NAME VARCHAR, VALUE VARCHAR\)",
     r"DELETE FROM [\w.]+",
     r"INSERT INTO [\w.]+ \(PRINCIPAL, NAME, VALUE\) VALUES.*",
     r"CREATE TAG IF NOT EXISTS [\w.]+ ALLOWED_VALUES ('\w+'(, )?)+ COMMENT = '[^']*'",
     r"CREATE TAG IF NOT EXISTS [\w.]+ COMMENT = '[^']*'",
-    r"ALTER TAG [\w.]+ SET MASKING POLICY [\w.]+(, MASKING POLICY [\w.]+)*",
+    r"ALTER TAG [\w.]+ SET MASKING POLICY [\w.]+(, MASKING POLICY [\w.]+)*( FORCE)?",
     r"CREATE OR REPLACE MASKING POLICY [\w.]+ AS \(val [\w(),]+(, \w+ [\w(),]+)*\) RETURNS [\w(),]+ ->\s+(?P<body>.*?)"
     r"\s+COMMENT = '(?:[^']|'')*'(\s+EXEMPT_OTHER_POLICIES = TRUE)?",
     r"CREATE OR REPLACE PROJECTION POLICY [\w.]+ AS \(\) RETURNS PROJECTION_CONSTRAINT ->\s+(?P<body>.*)",
@@ -98,27 +101,53 @@ def test_every_statement_has_a_known_shape_and_its_body_parses(policy_set, env, 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_tables_created_with_inline_policies_parse(policy_set, mode):
+    """--create-tables: per table, one Snowflake Scripting block that creates a missing table with its
+    policies inline, and attaches them to one that exists (never skips it unprotected)."""
     text = render(plan(policy_set, "prod", database="ANALYTICS", schema="REVIEWS", mode=mode), create_tables=True)
     assert text == golden_path("prod", f"{mode}-create").read_text()
-    created = [s for s in statements(text) if s.startswith("CREATE TABLE IF NOT EXISTS ANALYTICS.REVIEWS.")
-               and "PE_PRINCIPAL" not in s]
-    assert len(created) == len(policy_set.tables)
-    assert not any(s.startswith("ALTER TABLE") for s in statements(text))  # nothing attached afterwards
-    for statement in created:
-        tree = sqlglot.parse_one(statement, read="snowflake")
-        assert isinstance(tree, exp.Create), statement[:120]
-        assert "WITH ROW ACCESS POLICY ANALYTICS.REVIEWS.PE_ROWS_" in statement
-    users = next(s for s in created if ".user_demographics (" in s)
+    blocks = [s for s in statements(text) if s.startswith("EXECUTE IMMEDIATE $$")]
+    assert len(blocks) == len(policy_set.tables)
+    assert not any(s.startswith("ALTER TABLE") for s in statements(text))  # only inside the blocks
+    for block in blocks:
+        inner = block[len("EXECUTE IMMEDIATE $$"):-2]
+        match = re.fullmatch(
+            r"\s*DECLARE\s+found INTEGER DEFAULT 0;\s+BEGIN\s+"
+            r"SELECT COUNT\(\*\) INTO :found FROM ANALYTICS\.INFORMATION_SCHEMA\.TABLES "
+            r"WHERE TABLE_SCHEMA = 'REVIEWS' AND TABLE_NAME = '\w+';\s+"
+            r"IF \(found > 0\) THEN\s+(?P<protect>.*?)\s+ELSE\s+(?P<create>CREATE TABLE .*?);\s+END IF;\s+END;\s*",
+            inner, flags=re.S)
+        assert match, block[:300]
+        tree = sqlglot.parse_one(match["create"], read="snowflake")
+        assert isinstance(tree, exp.Create), match["create"][:120]
+        assert "WITH ROW ACCESS POLICY ANALYTICS.REVIEWS.PE_ROWS_" in match["create"]
+        protect = [p.strip() for p in match["protect"].split(";\n") if p.strip()]
+        assert protect and all(any(re.fullmatch(shape, p.rstrip(";"), flags=re.S) for shape in SHAPES)
+                               for p in protect), protect
+        assert protect[-1].startswith("ALTER TABLE") and "ADD ROW ACCESS POLICY" in protect[-1]
+    users = next(b for b in blocks if ".user_demographics (" in b)
     assert "NationalID VARCHAR WITH MASKING POLICY ANALYTICS.REVIEWS.PE_MASK_USER_DEMOGRAPHICS_NATIONALID " \
            "WITH PROJECTION POLICY ANALYTICS.REVIEWS.PE_DENY_USER_DEMOGRAPHICS_NATIONALID" in users
     assert "PRIMARY KEY (UserID)" in users
 
 
-def test_no_key_in_printed_ddl_and_the_handler_matches_crypto(policy_set):
-    text = generate(policy_set, "prod")
-    assert KEY.master.hex() not in text and "<set by policyengine apply" in text
+def test_no_key_in_printed_ddl_and_the_handler_matches_crypto(policy_set, tmp_path, monkeypatch):
+    """The printed DDL holds no key material at all, and the handler, given only the derived keys in
+    the staged file (read from the import directory, as Snowflake documents for inline handlers),
+    computes what the engine computes."""
+    text = render(plan(policy_set, "prod", database="ANALYTICS", schema="REVIEWS"), fingerprint=KEY.fingerprint())
+    derived = crypto.warehouse_key_file(KEY)
+    assert KEY.master.hex() not in text and KEY.master.hex() not in derived
+    for purpose in crypto.PURPOSES:
+        assert KEY.purpose_key(purpose).hex() not in text
+    assert f"key fingerprint {KEY.fingerprint()}" in text
+    assert "IMPORTS = ('@ANALYTICS.REVIEWS.PE_KEYS/policyengine_keys.json')" in text
+    assert "PUT 'file://policyengine_keys.json' @ANALYTICS.REVIEWS.PE_KEYS AUTO_COMPRESS = FALSE OVERWRITE = TRUE" \
+        in text
+    assert "policyengine warehouse-keys --out policyengine_keys.json" in text
+    (tmp_path / "policyengine_keys.json").write_text(derived)
+    monkeypatch.setitem(sys._xoptions, "snowflake_import_directory", str(tmp_path) + "/")
     namespace: dict = {}
-    exec(compile(handler_source(KEY.master.hex()), "handler", "exec"), namespace)  # noqa: S102 - our own source
+    exec(compile(handler_source(), "handler", "exec"), namespace)  # noqa: S102 - our own source
     text_udf, int_udf = namespace["pe_keyed_text"], namespace["pe_keyed_int"]
     for value in ["alice@example.com", "", "Ünïcödé 12", "x" * 90]:
         assert text_udf("hash", value) == crypto.hash_text(KEY, value)

@@ -15,7 +15,7 @@ from policyengine.cli.output import Format, stdout, write_json
 apply_app = typer.Typer(help="Apply native warehouse policies, changing only what differs.", no_args_is_help=True)
 app.add_typer(apply_app, name="apply")
 
-SYMBOL_STYLE = {"+": "green", "~": "yellow", ">": "cyan", "-": "red"}
+SYMBOL_STYLE = {"+": "green", "~": "yellow", ">": "cyan", "-": "red", "=": "dim"}
 
 
 @apply_app.command("snowflake")
@@ -31,10 +31,13 @@ def apply_snowflake(
     prune: Annotated[bool, typer.Option("--prune", help="Drop policyengine policies nothing uses any more.")] = False,
     fmt: FormatOption = Format.table,
 ) -> int:
-    """Read the policies Snowflake has, plan the difference, show it, and apply it."""
+    """Read the policies Snowflake has, plan the difference, check it whole, show it, and apply it."""
     from policyengine.backends.snowflake_connection import SnowflakeUnavailable, connect
     from policyengine.cli.ddl import snowflake_target
-    from policyengine.ddl.snowflake_apply import ApplyFailed, apply, plan_changes, read_existing
+    from policyengine.ddl.snowflake_apply import ApplyFailed, PlanRefused, apply, plan_changes
+    from policyengine.ddl.snowflake_check import check_plan
+    from policyengine.ddl.snowflake_drift import drift, record_actions
+    from policyengine.ddl.snowflake_read import read_existing
 
     target = snowflake_target(env, database, schema, mode)
     environment = target.environment
@@ -48,24 +51,46 @@ def apply_snowflake(
     except SnowflakeUnavailable as error:
         failed(str(error))
     existing = read_existing(connected, target)
-    shown = plan_changes(target, existing, key_hex=None, prune=prune)  # what people see: no key
+    drifted = drift(existing, target)
+    try:
+        actions = plan_changes(target, existing, keys=keys, prune=prune)
+        final = check_plan(target, existing, actions)
+    except PlanRefused as refused:
+        failed(f"nothing applied: {refused}")
+    if actions:
+        actions += record_actions(target, final)
     if fmt is Format.json:
-        write_json([{"action": a.symbol, "summary": a.summary, "statement": a.statement} for a in shown])
+        write_json({"drift": [{"item": d.item, "change": d.describe()} for d in drifted],
+                    "plan": [{"action": a.symbol, "summary": a.summary, "statement": a.statement} for a in actions]})
     else:
-        for action in shown:
+        if drifted:
+            stdout.print("[bold]drift[/] (changed in Snowflake outside policyengine since its last apply):",
+                         highlight=False)
+            for item in drifted:
+                stdout.print(f"  [magenta]![/] {item.describe()}", highlight=False)
+            stdout.print("", highlight=False)
+        for action in actions:
             stdout.print(f"[{SYMBOL_STYLE[action.symbol]}]{action.symbol}[/] {action.summary}", highlight=False)
-        stdout.print(f"\nplan: {len(shown)} change{'s' if len(shown) != 1 else ''} for {environment}"
-                     + (" (nothing to do)" if not shown else ""), highlight=False)
-    if dry_run or not shown:
+        changes = sum(1 for a in actions if a.symbol != "=")
+        stdout.print(f"\nplan: {changes} change{'s' if changes != 1 else ''} for {environment}"
+                     + (" (nothing to do)" if not actions else ""), highlight=False)
+    if dry_run or not actions:
         return EXIT_OK
     if not yes:
         if not sys.stdin.isatty() or not typer.confirm("apply these changes?"):
             failed("not applied: confirm interactively or pass --yes")
-    actions = plan_changes(target, existing, key_hex=keys.master.hex() if keys else None, prune=prune)
     try:
         count = apply(connected, actions)
     except ApplyFailed as failure:
-        failed(f"stopped after {failure.done} of {len(actions)} changes: {failure.action.summary}: "
-               f"{type(failure.error).__name__}")
+        ran = "".join(f"\n  ran: {a.summary}" for a in actions[:failure.done])
+        left = "".join(f"\n  not run: {a.summary}" for a in actions[failure.done + 1:])
+        failed(f"stopped at step {failure.done + 1} of {len(actions)}: {failure.action.summary}: "
+               f"{type(failure.error).__name__}: {_reason(failure.error)}{ran}{left}\n"
+               "run apply again: it plans from what Snowflake now holds")
     stdout.print(f"applied {count} changes", highlight=False)
     return EXIT_OK
+
+
+def _reason(error: Exception) -> str:
+    """Snowflake's message for a failed DDL statement; it names objects, never data or keys."""
+    return " ".join(str(error).split())[:300]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from policyengine.cli import EXIT_OK, app, load_or_exit
-from policyengine.cli.common import failed
+from policyengine.cli.common import configured_key, failed
 
 
 class Mode(str, Enum):
@@ -40,7 +40,9 @@ def snowflake(
     from policyengine.ddl.snowflake import render
 
     target = snowflake_target(env, database, schema, mode)
-    typer.echo(render(target, create_tables=create_tables), nl=False)
+    keys = configured_key(None) if target.keyed_udfs else None
+    typer.echo(render(target, fingerprint=keys.fingerprint() if keys else None, create_tables=create_tables),
+               nl=False)
     return EXIT_OK
 
 

@@ -1,4 +1,5 @@
-"""``policyengine keygen`` and ``policyengine decrypt``: the key for hash/tokenize/encrypt, and reversal."""
+"""``policyengine keygen``, ``decrypt`` and ``warehouse-keys``: the key for hash/tokenize/encrypt, reversal, and
+what a warehouse is given of it."""
 
 from __future__ import annotations
 
@@ -58,4 +59,25 @@ def decrypt(
             typer.echo(decrypt_value(keys, token))
         except ValueError as error:
             failed(str(error))
+    return EXIT_OK
+
+
+@app.command("warehouse-keys")
+def warehouse_keys(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write (mode 600); "
+                                      "policyengine_keys.json is what the DDL uploads.")],
+    key_file: KeyFileOption = None,
+) -> int:
+    """Write the per-purpose keys Snowflake's secure functions read (derived from the key; never the key)."""
+    from policyengine.crypto import warehouse_key_file
+
+    keys = configured_key(key_file)
+    if keys is None:
+        failed("no key: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, pass --key-file, or keep "
+               "policyengine.key beside the policy set")
+    if out.exists():
+        failed(f"{out} exists; remove it first (it may hold another key's derived keys)")
+    write_key_file(out, warehouse_key_file(keys).rstrip("\n"))
+    typer.echo(f"wrote the derived keys (fingerprint {keys.fingerprint()}) to {out}: upload it with the DDL's PUT, "
+               "then delete it")
     return EXIT_OK

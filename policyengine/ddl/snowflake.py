@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 
 from policyengine.ddl import snowflake_statements
+from policyengine.ddl.keyed_handler import KEY_FILE, KEY_STAGE
 from policyengine.ddl.snowflake_plan import SnowflakePlan
 
 
@@ -21,15 +22,17 @@ def _environment() -> jinja2.Environment:
                               autoescape=False, keep_trailing_newline=True)
 
 
-def render(plan: SnowflakePlan, *, master_key_hex: str | None = None, create_tables: bool = False) -> str:
-    """The DDL text. Without ``master_key_hex`` the keyed UDFs carry a placeholder, never a key.
+def render(plan: SnowflakePlan, *, fingerprint: str | None = None, create_tables: bool = False) -> str:
+    """The DDL text. It never holds key material: the keyed UDFs read the derived keys from a staged
+    file whose writing and upload the text explains; ``fingerprint`` (of the key in use, when one is
+    configured) is recorded in their comment so ``apply`` later sees whether the key changed.
 
-    ``create_tables``: the tables are created with their policies and tags inline (``WITH MASKING
-    POLICY``, ``WITH ROW ACCESS POLICY``), instead of attached to existing tables afterwards.
+    ``create_tables``: tables that do not exist are created with their policies and tags inline
+    (``WITH MASKING POLICY``, ``WITH ROW ACCESS POLICY``); tables that exist get them attached.
     """
     template = _environment().get_template("policies.sql.j2")
-    return template.render(plan=plan, sf=snowflake_statements, master_key_hex=master_key_hex,
-                           create_tables=create_tables)
+    return template.render(plan=plan, sf=snowflake_statements, fingerprint=fingerprint, create_tables=create_tables,
+                           key_file=KEY_FILE, key_stage=KEY_STAGE)
 
 
 def statements(text: str) -> list[str]:

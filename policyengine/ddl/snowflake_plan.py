@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -90,6 +90,8 @@ def object_name(*parts: str) -> str:
 class Argument:
     name: str
     type: str
+    #: the table column the argument is bound to, for a row access policy's ON list and exemptions
+    column: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class TagMaskingPolicy:
     name: str
     type: str
     body: exp.Expression
+    #: a row access policy reads one of the columns this policy masks (Snowflake refuses that otherwise)
+    exempt_other_policies: bool = False
 
 
 @dataclass(frozen=True)
@@ -274,8 +278,16 @@ def plan(policy_set: PolicySet, environment: str, *, database: str | None = None
                 continue
             _add_column_policies(result, policy_set, table, column, raw_roles, udfs)
         result.row_access.append(_row_access(result, policy_set, table, with_access))
+    in_row_access = {(rap.table.key, name_key(argument.column)) for rap in result.row_access
+                     for argument in rap.signature}
+    result.masking = [replace(m, exempt_other_policies=True)
+                      if (m.table.key, m.column.key) in in_row_access and not m.exempt_other_policies else m
+                      for m in result.masking]
+    exempt_families = {snowflake_family(column) for table, column, _ in result.protection_tags
+                       if (table.key, column.key) in in_row_access}
     for family, columns in sorted(tagged.items()):
-        result.tag_masking.append(_tag_policy(result, family, columns, udfs))
+        result.tag_masking.append(replace(_tag_policy(result, family, columns, udfs),
+                                          exempt_other_policies=family in exempt_families))
     for principal in policy_set.principals.values():
         for attribute, value in sorted(principal.attributes.items()):
             result.attributes.append((principal.name.upper(), attribute, str(value)))
@@ -301,15 +313,13 @@ def _add_column_policies(result: SnowflakePlan, policy_set: PolicySet, table: Ta
             if raw_roles else masked)
     signature = (Argument("val", snowflake_type(column)),) + tuple(
         Argument(identifier(c.name), snowflake_type(c)) for c in conditional)
-    in_row_filters = any(table.column(c.name) is not None and name_key(c.name) == column.key
-                         for rule in table.row_access for c in outer_columns(rule.where))
     used_as_condition = any(
         other.protection.kind == "custom" and other.custom_expr is not None and
         any(name_key(r.name) == column.key for r in outer_columns(other.custom_expr))
         for other in table.columns if other.key != column.key)
     result.masking.append(MaskingPolicy(
         name=object_name("PE_MASK", table.name, column.name), table=table, column=column, signature=signature,
-        body=body, exempt_other_policies=in_row_filters or used_as_condition,
+        body=body, exempt_other_policies=used_as_condition,  # and if a row access policy reads it: plan()
         comment=f"policyengine: {table.name}.{column.name} ({column.sensitivity}, {column.protection.kind}) in "
                 f"{result.environment}"))
     if column.protection.kind == "deny":
@@ -344,9 +354,19 @@ def _row_access(result: SnowflakePlan, policy_set: PolicySet, table: Table, with
                     referenced.append(found)
         body = exp.or_(*terms) if terms else exp.false()
     if not referenced:
-        referenced = [table.columns[0]]  # a row access policy takes at least one column
-    signature = tuple(Argument(identifier(c.name), snowflake_type(c)) for c in referenced)
+        referenced = [_unmasked_column(result, table)]  # a row access policy takes at least one column
+    signature = tuple(Argument(identifier(c.name), snowflake_type(c), c.name) for c in referenced)
     return RowAccessPolicy(object_name("PE_ROWS", table.name), table, signature, body)
+
+
+def _unmasked_column(result: SnowflakePlan, table: Table) -> Column:
+    """The column a row access policy without row rules is bound to: its body reads no column, but
+    Snowflake wants one, and refuses a column that a masking policy also covers unless that policy is
+    exempt. So the first column nothing masks; if every column is masked, the first, whose masking
+    policy ``plan`` then makes exempt (harmless: the row access body never reads it)."""
+    masked = {m.column.key for m in result.masking if m.table.key == table.key} | {
+        c.key for t, c, _ in result.protection_tags if t.key == table.key}
+    return next((c for c in table.columns if c.key not in masked), table.columns[0])
 
 
 def _snowflake_row_condition(result: SnowflakePlan, policy_set: PolicySet, table: Table,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
-from policyengine import load_policy_set
+from policyengine import crypto, load_policy_set
 from policyengine.ddl.snowflake_apply import apply, normalize_body, plan_changes, read_existing
 from policyengine.ddl.snowflake_plan import plan
 from tests.conftest import EXAMPLE
 from tests.snowflake_fake import FakeSnowflake, FakeSnowflakeError
 
 KEY_HEX = "00112233445566778899aabbccddeeff"
+KEY = crypto.parse_key(KEY_HEX)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def new_fake(policy_set):
 
 
 def converge(connection, target):
-    actions = plan_changes(target, read_existing(connection, target), key_hex=KEY_HEX)
+    actions = plan_changes(target, read_existing(connection, target), keys=KEY)
     apply(connection, actions)
     return actions
 
@@ -43,16 +45,22 @@ def test_first_apply_creates_everything_and_a_second_plan_is_empty(policy_set, m
     assert {a.symbol for a in actions} == {"+", ">"}
     assert len(fake.model.policies) == len(target.masking) + len(target.projection) + len(target.row_access) + \
         len(target.tag_masking)
-    assert plan_changes(target, read_existing(fake, target), key_hex=KEY_HEX) == []
+    assert plan_changes(target, read_existing(fake, target), keys=KEY) == []
 
 
-def test_the_plan_never_prints_the_key_but_apply_sends_it(policy_set):
+def test_no_key_material_in_any_statement_and_only_derived_keys_are_uploaded(policy_set):
     fake = new_fake(policy_set)
     target = desired(policy_set)
-    printed = plan_changes(target, read_existing(fake, target), key_hex=None)
-    assert not any(KEY_HEX in a.statement for a in printed)
-    sent = plan_changes(target, read_existing(fake, target), key_hex=KEY_HEX)
-    assert any(KEY_HEX in a.statement for a in sent if "SECURE FUNCTION" in a.statement)
+    actions = plan_changes(target, read_existing(fake, target), keys=KEY)
+    assert not any(KEY_HEX in a.statement for a in actions)
+    [upload] = [a for a in actions if a.upload is not None]
+    assert KEY_HEX not in upload.upload and upload.upload == crypto.warehouse_key_file(KEY)
+    apply(fake, actions)
+    assert not any(KEY_HEX in s for s in fake.executed)
+    [staged] = fake.model.stages["PE_KEYS"].values()
+    assert staged == crypto.warehouse_key_file(KEY)
+    assert all(f"key fingerprint {KEY.fingerprint()}" in fake.model.functions[name].comment
+               for name in target.keyed_udfs)
 
 
 def test_a_changed_environment_alters_bodies_in_place_and_swaps_nothing(policy_set):
@@ -163,8 +171,10 @@ def test_cli_shows_the_plan_applies_it_and_then_has_nothing_to_do(monkeypatch, c
         main(base + ["--yes"])
     out = capsys.readouterr().out
     assert applied.value.code == 0 and "applied" in out and KEY_HEX not in out
-    assert any(KEY_HEX in s for s in fake.executed if "SECURE FUNCTION" in s)  # the key reached Snowflake only
+    assert not any(KEY_HEX in s for s in fake.executed)  # the master key never reaches Snowflake
+    [staged] = fake.model.stages["PE_KEYS"].values()
+    assert staged == crypto.warehouse_key_file(KEY)  # its derived keys do, on the stage only
 
     with pytest.raises(SystemExit) as again:
         main(base + ["--format", "json"])
-    assert again.value.code == 0 and capsys.readouterr().out.strip() == "[]"
+    assert again.value.code == 0 and json.loads(capsys.readouterr().out) == {"drift": [], "plan": []}

@@ -19,7 +19,8 @@ throughout:
    never unset-then-set), then each table's row access policy (one ``DROP ..., ADD ...``);
 6. removals last: stale protection tag values (after the column's own policy is attached), column
    policies the set no longer wants, tag policies no type needs, and with ``--prune`` unreferenced
-   policies;
+   policies; except for a column the set leaves raw now, which loses its policy and protection tag
+   before the attachments (a row access policy may bind it next);
 7. the record of what the schema now holds (``PE_APPLIED``), from which the next dry run tells drift
    (changes made outside policyengine) from planned change.
 """
@@ -148,9 +149,15 @@ def plan_changes(plan: SnowflakePlan, existing: SnowflakeModel, *, keys: KeyMate
 
     if plan.keyed_udfs:
         fingerprint = keys.fingerprint() if keys else None
-        stale = sorted(name for name in plan.keyed_udfs
-                       if name not in existing.functions or fingerprint is None or
-                       recorded_fingerprint(existing.functions[name].comment) != fingerprint)
+        missing = sorted(plan.keyed_udfs - set(existing.functions))
+        if keys is None and missing:
+            raise PlanRefused(f"the policies call {', '.join(missing)}, which need the key to be created: set "
+                              "POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, or keep policyengine.key beside the "
+                              "policy set")
+        # without the key, functions that exist cannot be judged stale (their fingerprint is all there is)
+        stale = missing if keys is None else sorted(
+            name for name in plan.keyed_udfs
+            if name not in existing.functions or recorded_fingerprint(existing.functions[name].comment) != fingerprint)
         if stale:
             creates.append(Action("+", f"create stage {sql.KEY_STAGE}", sql.create_key_stage(plan)))
             creates.append(Action("+", f"upload the derived keys (fingerprint {fingerprint or 'unknown'})",
@@ -253,18 +260,26 @@ def plan_changes(plan: SnowflakePlan, existing: SnowflakeModel, *, keys: KeyMate
             attaches.append(Action(">", f"swap row access policy {current_ref.policy} for {used[rap.name]} on {table}",
                                    sql.add_row_access(plan, rap, used[rap.name], replacing=current_ref.policy)))
 
+    # A column the set no longer protects at all loses its policy or tag first: it is to be raw anyway, and
+    # a row access policy may now bind it. One that changes how it is protected loses the old way last,
+    # once the new one (its own policy, or the tag) is in place.
+    raw_first: list[Action] = []
+    protected = {(plan.table_name(m.table).lower(), stored(m.column.name)) for m in plan.masking} | {
+        (plan.table_name(t).lower(), stored(c.name)) for t, c, _ in plan.protection_tags}
     wanted_protection = {(plan.table_name(t).lower(), stored(c.name)) for t, c, _ in plan.protection_tags}
     for (table, column, tag), _value in sorted(existing.tag_values.items()):
         if tag == PROTECTION_TAG and (table, column) not in wanted_protection:
-            removals.append(Action("-", f"unset tag {PROTECTION_TAG} from {table}.{column}",
-                                   sql.unset_tag(plan, table, column, PROTECTION_TAG)))
+            (removals if (table, column) in protected else raw_first).append(
+                Action("-", f"unset tag {PROTECTION_TAG} from {table}.{column}",
+                       sql.unset_tag(plan, table, column, PROTECTION_TAG)))
     for key, reference in sorted(by_column.items()):
         kind, table, column = key
         ours = reference.policy.startswith("PE_") and not reference.policy.startswith("PE_TAG")
         if key not in wanted_columns and ours:
             statement = (sql.unset_masking(table, column) if kind == "MASKING_POLICY"
                          else sql.unset_projection(table, column))
-            removals.append(Action("-", f"unset {reference.policy} from {table}.{column}", statement))
+            (removals if (table, column) in protected else raw_first).append(
+                Action("-", f"unset {reference.policy} from {table}.{column}", statement))
     for family, name in sorted(on_tag.items()):
         if family not in wanted_families and name.startswith("PE_"):
             removals.append(Action("-", f"unset {name} from tag {PROTECTION_TAG}", sql.unset_tag_policy(plan, name)))
@@ -278,7 +293,7 @@ def plan_changes(plan: SnowflakePlan, existing: SnowflakeModel, *, keys: KeyMate
             if name not in keep and (not attached or removed_now):
                 removals.append(Action("-", f"drop unused {NOUNS[policy.kind].lower()} {name}",
                                        sql.drop_policy(plan, NOUNS[policy.kind], name)))
-    return creates + changes + tag_setup + attaches + removals
+    return creates + changes + tag_setup + raw_first + attaches + removals
 
 
 class ApplyFailed(Exception):

@@ -49,8 +49,7 @@ def check_plan(plan: SnowflakePlan, existing: SnowflakeModel, actions: Sequence[
         try:
             state.execute(action.statement, put_content=action.upload)
         except RuleViolation as violation:
-            raise PlanRefused(f"step {index} ({action.summary}) would fail in Snowflake: {violation} "
-                              f"[{violation.rule.name}: {violation.rule.doc}]") from None
+            raise PlanRefused(f"step {index} ({action.summary}) would fail in Snowflake: {violation}") from None
         lost = keep - _masked(state, keep)
         if lost:
             names = ", ".join(f"{t}.{c}" for t, c in sorted(lost))

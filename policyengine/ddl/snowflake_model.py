@@ -674,8 +674,11 @@ class SnowflakeModel:
     def _script(self, text: str) -> None:
         m = re.match(r"EXECUTE IMMEDIATE\s+\$\$(.*)\$\$\s*$", text, re.I | re.S)
         block = " ".join(m.group(1).split()) if m else ""
-        found = re.match(rf"BEGIN IF \(EXISTS \(SELECT 1 FROM ({IDENT})\.INFORMATION_SCHEMA\.TABLES WHERE "
-                         rf"TABLE_SCHEMA = ({STRING}) AND TABLE_NAME = ({STRING})\)\) THEN (.*?)"
+        # the shape the engine writes: a variable set by SELECT ... INTO (docs: sql-reference/constructs/into),
+        # then IF (...) THEN ... ELSE ... END IF (docs: developer-guide/snowflake-scripting/branch)
+        found = re.match(rf"DECLARE found INTEGER DEFAULT 0; BEGIN SELECT COUNT\(\*\) INTO :found FROM "
+                         rf"({IDENT})\.INFORMATION_SCHEMA\.TABLES WHERE "
+                         rf"TABLE_SCHEMA = ({STRING}) AND TABLE_NAME = ({STRING}); IF \(found > 0\) THEN (.*?)"
                          rf"(?: ELSE (.*?))? END IF; END;?$", block, re.I | re.S)
         if not found:
             raise NotUnderstood(f"the Snowflake model does not understand this block: {_head(block)}")

@@ -264,11 +264,14 @@ def test_a_new_sensitivity_level_is_allowed_on_the_tag_before_a_column_uses_it(w
     assert second_plan(fake, after) == []
 
 
-def test_a_tag_policy_spelled_time_9_is_swapped_with_force_not_doubled(write_set):
-    """Snowflake allows one masking policy per data type on a tag; TIME(9) and TIME are one type."""
-    columns = "  - {name: OpensAt, type: TIME, sensitivity: secret, protection: nullify}\n" \
-              "  - {name: Region, type: STRING, sensitivity: public, protection: none}\n"
-    policy_set = small_set(write_set, columns)
+TIME_COLUMNS = "  - {name: OpensAt, type: TIME, sensitivity: secret, protection: nullify}\n" \
+               "  - {name: Region, type: STRING, sensitivity: public, protection: none}\n"
+
+
+def test_time_9_as_describe_spells_it_is_the_same_signature_as_time(write_set):
+    """Snowflake allows one masking policy per data type on a tag; TIME(9) and TIME are one type, so the
+    tag's policy read back as TIME(9) is changed in place, never doubled under a new name."""
+    policy_set = small_set(write_set, TIME_COLUMNS)
     target = plan(policy_set, "prod", database=DB, schema=SCHEMA, mode="tag")
     fake = FakeSnowflake.for_policy_set(policy_set, DB, SCHEMA)
     fake.run("CREATE TAG IF NOT EXISTS ANALYTICS.REVIEWS.PE_PROTECTION COMMENT = 'x'")
@@ -276,8 +279,24 @@ def test_a_tag_policy_spelled_time_9_is_swapped_with_force_not_doubled(write_set
              "RETURNS TIME(9) -> NULL")
     fake.run("ALTER TAG ANALYTICS.REVIEWS.PE_PROTECTION SET MASKING POLICY ANALYTICS.REVIEWS.PE_TAG_MASK_TIME")
     actions = converge(fake, target)
+    assert "change the body of masking policy PE_TAG_MASK_TIME" in [a.summary for a in actions]
+    assert not any(a.summary.startswith("create masking policy") for a in actions)
+    assert fake.model.tag_policies["PE_PROTECTION"] == {"TIME": "PE_TAG_MASK_TIME"}
+    assert_protected(fake, target)
+    assert second_plan(fake, target) == []
+
+
+def test_another_policy_for_the_type_on_the_tag_is_swapped_with_force(write_set):
+    policy_set = small_set(write_set, TIME_COLUMNS)
+    target = plan(policy_set, "prod", database=DB, schema=SCHEMA, mode="tag")
+    fake = FakeSnowflake.for_policy_set(policy_set, DB, SCHEMA)
+    fake.run("CREATE TAG IF NOT EXISTS ANALYTICS.REVIEWS.PE_PROTECTION COMMENT = 'x'")
+    fake.run("CREATE OR REPLACE MASKING POLICY ANALYTICS.REVIEWS.OLD_TIME_MASK AS (val TIME(9)) "
+             "RETURNS TIME(9) -> NULL")
+    fake.run("ALTER TAG ANALYTICS.REVIEWS.PE_PROTECTION SET MASKING POLICY ANALYTICS.REVIEWS.OLD_TIME_MASK")
+    actions = converge(fake, target)
     assert any(a.statement.startswith("ALTER TAG") and a.statement.endswith("FORCE") for a in actions)
-    assert len(fake.model.tag_policies["PE_PROTECTION"]) == 1
+    assert fake.model.tag_policies["PE_PROTECTION"] == {"TIME": "PE_TAG_MASK_TIME"}
     assert_protected(fake, target)
     assert second_plan(fake, target) == []
 

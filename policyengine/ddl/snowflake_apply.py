@@ -290,7 +290,7 @@ def plan_changes(plan: SnowflakePlan, existing: SnowflakeModel, *, keys: KeyMate
         for name, policy in sorted(existing.policies.items()):
             attached = any(a.policy == name for a in existing.attachments) or name in still_on_tag
             removed_now = any(name in a.statement for a in removals)
-            if name not in keep and (not attached or removed_now):
+            if name.startswith("PE_") and name not in keep and (not attached or removed_now):
                 removals.append(Action("-", f"drop unused {NOUNS[policy.kind].lower()} {name}",
                                        sql.drop_policy(plan, NOUNS[policy.kind], name)))
     return creates + changes + tag_setup + raw_first + attaches + removals

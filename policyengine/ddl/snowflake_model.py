@@ -827,8 +827,11 @@ def _parenthesized(text: str) -> tuple[str, str]:
 
 
 def normalize_type(text: str) -> str:
-    """A type as written, normalized: upper case, no whitespace, VARCHAR(16777216) as VARCHAR."""
+    """A type as written, normalized: upper case, no whitespace, the default length or precision dropped
+    (VARCHAR(16777216) is VARCHAR; TIME(9) and TIMESTAMP_NTZ(9) are TIME and TIMESTAMP_NTZ, 9 being the
+    documented default fractional-seconds precision), so DESCRIBE's spelling never looks like a new type."""
     kind = re.sub(r"\s+", "", text.upper())
+    kind = re.sub(r"^(TIME|TIMESTAMP|TIMESTAMP_NTZ|TIMESTAMP_LTZ|TIMESTAMP_TZ|DATETIME)\(9\)$", r"\1", kind)
     return re.sub(r"^(VARCHAR|STRING|TEXT)\(16777216\)$", r"\1", kind)
 
 

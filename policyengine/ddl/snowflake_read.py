@@ -127,9 +127,15 @@ def read_existing(connection: Connection, plan: SnowflakePlan) -> SnowflakeModel
                                      f"REF_ENTITY_NAME => '{plan.qualified(tag)}', REF_ENTITY_DOMAIN => 'tag'))")
             on_tag: dict[str, str] = {}
             for row in found:
-                policy = state.policies.get(str(row["policy_name"]).upper())
-                kind = policy.signature[0][1] if policy and policy.signature else "UNKNOWN"
-                on_tag[type_family(kind)] = str(row["policy_name"]).upper()
+                name = str(row["policy_name"]).upper()
+                policy = state.policies.get(name)
+                if policy is not None and policy.signature:
+                    kind = policy.signature[0][1]
+                else:  # not one of ours: its data type still decides which type's slot on the tag it holds
+                    described = rows(connection, f"DESCRIBE MASKING POLICY {plan.qualified(name)}")
+                    signature = parse_signature(str(described[0]["signature"])) if described else ()
+                    kind = signature[0][1] if signature else "UNKNOWN"
+                on_tag[type_family(kind)] = name
             state.tag_policies[tag] = on_tag
     for row in rows(connection, f"SHOW USER FUNCTIONS{where}"):
         name = str(row["name"]).upper()

@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features", ("policyengine.dlp",)),
     ("front ends", ("policyengine.dbapi", "policyengine.sqlalchemy_dialect", "policyengine.testing",
                     "policyengine.server", "policyengine.demo", "policyengine.report", "policyengine.dbt",
-                    "policyengine.fuzz", "policyengine.schema_files")),
+                    "policyengine.fuzz", "policyengine.schema_files", "policyengine.conformance")),
     ("command line", ("policyengine.cli", "policyengine.__main__", "policyengine")),
 )
 

@@ -358,6 +358,7 @@ def test_audit_bad_time_exits_1_saying_what_is_accepted(cli, tmp_path, option):
     ["explain", "-u", "bob", "SELECT 1"],
     ["ddl", "snowflake"],
     ["apply", "snowflake", "--dry-run"],
+    ["verify", "snowflake"],
     ["report"],
 ])
 def test_an_unknown_environment_is_refused_on_every_command(cli, demo_db, command):
@@ -380,7 +381,8 @@ def test_every_command_that_takes_env_is_covered():
             command = command.commands[name]
         if any("--env" in getattr(p, "opts", ()) for p in command.params) and path:
             takes_env.add(" ".join(path))
-    assert takes_env == {"query", "rewrite", "explain", "ddl snowflake", "apply snowflake", "report"}
+    assert takes_env == {"query", "rewrite", "explain", "ddl snowflake", "apply snowflake", "verify snowflake",
+                         "report"}
 
 
 @pytest.mark.parametrize("option, kind, listed", [

@@ -18,4 +18,5 @@ from policyengine.cli import (  # noqa: F401
     serve,
     user,
     validate,
+    verify,
 )

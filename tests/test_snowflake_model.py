@@ -4,6 +4,7 @@ variant; the fake connection built on it answers apply's reads in Snowflake's sh
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -500,3 +501,13 @@ def test_for_policy_set_types_the_contracts_columns_and_takes_overrides():
     fake.run("ALTER TABLE ANALYTICS.REVIEWS.reviews MODIFY COLUMN CreatedAt SET TAG ANALYTICS.REVIEWS.PE_PROTECTION "
              "= 'TIMESTAMP:generalize'")
     assert fake.model.masking_of("analytics.reviews.reviews", "CREATEDAT") is None
+
+
+def test_docs_list_every_rule_with_its_page():
+    """docs/snowflake.md's table of rules is the model's RULES, in order, each with its page."""
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "snowflake.md").read_text()
+    table = text.split("<!-- rules: policyengine.ddl.snowflake_model.RULES -->", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^\| `([^`]+)` \| \[[^\]]+\]\((https://docs\.snowflake\.com/[^)]+)\) \|$", table, re.M)
+    assert listed == [(rule.name, rule.doc) for rule in RULES]

@@ -183,8 +183,13 @@ def plan_changes(plan: SnowflakePlan, existing: SnowflakeModel, *, keys: KeyMate
         current = existing.policies.get(wanted.name)
         target = wanted.name
         exempt = wanted.exempt
+        # never un-exempt a policy in use: nothing needs it, and the swap back would have to wait for the
+        # row access policy that read the column to be swapped first
         if current is not None and current.exempt and not exempt and current.signature == wanted.signature:
-            exempt = True  # never un-exempt an attached policy: nothing needs it, and it would take a swap
+            exempt = True
+        exempt_copy = existing.policies.get(_variant(wanted.name, wanted.signature, True))
+        if not exempt and exempt_copy is not None and existing.referenced(exempt_copy.name):
+            exempt = True  # the exempt copy an earlier apply swapped in is the one attached: keep it
         if current is not None and (current.signature != wanted.signature or current.exempt != exempt):
             # neither can be altered on an attached policy: a policy under a new name, swapped in with FORCE
             target = _variant(wanted.name, wanted.signature, exempt)

@@ -162,6 +162,8 @@ class PolicySimulator:
         self.policy_set = policy_set
         self.duck = duckdb.connect(str(database), read_only=True)
         self.executed: list[str] = []
+        #: (table, roles in session, user) -> the table as that session sees it; built once each
+        self.protected_tables: dict[tuple[Any, ...], exp.Select] = {}
         #: role -> the roles granted to it (upper case): Snowflake's hierarchy, by default ``inherits``
         self.grants = {k.upper(): [r.upper() for r in v] for k, v in (grants or {
             role.name: [policy_set.roles[p].name for p in role.inherits if p in policy_set.roles]
@@ -198,8 +200,11 @@ class PolicySimulator:
         roles = ([role] if isinstance(role, str) else []) + (
             [activated] if isinstance(activated, str) else list(activated))
         user = arguments.get("CURRENT_USER")
-        context = _Context(self, self.held(roles), user if isinstance(user, str) else None)
         tree = sqlglot.parse_one(query, read="snowflake")
+        # only the columns the query names are built (a column it never names cannot be read), all with *
+        named = None if any(isinstance(n, exp.Star) for n in tree.find_all(exp.Star)) else frozenset(
+            c.name.lower() for c in tree.find_all(exp.Column))
+        context = _Context(self, self.held(roles), user if isinstance(user, str) else None, named)
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         for node in tree.find_all(exp.Table):
             # only the account's tables exist here: no files, no table functions, no other objects
@@ -229,8 +234,8 @@ class PolicySimulator:
 class _Context:
     """One statement's simulated session: the roles in session, the user."""
 
-    def __init__(self, simulator: PolicySimulator, held: set[str], user: str | None):
-        self.simulator, self.plan, self.held, self.user = simulator, simulator.plan, held, user
+    def __init__(self, simulator: PolicySimulator, held: set[str], user: str | None, named: frozenset[str] | None):
+        self.simulator, self.plan, self.held, self.user, self.named = simulator, simulator.plan, held, user, named
 
     def bind(self, body: exp.Expression, tags: dict[str, str] | None = None) -> exp.Expression:
         """A Snowflake body as a DuckDB-ready tree: context functions bound, UDFs inlined, tables read raw."""
@@ -331,8 +336,15 @@ class _Context:
 
     def protected(self, table: Table) -> exp.Select:
         """The table as the session sees it: its row access policy first, then masking on every column."""
+        key = (table.key, frozenset(self.held), self.user, self.named)
+        if key not in self.simulator.protected_tables:
+            self.simulator.protected_tables[key] = self._protected(table)
+        return self.simulator.protected_tables[key].copy()
+
+    def _protected(self, table: Table) -> exp.Select:
         policy = self.plan.row_access_for(table)
-        select = exp.select(*[exp.alias_(self.masked(table, c), c.name, quoted=True) for c in table.columns])
+        columns = [c for c in table.columns if self.named is None or c.name.lower() in self.named] or table.columns[:1]
+        select = exp.select(*[exp.alias_(self.masked(table, c), c.name, quoted=True) for c in columns])
         select = select.from_(exp.alias_(exp.to_table(table.name), RAW, table=True))
         if policy is None:
             return select

@@ -375,3 +375,21 @@ def test_a_failure_midway_says_what_ran_and_a_rerun_converges(monkeypatch, cli):
     assert cli_apply(cli, fake, monkeypatch, "--yes")[0] == 0
     assert json.loads(cli_apply(cli, fake, monkeypatch, "--dry-run", "--format", "json")[1])["plan"] == []
     assert_protected(fake, plan(policy_set, "prod", database=DB, schema=SCHEMA))
+
+
+def test_warehouse_keys_writes_only_derived_keys_for_its_owner(tmp_path, monkeypatch, cli):
+    write_warehouse_keys(cli, monkeypatch, tmp_path)
+    written = tmp_path / "policyengine_keys.json"
+    assert written.stat().st_mode & 0o777 == 0o600
+    stored = json.loads(written.read_text())
+    assert stored == json.loads(crypto.warehouse_key_file(KEY)) and stored["fingerprint"] == KEY.fingerprint()
+    assert KEY.master.hex() not in written.read_text()
+    code, _, err = cli("-p", str(EXAMPLE), "warehouse-keys", "--out", str(written))
+    assert code == 1 and "exists" in err  # never overwritten: it may hold another key's derived keys
+    monkeypatch.delenv("POLICYENGINE_KEY")
+    copy = tmp_path / "set"
+    import shutil
+
+    shutil.copytree(EXAMPLE, copy / "policies")
+    code, _, err = cli("-p", str(copy / "policies"), "warehouse-keys", "--out", str(tmp_path / "other.json"))
+    assert code == 1 and "no key" in err and not (tmp_path / "other.json").exists()

@@ -78,6 +78,15 @@ def configured_key(key_file: Path | None):
         failed(str(error))
 
 
+def required_key(key_file: Path | None):
+    """The key, as :func:`configured_key` finds it, or exit 1 saying every place it is looked for."""
+    keys = configured_key(key_file)
+    if keys is None:
+        failed("no key: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, pass --key-file, or keep "
+               "policyengine.key beside the policy set")
+    return keys
+
+
 def open_engine(db: Path | None, key_file: Path | None, audit: Path | None):
     """The engine over the policy set and database, or exit 1 saying what is wrong."""
     from policyengine.audit import AuditLog

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from policyengine.cli import EXIT_OK, app
-from policyengine.cli.common import KeyFileOption, configured_key, failed
+from policyengine.cli.common import KeyFileOption, failed, required_key
 from policyengine.crypto import write_key_file
 
 
@@ -49,10 +49,7 @@ def decrypt(
     """Decrypt values protected by the encrypt kind; only holders of the key can."""
     from policyengine.crypto import decrypt as decrypt_value
 
-    keys = configured_key(key_file)
-    if keys is None:
-        failed("no key: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, pass --key-file, or keep "
-               "policyengine.key beside the policy set")
+    keys = required_key(key_file)
     tokens = values or [line.strip() for line in sys.stdin if line.strip()]
     for token in tokens:
         try:
@@ -71,10 +68,7 @@ def warehouse_keys(
     """Write the per-purpose keys Snowflake's secure functions read (derived from the key; never the key)."""
     from policyengine.crypto import warehouse_key_file
 
-    keys = configured_key(key_file)
-    if keys is None:
-        failed("no key: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE, pass --key-file, or keep "
-               "policyengine.key beside the policy set")
+    keys = required_key(key_file)
     if out.exists():
         failed(f"{out} exists; remove it first (it may hold another key's derived keys)")
     write_key_file(out, warehouse_key_file(keys).rstrip("\n"))

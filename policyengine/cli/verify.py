@@ -66,6 +66,10 @@ def verify_snowflake(
         failed(f"database not found: {db}{hint}; give the DuckDB database that holds the same data as "
                "the Snowflake tables with --db")
     keys = configured_key(key_file)
+    if keys is None and _keyed_columns(policy_set):
+        failed("the policies use hash, tokenize or encrypt: set POLICYENGINE_KEY or POLICYENGINE_KEY_FILE (the key "
+               "`apply` gave Snowflake's secure functions), or the engine refuses every keyed column and nothing "
+               "about them is compared")
     try:
         backend = DuckDBBackend(db, keys=keys)
     except QueryFailed as error:
@@ -91,6 +95,12 @@ def verify_snowflake(
     return EXIT_OK if report.passed else EXIT_MISMATCH
 
 
+def _keyed_columns(policy_set: Any) -> bool:
+    from policyengine.protections import KINDS
+
+    return any(KINDS[column.protection.kind].keyed for table in policy_set.tables.values() for column in table.columns)
+
+
 def _close(connection: Any) -> None:
     close = getattr(connection, "close", None)
     if close is not None:
@@ -107,7 +117,10 @@ def _show(report: Any, fmt: Format) -> None:
         render(rows, CSV_COLUMNS, fmt)
         return
     if report.mismatches:
-        render(report.mismatch_rows(), MISMATCH_COLUMNS, fmt, title="Answers that differ (Snowflake vs the engine)")
+        # row: the position in an ordered answer; '-' where rows compare as multisets (or for the whole answer)
+        shown = [{**row, "row": "-" if row["row"] is None else row["row"],
+                  "column": "-" if row["column"] is None else row["column"]} for row in report.mismatch_rows()]
+        render(shown, MISMATCH_COLUMNS, fmt, title="Answers that differ (Snowflake vs the engine)")
     if report.documented:
         render(report.documented_rows(), DOCUMENTED_COLUMNS, fmt,
                title="Documented differences (docs/snowflake.md: where Snowflake cannot match DuckDB)")

@@ -159,7 +159,7 @@ def policy_context(policy_set: PolicySet, subject: Subject) -> str:
     Snowflake then keeps the connected user, which should not be a principal of the set.
     """
     roles = [policy_set.roles[key].name.upper() for key in subject.roles]
-    arguments = [f"CURRENT_ROLE => {_literal(roles[0])}"]
+    arguments = [f"CURRENT_ROLE => {_literal(roles[0])}"] if roles else []
     if subject.name:
         arguments.append(f"CURRENT_USER => {_literal(subject.name.upper())}")
     if len(roles) > 1:
@@ -336,8 +336,7 @@ def compare(snowflake: Sequence[Sequence[Any]], engine: Sequence[Sequence[Any]],
     else:
         extra_sf = sorted((Counter(theirs) - Counter(ours)).elements(), key=repr)
         extra_engine = sorted((Counter(ours) - Counter(theirs)).elements(), key=repr)
-        pairs = [(None, a, b) for a, b in zip(extra_sf, extra_engine)]
-        unpaired_sf, unpaired_engine = extra_sf[len(extra_engine):], extra_engine[len(extra_sf):]
+        pairs, unpaired_sf, unpaired_engine = _pair(extra_sf, extra_engine)
     for index, sf_row, engine_row in pairs:
         for position, name in enumerate(columns):
             if sf_row[position] != engine_row[position]:
@@ -349,6 +348,29 @@ def compare(snowflake: Sequence[Sequence[Any]], engine: Sequence[Sequence[Any]],
     if len(ours) != len(theirs):
         differences.append(Difference(None, None, len(theirs), len(ours), "row count"))
     return differences[:SHOWN]
+
+
+#: rows paired by likeness at most; beyond, in sorted order (the first differences shown are what matter)
+PAIRED = 300
+
+
+def _pair(snowflake: list[tuple[Any, ...]], engine: list[tuple[Any, ...]]) -> tuple[
+        list[tuple[int | None, tuple[Any, ...], tuple[Any, ...]]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Rows only one side has, each Snowflake row paired with the engine row it shares most cells
+    with: a mask that differs then shows as that column's cells, not as unrelated rows side by side."""
+    left = list(engine[:PAIRED])
+    pairs: list[tuple[int | None, tuple[Any, ...], tuple[Any, ...]]] = []
+    unpaired_sf: list[tuple[Any, ...]] = []
+    for row in snowflake[:PAIRED]:
+        if not left:
+            unpaired_sf.append(row)
+            continue
+        best = max(range(len(left)), key=lambda i: sum(a == b for a, b in zip(row, left[i])))
+        pairs.append((None, row, left.pop(best)))
+    rest_sf, rest_engine = snowflake[PAIRED:], engine[PAIRED:]
+    pairs += [(None, a, b) for a, b in zip(rest_sf, rest_engine)]
+    unpaired_sf += rest_sf[len(rest_engine):]
+    return pairs, unpaired_sf, left + rest_engine[len(rest_sf):]
 
 
 def _error_name(error: BaseException) -> str:

@@ -7,7 +7,8 @@ by ``;``, in pairs. Each file's header says what its stage guarantees.
 
 Only the stage under test changes the tree: the findings it needs from earlier stages (the gate's
 walk, the classification, the wrap's placeholders) are computed on the parsed input by those stages,
-and the tree-changing stages before it (name results, normalize, rename CTEs) are not run. A stage
+and the tree-changing stages before it (name results, PostgreSQL semantics, normalize, rename CTEs)
+are not run. A stage
 whose result is a tree is compared as the SQL generated from it; the gate and classify stages, whose
 results are findings, as a one-line summary; a refusal as ``REFUSED (<kind>): <reason>``. The nonce
 is pinned to ``n``. Regenerate candidates after a deliberate change with
@@ -34,6 +35,7 @@ from policyengine.rewrite.classify import Classified, classify
 from policyengine.rewrite.gate import Scanned, gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
+from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.rewrite.rename_ctes import rename_ctes
 from policyengine.rewrite.rewriter import _check_order
 from policyengine.rewrite.splice import splice
@@ -91,7 +93,9 @@ def apply_stage(stage: str, sql: str, meta: dict[str, str], policy_set: PolicySe
         if stage == "gate":
             return _summary_of_scan(scanned)
         if stage == "name_results":
-            return _generated(name_results(tree, sql), write)
+            return _generated(name_results(tree, sql, read), write)
+        if stage == "postgres_semantics":
+            return _generated(postgres_semantics(tree, read, sql, TableResolver(policy_set), scanned), write)
         if stage == "normalize":
             return _generated(normalize(tree, scanned), write)
         classified = classify(tree, scanned, read)
@@ -158,16 +162,17 @@ def test_decisions_are_kept_per_policy_set_object(policy_set):
 
 
 def test_rules_are_the_stages_in_order_ending_with_the_splice():
-    assert STAGES == ("gate", "name_results", "normalize", "classify", "rename_ctes", "wrap", "splice")
+    assert STAGES == ("gate", "name_results", "postgres_semantics", "normalize", "classify", "rename_ctes", "wrap",
+                      "splice")
     assert all(rule.run.__module__ == f"policyengine.rewrite.{rule.name}" for rule in RULES)
 
 
 def test_a_misordered_composition_is_refused_at_import():
     """A rule placed before the rule whose finding it takes, or a composition not ending with the
     splice, fails when composed rather than on some query."""
-    gate_rule, names, normalize_rule, *rest = RULES
+    gate_rule, names, semantics, normalize_rule, *rest = RULES
     with pytest.raises(TypeError, match="normalize needs scanned"):
-        _check_order((names, normalize_rule, gate_rule, *rest))
+        _check_order((names, normalize_rule, gate_rule, semantics, *rest))
     with pytest.raises(TypeError, match="last rule must be the splice"):
         _check_order(RULES[:-1])
     _check_order(RULES)

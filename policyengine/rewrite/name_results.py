@@ -16,6 +16,10 @@ settings to change), never from a guess; that connection only parses, so the rea
 never reaches the database. Where DuckDB cannot parse the reader's text (another dialect), the names
 come from DuckDB's parse of sqlglot's rendering of the unrewritten statement, and failing that from
 sqlglot's rendering of the expression: never from the rewritten text.
+
+A statement read as PostgreSQL (the front door) is named as PostgreSQL names it instead
+(:mod:`policyengine.rewrite.postgres_names`: ``count``, ``?column?``, ``text``), literals included;
+plain columns keep the database's name for them, as in every dialect.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from policyengine.rewrite.postgres_names import postgres_name
 from policyengine.rewrite.templates import quoted
 
 #: the parse-only connection and its serialized ``SELECT 1`` (made on first use), and the lock every
@@ -153,7 +158,7 @@ def _names_locked(sql: str, wanted: list[list[int]], counts: list[int]) -> list[
     return out
 
 
-def name_results(tree: exp.Expression, sql: str) -> exp.Expression:
+def name_results(tree: exp.Expression, sql: str, read: str = "duckdb") -> exp.Expression:
     """The tree with each result projection whose rewritten name could differ aliased with DuckDB's
     name for it (in place).
 
@@ -164,7 +169,14 @@ def name_results(tree: exp.Expression, sql: str) -> exp.Expression:
     >>> sql = "SELECT rating::VARCHAR, id, count(*) FROM reviews GROUP BY ALL"
     >>> name_results(sqlglot.parse_one(sql, read="duckdb"), sql).sql("duckdb")
     'SELECT CAST(rating AS TEXT) AS "CAST(rating AS VARCHAR)", id, COUNT(*) AS "count_star()" FROM reviews GROUP BY ALL'
+    >>> sql = "SELECT 'x'::text, id, count(*), 7 / 2 FROM reviews"
+    >>> name_results(sqlglot.parse_one(sql, read="postgres"), sql, "postgres").sql("duckdb")
+    'SELECT CAST(\\'x\\' AS TEXT) AS "text", id, COUNT(*) AS "count", 7 / 2 AS "?column?" FROM reviews'
     """
+    if read == "postgres":
+        for query in [*_inner_queries(tree), tree]:
+            _name_as_postgres(query, sql)
+        return tree
     # derived tables and CTE bodies first (their names reach the result through * and by name),
     # each from DuckDB's parse of its own unrewritten text
     for query in _inner_queries(tree):
@@ -184,6 +196,21 @@ def _inner_queries(root: exp.Expression) -> list[exp.Expression]:
         elif node is not root and isinstance(node.parent, (exp.From, exp.Join)):
             found.append(node.this)
     return found
+
+
+def _name_as_postgres(query: exp.Expression, sql: str) -> None:
+    """Alias every projection of ``query``'s result SELECTs but aliases, plain columns and stars with
+    PostgreSQL's name for it."""
+    for select in _result_select(query):
+        for projection in list(select.expressions):
+            if isinstance(projection, (exp.Alias, exp.Star)) or (
+                    isinstance(projection, exp.Column) and not isinstance(projection.this, exp.Star)):
+                continue
+            if isinstance(projection, exp.Column):
+                continue
+            alias = exp.Alias(alias=quoted(postgres_name(projection, sql)))
+            projection.replace(alias)
+            alias.set("this", projection)
 
 
 def _name(query: exp.Expression, sql: str | None) -> None:

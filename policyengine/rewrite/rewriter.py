@@ -23,6 +23,7 @@ from policyengine.rewrite.context import attribute_notices
 from policyengine.rewrite.gate import gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
+from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.rename_ctes import rename_ctes
 from policyengine.rewrite.resolve import TableResolver
@@ -55,6 +56,9 @@ INPUTS = ("sql", "read", "write", "policy_set", "subject", "environment", "resol
 RULES: tuple[Rule, ...] = (
     Rule("gate", gate, gives="scanned"),
     Rule("name_results", name_results),
+    # transpile first, then protect: a statement read as PostgreSQL keeps PostgreSQL's meaning on DuckDB
+    # (named before, so that names are the reader's; the stages after it are unchanged)
+    Rule("postgres_semantics", postgres_semantics),
     Rule("normalize", normalize),
     Rule("classify", classify, gives="classified"),
     Rule("rename_ctes", rename_ctes),

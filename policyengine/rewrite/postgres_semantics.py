@@ -1,0 +1,469 @@
+"""The PostgreSQL-semantics stage: a statement read as PostgreSQL answers as PostgreSQL would, on DuckDB.
+
+The front door parses PostgreSQL, and sqlglot's transpilation to DuckDB keeps the syntax, not the
+meaning: ``7/2`` is 3.5 on DuckDB (3 on PostgreSQL), ``1.23456::numeric`` is DuckDB's DECIMAL(18,3)
+(1.235), ``to_char(d, 'Mon DD')`` keeps ``Mon`` as text, ``public.orders`` names no DuckDB schema. Each
+rule below is one small function from tree to tree (:data:`RULES`, in order), applied only when the
+reader's dialect is PostgreSQL and before any protection stage ("transpile first, then protect": the
+masking rewrite sees the tree these rules leave, and is unchanged).
+
+A construct whose PostgreSQL meaning the engine cannot give exactly on DuckDB is refused (SQLSTATE
+0A000 at the front door) with the construct named and how to say it so that it can, never answered
+differently: numeric division and ``avg`` of exact numbers (PostgreSQL's result scale depends on the
+values), ``^`` of a numeric, an operand whose type the engine cannot tell (a column of a derived table),
+``age()``, and date formats with patterns it does not translate.
+
+Types come from the literals and casts of the statement and from the contracts of the tables it reads
+(a column's declared type); expected values were each checked against a real PostgreSQL 15
+(tests/test_postgres_semantics.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+
+from policyengine.model import Table
+from policyengine.rewrite.gate import Scanned
+from policyengine.rewrite.refusal import Refused
+from policyengine.rewrite.resolve import TableResolver
+
+#: PostgreSQL's default schema, DuckDB's
+PG_SCHEMA, DUCKDB_SCHEMA = "public", "main"
+
+_INT = ("int2", "int4", "int8")
+_FLOAT = ("float4", "float8")
+_NUMBERS = (*_INT, "numeric", *_FLOAT)
+
+#: sqlglot's data types as PostgreSQL names them (pg_type.typname); the ones a rule reasons about
+PG_TYPE_NAMES: dict[exp.DataType.Type, str] = {
+    exp.DataType.Type.SMALLINT: "int2", exp.DataType.Type.INT: "int4", exp.DataType.Type.BIGINT: "int8",
+    exp.DataType.Type.DECIMAL: "numeric", exp.DataType.Type.FLOAT: "float4",
+    exp.DataType.Type.DOUBLE: "float8", exp.DataType.Type.BOOLEAN: "bool", exp.DataType.Type.TEXT: "text",
+    exp.DataType.Type.VARCHAR: "varchar", exp.DataType.Type.CHAR: "bpchar", exp.DataType.Type.DATE: "date",
+    exp.DataType.Type.TIMESTAMP: "timestamp", exp.DataType.Type.TIMESTAMPTZ: "timestamptz",
+    exp.DataType.Type.TIME: "time", exp.DataType.Type.TIMETZ: "timetz", exp.DataType.Type.INTERVAL: "interval",
+    exp.DataType.Type.JSON: "json", exp.DataType.Type.JSONB: "jsonb", exp.DataType.Type.UUID: "uuid",
+    exp.DataType.Type.VARBINARY: "bytea", exp.DataType.Type.NAME: "name",
+}
+
+#: a contract's canonical SQL type (policyengine.model.types) as PostgreSQL names it
+_CONTRACT_TYPES = {
+    "TINYINT": "int2", "SMALLINT": "int2", "INTEGER": "int4", "INT": "int4", "BIGINT": "int8", "HUGEINT": "numeric",
+    "FLOAT": "float4", "REAL": "float4", "DOUBLE": "float8", "BOOLEAN": "bool", "VARCHAR": "text", "DATE": "date",
+    "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "TIME": "time", "BLOB": "bytea", "UUID": "uuid",
+}
+
+#: DuckDB's widest exact number
+MAX_PRECISION = 38
+
+
+def unsupported(what: str, hint: str = "") -> Refused:
+    """A refusal naming the construct (and how to write it so that it can run), never a value."""
+    return Refused(f"{what} cannot be given PostgreSQL's exact meaning here" + (f": {hint}" if hint else ""),
+                   kind="unsupported")
+
+
+@dataclass
+class Context:
+    """What the rules share: the reader's text, and the contract of each table the statement reads."""
+
+    sql: str
+    #: table alias or name (lower case) -> its contract
+    tables: dict[str, Table] = field(default_factory=dict)
+    #: the reader's text, tokenized as PostgreSQL, on first use
+    _tokens: list | None = None
+
+    def tokens(self) -> list:
+        if self._tokens is None:
+            self._tokens = list(sqlglot.Dialect.get_or_raise("postgres").tokenize(self.sql))
+        return self._tokens
+
+    # --- types ------------------------------------------------------------------------------------
+
+    def column_type(self, column: exp.Column) -> str | None:
+        """The PostgreSQL type of a column of a base table (its contract's type), or None."""
+        qualifier = column.table.lower()
+        if qualifier:
+            candidates = [self.tables[qualifier]] if qualifier in self.tables else []
+        else:
+            candidates = list({id(t): t for t in self.tables.values()}.values())
+        found = {_contract_type(c.type.sql) for t in candidates if (c := t.column(column.name)) is not None}
+        return found.pop() if len(found) == 1 else None
+
+    def type_of(self, node: exp.Expression | None) -> str | None:
+        """The PostgreSQL type of an expression where the statement and the contracts tell it, else None."""
+        if node is None:
+            return None
+        if isinstance(node, (exp.Paren, exp.Neg)):
+            return self.type_of(node.this)
+        if isinstance(node, exp.Literal):
+            if node.is_string:
+                return "unknown"
+            text = str(node.this)
+            if re.fullmatch(r"\d+", text):
+                value = int(text)
+                return "int4" if value < 2**31 else "int8" if value < 2**63 else "numeric"
+            return "numeric" if re.fullmatch(r"\d*\.\d*|\d*\.?\d*[eE][-+]?\d+", text) and "e" not in text.lower() \
+                else "float8" if "e" in text.lower() else None
+        if isinstance(node, exp.Cast):
+            return PG_TYPE_NAMES.get(node.to.this)
+        if isinstance(node, exp.Column):
+            return self.column_type(node)
+        if isinstance(node, exp.Count):
+            return "int8"
+        if isinstance(node, exp.Sum):
+            inner = self.type_of(node.this)
+            return {"int2": "int8", "int4": "int8", "int8": "numeric", "numeric": "numeric", "float4": "float4",
+                    "float8": "float8"}.get(inner or "")
+        if isinstance(node, (exp.Max, exp.Min, exp.Abs)):
+            return self.type_of(node.this)
+        if isinstance(node, (exp.Length, exp.StrPosition)):
+            return "int4"
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.IntDiv)):
+            return _arithmetic(type(node), self.type_of(node.this), self.type_of(node.expression))
+        if isinstance(node, exp.Div):
+            left, right = self.type_of(node.this), self.type_of(node.expression)
+            return _arithmetic(exp.Mul, left, right)
+        if isinstance(node, exp.Pow):
+            return "float8"
+        return None
+
+
+def _contract_type(sql: str) -> str | None:
+    upper = sql.upper()
+    if upper.startswith(("DECIMAL", "NUMERIC")):
+        return "numeric"
+    return _CONTRACT_TYPES.get(upper)
+
+
+def _arithmetic(kind: type, left: str | None, right: str | None) -> str | None:
+    """The result type of a PostgreSQL arithmetic operator on two numbers (or dates), or None."""
+    if left == "unknown":
+        left = right
+    if right == "unknown":
+        right = left
+    if left in _INT and right in _INT:
+        return max(left, right, key=_INT.index)  # type: ignore[arg-type]
+    if left in _NUMBERS and right in _NUMBERS:
+        if "float8" in (left, right) or "float4" in (left, right):
+            return "float8" if "float8" in (left, right) or left != right else "float4"
+        return "numeric"
+    if kind is exp.Sub and left == right == "date":
+        return "int4"
+    if kind in (exp.Add, exp.Sub) and left == "date" and right in _INT:
+        return "date"
+    return None
+
+
+# --- the rules --------------------------------------------------------------------------------------
+
+def public_schema(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``public`` is PostgreSQL's default schema, DuckDB's is ``main``: ``public.orders`` (and
+    ``db.public.orders``) reads ``main.orders``, and a column written ``public.orders.col`` is
+    ``orders.col``, as PostgreSQL binds it."""
+    for table in tree.find_all(exp.Table):
+        db = table.args.get("db")
+        if isinstance(db, exp.Identifier) and db.name.lower() == PG_SCHEMA:
+            db.replace(exp.to_identifier(DUCKDB_SCHEMA))
+    for column in tree.find_all(exp.Column):
+        db = column.args.get("db")
+        if isinstance(db, exp.Identifier) and db.name.lower() in (PG_SCHEMA, DUCKDB_SCHEMA) \
+                and not column.args.get("catalog"):
+            column.set("db", None)
+    return tree
+
+
+def session_schema(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``current_schema()`` is ``public``; ``current_schemas(false)`` is ``{public}``, with true also
+    the implicit ``pg_catalog`` first, as PostgreSQL's search path says."""
+    for node in list(tree.find_all(exp.CurrentSchema, exp.CurrentSchemas)):
+        if isinstance(node, exp.CurrentSchema):
+            node.replace(exp.Literal.string(PG_SCHEMA))
+            continue
+        implicit = node.this
+        if not isinstance(implicit, exp.Boolean):
+            raise unsupported("current_schemas() of a value that is not a constant true or false")
+        names = ["pg_catalog", PG_SCHEMA] if implicit.this else [PG_SCHEMA]
+        node.replace(exp.Array(expressions=[exp.Literal.string(name) for name in names]))
+    return tree
+
+
+def integer_division(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``/`` of two integers truncates toward zero (PostgreSQL: -7/2 = -3), which DuckDB's ``//`` does
+    for integers; of two floats (or a float and a number) it is the float division DuckDB's ``/`` is.
+    Division with a numeric operand is refused: PostgreSQL chooses the result's scale from the values
+    (``7.0/2`` is 3.5000000000000000), which no fixed DuckDB type holds; so is an operand whose type
+    the engine cannot tell."""
+    for node in list(tree.find_all(exp.Div)):
+        left, right = context.type_of(node.this), context.type_of(node.expression)
+        if left == "unknown":
+            left = right
+        if right == "unknown":
+            right = left
+        if left in _INT and right in _INT:
+            node.replace(exp.IntDiv(this=node.this, expression=node.expression))
+        elif left in _FLOAT and right in _NUMBERS or right in _FLOAT and left in _NUMBERS:
+            if left != right:  # real with anything else is double precision in PostgreSQL, real in DuckDB
+                for operand, kind in ((node.this, left), (node.expression, right)):
+                    if kind == "float4":
+                        _cast_in_place(operand, "DOUBLE")
+        elif left in _NUMBERS and right in _NUMBERS:
+            raise unsupported(f"numeric division ({_text(node)})", "cast an operand to float8, or both to an integer")
+        else:
+            raise unsupported(f"division of operands whose types the engine cannot tell ({_text(node)})",
+                              "cast each operand (::int8, ::float8)")
+    return tree
+
+
+def power(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``^`` (and ``power()``) of integers and floats is double precision on both; of a numeric,
+    PostgreSQL computes a numeric with a scale of its own choosing: refused."""
+    for node in tree.find_all(exp.Pow):
+        kinds = {context.type_of(node.this), context.type_of(node.expression)}
+        if not kinds <= {*_INT, *_FLOAT, "unknown"}:
+            raise unsupported(f"power of a numeric or of an operand whose type the engine cannot tell ({_text(node)})",
+                              "cast the operands to float8")
+    return tree
+
+
+def average(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``avg`` of integers or numerics is a numeric whose scale PostgreSQL chooses from the values:
+    refused; of floats it is double precision on both."""
+    for node in tree.find_all(exp.Avg):
+        if context.type_of(node.this) not in _FLOAT:
+            raise unsupported(f"avg() of an exact number ({_text(node)})", "write avg(x::float8)")
+    return tree
+
+
+def float_rounding(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``round()`` of a double precision rounds half to even in PostgreSQL (round(2.5::float8) is 2),
+    half away from zero in DuckDB: DuckDB's ``round_even`` is PostgreSQL's."""
+    for node in list(tree.find_all(exp.Round)):
+        if context.type_of(node.this) in _FLOAT and not node.args.get("decimals"):
+            node.replace(exp.Anonymous(this="ROUND_EVEN", expressions=[node.this, exp.Literal.number(0)]))
+    return tree
+
+
+def integer_sums(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``sum`` of int2/int4 is a bigint in PostgreSQL (DuckDB's HUGEINT, sent as numeric), and
+    ``length``/``position`` an int4 (DuckDB's BIGINT): each cast to PostgreSQL's type."""
+    for node in list(tree.find_all(exp.Sum, exp.Length, exp.StrPosition)):
+        if isinstance(node, exp.Sum) and context.type_of(node.this) in ("int2", "int4"):
+            _cast_in_place(node, "BIGINT")
+        elif isinstance(node, (exp.Length, exp.StrPosition)):
+            _cast_in_place(node, "INT")
+    return tree
+
+
+def date_difference(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``date - date`` is an int4 number of days in PostgreSQL (DuckDB's BIGINT)."""
+    for node in list(tree.find_all(exp.Sub)):
+        if context.type_of(node.this) == context.type_of(node.expression) == "date":
+            _cast_in_place(node, "INT")
+    return tree
+
+
+def numeric_casts(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``numeric`` without a precision keeps every digit in PostgreSQL: a literal gets its own scale
+    (``1.23456::numeric`` is DECIMAL(38,5)), an integer DECIMAL(38,0), a contract's decimal column its
+    declared scale; anything else is refused (DuckDB's default, DECIMAL(18,3), would round it)."""
+    for cast in tree.find_all(exp.Cast):
+        to = cast.to
+        if to.this != exp.DataType.Type.DECIMAL or to.expressions:
+            continue
+        scale = _exact_scale(cast.this, context)
+        if scale is None:
+            raise unsupported(f"a cast to numeric without a precision ({_text(cast)})", "write numeric(p, s)")
+        cast.set("to", exp.DataType.build(f"DECIMAL({MAX_PRECISION}, {scale})"))
+    return tree
+
+
+def _exact_scale(node: exp.Expression, context: Context) -> int | None:
+    """The scale that keeps every digit of ``node`` in a DECIMAL(38, s), or None."""
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        node = node.this
+    if isinstance(node, exp.Literal):
+        match = re.fullmatch(r"\s*[-+]?(\d*)(?:\.(\d*))?\s*", str(node.this))
+        if match is None or not (match.group(1) or match.group(2)):
+            return None
+        digits, scale = len(match.group(1).lstrip("0")), len(match.group(2) or "")
+        return scale if digits + scale <= MAX_PRECISION else None
+    kind = context.type_of(node)
+    if kind in _INT:
+        return 0
+    if isinstance(node, exp.Column) and kind == "numeric":
+        qualifier = node.table.lower()
+        tables = [context.tables[qualifier]] if qualifier else list(context.tables.values())
+        scales = {_declared_scale(c.type.sql) for t in tables if (c := t.column(node.name)) is not None}
+        if len(scales) == 1:
+            return scales.pop()
+    return None
+
+
+def _declared_scale(sql: str) -> int | None:
+    match = re.search(r"\(\s*\d+\s*,\s*(\d+)\s*\)", sql)
+    return int(match.group(1)) if match else None
+
+
+def age(tree: exp.Expression, context: Context) -> exp.Expression:
+    """PostgreSQL's ``age()`` counts months and days from the later date's calendar; DuckDB's counts
+    otherwise (age('2024-03-01', '2023-01-15') is 1 year 1 mon 15 days there, 14 days here): refused."""
+    for node in tree.find_all(exp.Anonymous):
+        if node.name.lower() == "age":
+            raise unsupported("age()", "subtract the timestamps")
+    return tree
+
+
+def datetime_formats(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``to_char``, ``to_date`` and ``to_timestamp`` with PostgreSQL's patterns (``Mon``, ``FMDD``,
+    ``HH24``...) become DuckDB's strftime / strptime with the equivalent specifiers; a pattern without
+    an exact equivalent, or a format that is not a constant, is refused, naming it."""
+    for node in list(tree.find_all(exp.TimeToStr, exp.StrToDate, exp.StrToTime)):
+        written = _written_format(node, context)
+        if written is None:
+            raise unsupported(f"{_function_word(node)}() whose format is not a constant string")
+        if isinstance(node, exp.TimeToStr) and context.type_of(node.this) in _NUMBERS:
+            raise unsupported(f"to_char() of a number (format '{written}')")
+        node.set("format", exp.Literal.string(translate_format(written, parsing=not isinstance(node, exp.TimeToStr))))
+        if isinstance(node, exp.StrToTime):
+            _cast_in_place(node, "TIMESTAMPTZ")
+    return tree
+
+
+def _function_word(node: exp.Expression) -> str:
+    return {exp.TimeToStr: "to_char", exp.StrToDate: "to_date", exp.StrToTime: "to_timestamp"}[type(node)]
+
+
+def _written_format(node: exp.Expression, context: Context) -> str | None:
+    """The format string as the reader wrote it (sqlglot has already turned it into its own), found
+    from the function's position in the reader's text; None if it is not one string constant."""
+    start = node.meta.get("start")
+    if start is None:
+        return None
+    tokens = context.tokens()
+    at = next((i for i, token in enumerate(tokens) if token.start == start), None)
+    if at is None or at + 1 >= len(tokens) or tokens[at + 1].token_type is not TokenType.L_PAREN:
+        return None
+    depth, commas = 0, 0
+    for i in range(at + 1, len(tokens)):
+        kind = tokens[i].token_type
+        if kind in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+        elif kind in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+            if depth == 0:
+                return None
+        elif kind is TokenType.COMMA and depth == 1:
+            commas += 1
+            if commas == 1 and i + 2 < len(tokens) and tokens[i + 1].token_type is TokenType.STRING \
+                    and tokens[i + 2].token_type is TokenType.R_PAREN:
+                return tokens[i + 1].text
+    return None
+
+
+#: PostgreSQL's date/time patterns (formatting.c) with an exact strftime/strptime equivalent; longest
+#: first. With FM (no padding) the second form.
+_PATTERNS: tuple[tuple[str, str, str | None], ...] = (
+    ("YYYY", "%Y", "%Y"), ("HH24", "%H", "%-H"), ("HH12", "%I", "%-I"), ("Month", "", "%B"), ("Day", "", "%A"),
+    ("DDD", "%j", "%-j"), ("Mon", "%b", "%b"), ("Dy", "%a", "%a"), ("YY", "%y", "%-y"), ("MM", "%m", "%-m"),
+    ("DD", "%d", "%-d"), ("HH", "%I", "%-I"), ("MI", "%M", "%-M"), ("SS", "%S", "%-S"), ("MS", "%g", None),
+    ("US", "%f", None), ("AM", "%p", "%p"), ("PM", "%p", "%p"),
+)
+
+
+def translate_format(pattern: str, *, parsing: bool = False) -> str:
+    """A PostgreSQL to_char/to_date/to_timestamp format as DuckDB's strftime/strptime format;
+    :class:`Refused` naming the first pattern without an exact equivalent.
+
+    >>> translate_format('FMMonth FMDD, YYYY "at" HH24:MI')
+    '%B %-d, %Y at %H:%M'
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == '"':
+            end = pattern.find('"', i + 1)
+            if end < 0:
+                raise unsupported(f"date format '{pattern}' with an unterminated quoted text")
+            out.append(pattern[i + 1:end].replace("%", "%%"))
+            i = end + 1
+            continue
+        fill = pattern.startswith("FM", i)
+        at = i + 2 if fill else i
+        for name, padded, bare in _PATTERNS:
+            if pattern.startswith(name, at):
+                specifier = bare if fill else padded
+                if not specifier or (parsing and specifier.startswith("%-")):
+                    specifier = None
+                if specifier is None:
+                    raise unsupported(f"date format pattern {pattern[i:at + len(name)]!r} in '{pattern}'")
+                out.append(specifier)
+                i = at + len(name)
+                break
+        else:
+            char = pattern[i]
+            if char.isalnum():
+                word = re.match(r"[A-Za-z]+|\d+", pattern[i:])
+                raise unsupported(f"date format pattern {word.group(0) if word else char!r} in '{pattern}'")
+            out.append("%%" if char == "%" else char)
+            i += 1
+    return "".join(out)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+def _text(node: exp.Expression) -> str:
+    text = node.sql(dialect="postgres", comments=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _cast_in_place(node: exp.Expression, to: str) -> None:
+    """Put ``CAST(node AS to)`` where ``node`` is, keeping ``node`` (and the column nodes under it) itself."""
+    cast = exp.Cast(to=exp.DataType.build(to))
+    node.replace(cast)
+    cast.set("this", node)
+
+
+#: the rules, in order: names first (the types below read the contracts of the tables they name)
+RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
+    public_schema, session_schema, age, numeric_casts, average, power, float_rounding, integer_sums,
+    date_difference, datetime_formats, integer_division,
+)
+
+
+def postgres_semantics(tree: exp.Expression, read: str, sql: str, resolver: TableResolver,
+                       scanned: Scanned) -> exp.Expression:
+    """The tree with PostgreSQL's meaning kept on DuckDB (each of :data:`RULES`), when ``read`` is
+    PostgreSQL; any other dialect's tree unchanged.
+
+    >>> import sqlglot
+    >>> from policyengine.model import PolicySet
+    >>> from policyengine.rewrite.gate import gate
+    >>> sql = "SELECT -7/2, 1.23456::numeric, to_char(date '2024-03-09', 'FMMonth FMDD') FROM public.t"
+    >>> tree = sqlglot.parse_one(sql, read="postgres")
+    >>> empty = TableResolver(PolicySet(settings=None, roles={}, principals={}, tables={}, version=""))
+    >>> postgres_semantics(tree, "postgres", sql, empty, gate(tree)).sql("duckdb")
+    "SELECT -7 // 2, CAST(1.23456 AS DECIMAL(38, 5)), STRFTIME(CAST('2024-03-09' AS DATE), '%B %-d') FROM main.t"
+    """
+    if read != "postgres":
+        return tree
+    context = Context(sql)
+    for rule in RULES[:1]:
+        tree = rule(tree, context)
+    ctes = {cte.alias.lower() for cte in scanned.ctes}
+    for table in scanned.tables:
+        if not isinstance(table.this, exp.Identifier) or (not table.args.get("db") and table.name.lower() in ctes):
+            continue
+        contract = resolver.resolve(tuple(part.name for part in table.parts))
+        if contract is not None:
+            context.tables[(table.alias or table.name).lower()] = contract
+    for rule in RULES[1:]:
+        tree = rule(tree, context)
+    return tree

@@ -1,0 +1,153 @@
+"""The front door answers as PostgreSQL 15 does (issue #17: silent wrong answers).
+
+Each statement runs through the front door (as frank, who sees everything raw) and on a real
+PostgreSQL 15 holding the same rows of ``reviews``; the column names, the type OIDs of the
+RowDescription and the values must be equal. What the engine cannot give PostgreSQL's exact meaning
+is refused with 0A000 (and still answers on PostgreSQL, so the refusal is not of something PostgreSQL
+itself rejects). The rewrite stage is policyengine/rewrite/postgres_semantics.py, the names
+policyengine/rewrite/postgres_names.py; tests/fixtures/rewrite/postgres_semantics.sql shows what each
+rule writes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg")
+
+#: the reviews columns copied to PostgreSQL, with PostgreSQL's types for DuckDB's
+COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "timestamp"))
+ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
+
+SAME: list[str] = [
+    # arithmetic: integer division truncates toward zero; % keeps the dividend's sign; ^ is float8
+    "SELECT 7/2, -7/2, 7/-2, -7 % 3, 7 % -3",
+    "SELECT 2^3, 1::float8 / 3, 1 / 3::float8, 10::real / 3",
+    f'SELECT "Rating" / 2, -"Rating" / 2, "Rating" % 2, "Rating" / -2 FROM reviews {ORDERED}',
+    'SELECT sum("Rating") / count(*), sum("Rating"), count(*), min("Rating"), max("Rating") FROM reviews',
+    # numeric without a precision keeps every digit
+    "SELECT 1.23456::numeric, 1.5::numeric, 12345678901234567890.123::numeric, '12.50'::numeric, "
+    "1.23456::decimal(10,2)",
+    f'SELECT "Rating"::numeric FROM reviews {ORDERED}',
+    # rounding
+    "SELECT round(2.5), round(-2.5), round(2.5::float8), round(3.5::float8), trunc(2.7), ceil(2.1), floor(-2.1)",
+    # names and types of functions, casts and operators
+    "SELECT 'x'::text, 1::int, 1::bigint, 1::smallint, lower('A'), upper('a'), substr('hello', 2, 3), "
+    "length('héllo'), position('l' in 'hello'), 'abc' || 1",
+    "SELECT CASE WHEN true THEN 1 END, 1 + 1, (SELECT 1), EXISTS (SELECT 1), coalesce(NULL, 2), "
+    "greatest(1, 2), nullif(1, 2), 1",
+    f'SELECT CASE WHEN "Rating" > 3 THEN \'high\' ELSE "ReviewID" END, "Rating"::text, upper("ReviewID") '
+    f"FROM reviews {ORDERED}",
+    'SELECT * FROM (SELECT upper("ReviewID"), "Rating"::text, count(*) FROM reviews GROUP BY 1, 2 '
+    "ORDER BY 1 LIMIT 3) AS t",
+    # dates and intervals
+    "SELECT to_char(date '2024-03-29', 'Mon DD YYYY'), to_char(date '2024-03-09', 'FMMonth FMDD, YYYY'), "
+    "to_char(timestamp '2024-03-09 13:05:07', 'YYYY-MM-DD HH24:MI:SS'), "
+    "to_char(timestamp '2024-03-09 13:05:07', 'HH12:MI AM'), to_char(date '2024-03-09', 'Dy, DD Mon YY')",
+    f"SELECT to_char(\"CreatedAt\", 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(\"CreatedAt\", 'FMDD/FMMM/YYYY') "
+    f"FROM reviews {ORDERED}",
+    "SELECT to_date('29 Mar 2024', 'DD Mon YYYY'), to_timestamp('2024-03-09 13:05:07', 'YYYY-MM-DD HH24:MI:SS')",
+    "SELECT interval '1 month', interval '1 month' + interval '1 day', date '2024-01-31' + interval '1 month', "
+    "timestamp '2024-03-31 10:00' - interval '1 month'",
+    "SELECT date '2024-03-01' - date '2024-01-01', date '2024-03-01' + 1",
+    f"SELECT \"CreatedAt\" + interval '1 month', \"CreatedAt\" - interval '1 year 2 months' FROM reviews {ORDERED}",
+    # PostgreSQL's schema: public is DuckDB's main, and schema.table.column references resolve
+    f'SELECT "public"."reviews"."Rating", "reviews"."ReviewID" FROM "public"."reviews" {ORDERED}',
+    f'SELECT public.reviews."Rating" FROM public.reviews {ORDERED}',
+]
+
+REFUSED: list[str] = [
+    "SELECT 7.0 / 2",  # numeric division: PostgreSQL's scale depends on the values (3.5000000000000000)
+    "SELECT 2 ^ 0.5",  # numeric power (1.4142135623730950)
+    'SELECT avg("Rating") FROM reviews',  # numeric avg (value-dependent scale)
+    "SELECT age(timestamp '2024-03-01', timestamp '2023-01-15')",  # calendar arithmetic of its own
+    "SELECT to_char(date '2024-03-09', 'Month')",  # blank-padded to 9 characters
+    "SELECT to_char(date '2024-03-09', 'Q')",  # quarter: no strftime equivalent
+    "SELECT to_char(1234, '9999')",  # number formatting
+    "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
+    'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell
+]
+
+
+@pytest.fixture(scope="module")
+def postgresql(frontdoor) -> Iterator[Any]:
+    """A throwaway PostgreSQL 15 (benchmarks/frontdoor.py's cluster), in UTC, holding the rows of
+    ``reviews`` the front door serves; a skip saying what is missing."""
+    from benchmarks import frontdoor as bench
+
+    missing = bench.missing()
+    if missing is not None:
+        pytest.skip(missing)
+    folder = Path(tempfile.mkdtemp(prefix="pe-semantics-"))  # in /tmp itself: the postgres user must reach it
+    cluster = bench.PostgreSQL(folder)
+    try:
+        cluster.start()
+        with psycopg.connect(host="127.0.0.1", port=cluster.port, user=bench.PG_USER,
+                             password=bench.PASSWORDS[bench.PG_USER], dbname="postgres", autocommit=True,
+                             options="-c TimeZone=UTC") as connection:
+            with _front(frontdoor) as front:
+                rows = front.execute(f"SELECT {', '.join(n for n, _ in COPIED)} FROM reviews").fetchall()
+            connection.execute(f"CREATE TABLE reviews ({', '.join(f'{n} {t}' for n, t in COPIED)})")
+            with connection.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO reviews VALUES ({', '.join('%s' for _ in COPIED)})", rows)
+            yield connection
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _front(frontdoor) -> Any:
+    from tests.harness.frontdoor import dsn
+
+    return psycopg.connect(dsn(frontdoor, "frank"), autocommit=True)
+
+
+@pytest.fixture(scope="module")
+def front(frontdoor) -> Iterator[Any]:
+    with _front(frontdoor) as connection:
+        yield connection
+
+
+def answer(connection: Any, sql: str) -> tuple[list[tuple[str, int]], list[tuple]]:
+    cursor = connection.execute(sql)
+    return [(column.name, column.type_code) for column in cursor.description], cursor.fetchall()
+
+
+@pytest.mark.parametrize("sql", SAME)
+def test_the_front_door_answers_as_postgresql(postgresql, front, sql):
+    """Equal column names, type OIDs and values."""
+    assert answer(front, sql) == answer(postgresql, sql)
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_what_cannot_keep_postgresql_meaning_is_refused(postgresql, front, sql):
+    """PostgreSQL answers it; the front door refuses it as not supported (0A000) naming the construct,
+    never answering something else, and the session goes on."""
+    answer(postgresql, sql)
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        front.execute(sql)
+    assert "PostgreSQL's exact meaning" in str(refused.value)
+    assert front.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_current_schema_is_public(postgresql, front):
+    """current_schema() and current_schemas() in a query of data say public, as PostgreSQL's search path;
+    PostgreSQL's type for current_schema() is name (OID 19), which DuckDB has not: it is sent as text."""
+    sql = "SELECT current_schema(), current_schemas(false), current_schemas(true), count(*) FROM reviews"
+    (names, row), (pg_names, pg_row) = answer(front, sql), answer(postgresql, sql)
+    assert row == pg_row == [("public", ["public"], ["pg_catalog", "public"], 300)]
+    assert [name for name, _ in names] == [name for name, _ in pg_names]
+    assert [oid for _, oid in pg_names][0] == 19 and [oid for _, oid in names][0] == 25
+
+
+def test_the_engine_dialect_keeps_duckdb_meaning_and_names(frontdoor):
+    """Only statements read as PostgreSQL change: the DuckDB-dialect engine keeps DuckDB's answers."""
+    result = frontdoor.engine.query("SELECT 7 / 2, count(*) FROM reviews", principal="frank")
+    assert result.columns == ["(7 / 2)", "count_star()"]
+    assert result.fetchall()[0][0] == 3.5

@@ -19,7 +19,13 @@ from policyengine.decision import Subject
 from policyengine.decision.visible import visible_tables
 from policyengine.server.catalog.listing import listing_for
 from policyengine.server.catalog.shadow import shadow_database
-from policyengine.server.catalog.translate import SessionValues, is_catalog_statement, translate
+from policyengine.server.catalog.translate import (
+    SessionValues,
+    array_parameters,
+    is_catalog_statement,
+    parse_array,
+    translate,
+)
 
 __all__ = ["Catalogs", "SessionValues", "is_catalog_statement"]
 
@@ -67,6 +73,10 @@ class Catalogs:
              parameters: list[Any] | None = None) -> ResultStream:
         """Run a catalog statement (translate.py refuses what it cannot place) and stream its rows."""
         sql = translate(tree, session)
+        if parameters:
+            arrays = array_parameters(tree)
+            parameters = [parse_array(value) if number in arrays and isinstance(value, str) else value
+                          for number, value in enumerate(parameters, 1)]
         cursor = self.shadow(subject).cursor()
         try:
             cursor.execute(sql, parameters or None)

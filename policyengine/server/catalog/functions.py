@@ -19,6 +19,12 @@ def _relation(argument: str) -> str:
             "LIMIT 1)")
 
 
+def _column(relation: str, column: str) -> str:
+    """Whether the relation is listed with this column (by name, or by number as ``attnum``)."""
+    return (f"(SELECT count(*) > 0 FROM {S}.pe_columns WHERE pe_oid = {_relation(relation)} "
+            f"AND CAST({column} AS VARCHAR) IN (pe_name, CAST(pe_number AS VARCHAR)))")
+
+
 def _selects(privilege: str) -> str:
     return f"upper(CAST({privilege} AS VARCHAR)) LIKE '%SELECT%'"
 
@@ -72,8 +78,9 @@ MACROS: tuple[str, ...] = (
     f"(u, t, p) AS {_relation('t')} IS NOT NULL AND {_selects('p')}",
     f"CREATE MACRO {S}.has_any_column_privilege(t, p) AS {S}.has_table_privilege(t, p), "
     f"(u, t, p) AS {S}.has_table_privilege(t, p)",
-    f"CREATE MACRO {S}.has_column_privilege(t, c, p) AS {S}.has_table_privilege(t, p), "
-    f"(u, t, c, p) AS {S}.has_table_privilege(t, p)",
+    # a column is readable when it is listed: a denied column is not (the listing leaves it out)
+    f"CREATE MACRO {S}.has_column_privilege(t, c, p) AS {_column('t', 'c')} AND {_selects('p')}, "
+    f"(u, t, c, p) AS {_column('t', 'c')} AND {_selects('p')}",
     f"CREATE MACRO {S}.has_schema_privilege(s, p) AS {_namespace('s')} AND upper(CAST(p AS VARCHAR)) LIKE '%USAGE%', "
     f"(u, s, p) AS {_namespace('s')} AND upper(CAST(p AS VARCHAR)) LIKE '%USAGE%'",
     f"CREATE MACRO {S}.has_database_privilege(d, p) AS upper(CAST(p AS VARCHAR)) LIKE '%CONNECT%', "
@@ -102,11 +109,31 @@ MACROS: tuple[str, ...] = (
     "unnest(list_transform(range(1, len(a) + 1), lambda pe_i: {'x': a[pe_i], 'n': pe_i}))",
     f"CREATE MACRO {S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*') THEN x "
     "ELSE '\"' || replace(x, '\"', '\"\"') || '\"' END",
+    f"CREATE MACRO {S}.quote_literal(x) AS chr(39) || replace(CAST(x AS VARCHAR), chr(39), chr(39) || chr(39)) "
+    "|| chr(39)",
+    f"CREATE MACRO {S}.quote_nullable(x) AS coalesce({S}.quote_literal(x), 'NULL')",
     f"CREATE MACRO {S}.parse_ident(x) AS list_transform(string_split(x, '.'), lambda pe_p: trim(pe_p, '\"')), "
     "(x, s) AS list_transform(string_split(x, '.'), lambda pe_p: trim(pe_p, '\"'))",
-    f"CREATE MACRO {S}.pg_get_keywords() AS TABLE SELECT * FROM (VALUES ('all', 'R', 'reserved'), "
-    "('select', 'R', 'reserved'), ('from', 'R', 'reserved'), ('where', 'R', 'reserved')) "
-    "AS k(word, catcode, catdesc)",
+    f"CREATE MACRO {S}.pg_get_keywords() AS TABLE SELECT pe_word AS word, pe_catcode AS catcode, "
+    f"pe_barelabel AS barelabel, pe_catdesc AS catdesc, pe_baredesc AS baredesc FROM {S}.pe_keywords ORDER BY 1",
+    # a regproc column holds the function's name, as PostgreSQL prints it; compared with an OID it is
+    # the function's OID ('-' is 0, no function), so ``pg_proc.oid = typreceive`` joins
+    f"CREATE MACRO {S}.regproc_oid(n) AS CASE WHEN n IS NULL THEN NULL WHEN n = '-' THEN CAST(0 AS BIGINT) "
+    f"ELSE coalesce((SELECT pe_oid FROM {S}.pe_procs WHERE pe_name = n LIMIT 1), CAST(-1 AS BIGINT)) END",
+    f"CREATE MACRO {S}.regproc_name(o) AS CASE WHEN o IS NULL THEN NULL WHEN o = 0 THEN '-' "
+    f"ELSE coalesce((SELECT pe_name FROM {S}.pe_procs WHERE pe_oid = o LIMIT 1), CAST(o AS VARCHAR)) END",
+    f"CREATE MACRO {S}.pg_get_triggerdef(o) AS {_NULL}, (o, p) AS {_NULL}",
+    f"CREATE MACRO {S}.pg_get_ruledef(o) AS {_NULL}, (o, p) AS {_NULL}",
+    # statistics: the front door keeps none (and a count would tell what a table holds)
+    f"CREATE MACRO {S}.pg_stat_get_numscans(o) AS CAST(0 AS BIGINT)",
+    f"CREATE MACRO {S}.pg_stat_get_tuples_returned(o) AS CAST(0 AS BIGINT)",
+    f"CREATE MACRO {S}.pg_stat_get_tuples_fetched(o) AS CAST(0 AS BIGINT)",
+    f"CREATE MACRO {S}.pg_stat_get_live_tuples(o) AS CAST(0 AS BIGINT)",
+    f"CREATE MACRO {S}.pg_stat_get_blocks_fetched(o) AS CAST(0 AS BIGINT)",
+    f"CREATE MACRO {S}.pg_indexes_size(o) AS CAST(0 AS BIGINT)",
+    f"CREATE MACRO {S}.pg_size_pretty(n) AS CAST(n AS VARCHAR) || ' bytes'",
+    f"CREATE MACRO {S}.pg_cancel_backend(p) AS false",
+    f"CREATE MACRO {S}.pg_terminate_backend(p) AS false, (p, t) AS false",
 )
 
 #: function names the macros above define: calls to them are pointed at the shadow schema

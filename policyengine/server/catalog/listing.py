@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from policyengine.decision import Outcome, TableDecision
 
-#: the schema tables without one live in: DuckDB's ``main``, shown under its own name
-DEFAULT_SCHEMA = "main"
+#: the schema tables without one are shown in: PostgreSQL's ``public``, where every tool looks first
+#: (DuckDB's ``main`` is never shown: a table named ``main.x`` is listed as ``public.x``)
+DEFAULT_SCHEMA = "public"
+DUCKDB_DEFAULT_SCHEMA = "main"
 FIRST_USER_OID = 16384
 
 
@@ -63,7 +65,8 @@ def listing_for(decisions: list[TableDecision], *, database: str, user: str) -> 
                                      c.column.mode == "required" and c.outcome is Outcome.RAW,
                                      c.column.primary_key and not hidden_key, c.column.description)
                         for c in shown)
-        tables.append(ListedTable(parts[-2] if len(parts) >= 2 else DEFAULT_SCHEMA, parts[-1],
+        schema = parts[-2] if len(parts) >= 2 and parts[-2] != DUCKDB_DEFAULT_SCHEMA else DEFAULT_SCHEMA
+        tables.append(ListedTable(schema, parts[-1],
                                   decision.table.description, columns))
     return Listing(database, user, tuple(sorted(tables, key=lambda t: (t.schema, t.name))))
 

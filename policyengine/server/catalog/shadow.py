@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from policyengine.server.catalog.keywords import keywords
 from policyengine.server.catalog.listing import DEFAULT_SCHEMA, ListedTable, Listing, stable_oid
 from policyengine.server.catalog.pgtypes import BUILTIN_TYPES, PG_CATALOG_OID, column_type, format_type
 
@@ -23,7 +24,10 @@ INFORMATION_SCHEMA_OID = 13183
 OWNER_OID = 10
 OWNER = "policyengine"
 DATABASE_OID = 16383
+PG_TOAST_OID = 99
+DATABASE_OWNER_OID = 6171  # pg_database_owner, public's owner
 PG_CLASS_OID = 1259
+ROW_OIDS = 4  # a table takes oid, oid + 1 (its key's index), oid + 2 (its row type), oid + 3 (that type's array)
 
 #: catalog relations clients name by ``'pg_x'::regclass`` (oid, name)
 CATALOG_RELATIONS = {
@@ -94,6 +98,7 @@ TABLES: dict[str, str] = {
         "oid BIGINT, rolname VARCHAR, rolsuper BOOLEAN, rolinherit BOOLEAN, rolcreaterole BOOLEAN, "
         "rolcreatedb BOOLEAN, rolcanlogin BOOLEAN, rolreplication BOOLEAN, rolconnlimit INTEGER, "
         "rolpassword VARCHAR, rolvaliduntil TIMESTAMP, rolbypassrls BOOLEAN, rolconfig VARCHAR[]"),
+    "pg_auth_members": "oid BIGINT, roleid BIGINT, member BIGINT, grantor BIGINT, admin_option BOOLEAN",
     "pg_user": (
         "usename VARCHAR, usesysid BIGINT, usecreatedb BOOLEAN, usesuper BOOLEAN, userepl BOOLEAN, "
         "usebypassrls BOOLEAN, passwd VARCHAR, valuntil TIMESTAMP, useconfig VARCHAR[]"),
@@ -155,6 +160,9 @@ TABLES: dict[str, str] = {
     "pe_namespaces": "pe_oid BIGINT, pe_name VARCHAR",
     "pe_descriptions": "pe_oid BIGINT, pe_sub INTEGER, pe_text VARCHAR",
     "pe_index_columns": "pe_oid BIGINT, pe_position INTEGER, pe_name VARCHAR",
+    "pe_procs": "pe_oid BIGINT, pe_name VARCHAR",
+    "pe_columns": "pe_oid BIGINT, pe_number SMALLINT, pe_name VARCHAR",
+    "pe_keywords": "pe_word VARCHAR, pe_catcode VARCHAR, pe_barelabel BOOLEAN, pe_catdesc VARCHAR, pe_baredesc VARCHAR",
 }
 
 #: information_schema views (PostgreSQL's column names; the values are text, as PostgreSQL's domains print)
@@ -217,11 +225,11 @@ def _fill(spec: str, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def _assign_oids(tables: tuple[ListedTable, ...]) -> dict[tuple[str, str], int]:
     oids: dict[tuple[str, str], int] = {}
     taken: set[int] = set()
-    for table in tables:
+    for table in tables:  # the table, its primary key's index, its row type and that type's array
         oid = stable_oid(table.schema, table.name)
-        while oid in taken or oid + 1 in taken:
+        while taken & set(range(oid, oid + ROW_OIDS)):
             oid += 2
-        taken |= {oid, oid + 1}
+        taken |= set(range(oid, oid + ROW_OIDS))
         oids[(table.schema, table.name)] = oid
     return oids
 
@@ -236,9 +244,14 @@ def catalog_rows(listing: Listing, settings: dict[str, str]) -> dict[str, list[d
     rows |= {INFORMATION_PREFIX + name: [] for name in INFORMATION_SCHEMA}
     db = listing.database
     rows["pg_namespace"] = [{"oid": PG_CATALOG_OID, "nspname": "pg_catalog", "nspowner": OWNER_OID},
+                            {"oid": PG_TOAST_OID, "nspname": "pg_toast", "nspowner": OWNER_OID},
                             {"oid": INFORMATION_SCHEMA_OID, "nspname": "information_schema", "nspowner": OWNER_OID}]
-    rows["pg_namespace"] += [{"oid": _namespace_oid(s), "nspname": s, "nspowner": OWNER_OID} for s in listing.schemas]
-    rows["is_schemata"] = [{"catalog_name": db, "schema_name": r["nspname"], "schema_owner": OWNER}
+    # public belongs to pg_database_owner, as in PostgreSQL 15
+    rows["pg_namespace"] += [{"oid": _namespace_oid(s), "nspname": s,
+                              "nspowner": DATABASE_OWNER_OID if s == DEFAULT_SCHEMA else OWNER_OID}
+                             for s in listing.schemas]
+    rows["is_schemata"] = [{"catalog_name": db, "schema_name": r["nspname"],
+                            "schema_owner": "pg_database_owner" if r["nspowner"] == DATABASE_OWNER_OID else OWNER}
                            for r in rows["pg_namespace"]]
     rows["pg_database"] = [{"oid": DATABASE_OID, "datname": db, "datdba": OWNER_OID, "encoding": 6,
                             "datlocprovider": "c", "datallowconn": True, "datconnlimit": -1,
@@ -246,8 +259,11 @@ def catalog_rows(listing: Listing, settings: dict[str, str]) -> dict[str, list[d
     rows["pg_roles"] = [{"oid": OWNER_OID, "rolname": OWNER, "rolinherit": True, "rolconnlimit": -1,
                          "rolpassword": "********"},
                         {"oid": OWNER_OID + 1, "rolname": listing.user, "rolinherit": True, "rolcanlogin": True,
+                         "rolconnlimit": -1, "rolpassword": "********"},
+                        {"oid": DATABASE_OWNER_OID, "rolname": "pg_database_owner", "rolinherit": True,
                          "rolconnlimit": -1, "rolpassword": "********"}]
-    rows["pg_user"] = [{"usename": listing.user, "usesysid": OWNER_OID + 1, "passwd": "********"}]
+    rows["pg_user"] = [{"usename": OWNER, "usesysid": OWNER_OID, "passwd": "********"},
+                       {"usename": listing.user, "usesysid": OWNER_OID + 1, "passwd": "********"}]
     rows["pg_am"] = [{"oid": 2, "amname": "heap", "amhandler": "heap_tableam_handler", "amtype": "t"},
                      {"oid": 403, "amname": "btree", "amhandler": "bthandler", "amtype": "i"}]
     rows["pg_tablespace"] = [{"oid": 1663, "spcname": "pg_default", "spcowner": OWNER_OID}]
@@ -288,6 +304,12 @@ def _add_lookups(rows: dict[str, list[dict[str, Any]]]) -> None:
     namespaces = {r["oid"]: r["nspname"] for r in rows["pg_namespace"]}
     rows["pe_namespaces"] = [{"pe_oid": oid, "pe_name": name} for oid, name in namespaces.items()]
     rows["pe_roles"] = [{"pe_oid": r["oid"], "pe_name": r["rolname"]} for r in rows["pg_roles"]]
+    rows["pe_procs"] = [{"pe_oid": r["oid"], "pe_name": r["proname"]} for r in rows["pg_proc"]]
+    relations = {r["oid"] for r in rows["pg_class"] if r["relkind"] == "r"}
+    rows["pe_columns"] = [{"pe_oid": r["attrelid"], "pe_number": r["attnum"], "pe_name": r["attname"]}
+                          for r in rows["pg_attribute"] if r["attrelid"] in relations]
+    rows["pe_keywords"] = [{"pe_word": w, "pe_catcode": c, "pe_barelabel": b, "pe_catdesc": d, "pe_baredesc": e}
+                           for w, c, b, d, e in keywords()]
     rows["pe_descriptions"] = [{"pe_oid": r["objoid"], "pe_sub": r["objsubid"], "pe_text": r["description"]}
                                for r in rows["pg_description"]]
     for relation in rows["pg_class"]:
@@ -309,8 +331,26 @@ def _add_tables(listing: Listing, rows: dict[str, list[dict[str, Any]]], db: str
         key = table.primary_key
         rows["pg_class"].append({
             "oid": oid, "relname": table.name, "relnamespace": namespace, "relowner": OWNER_OID, "relam": 2,
-            "relfilenode": oid, "reltuples": -1.0, "relhasindex": bool(key), "relpersistence": "p", "relkind": "r",
-            "relnatts": len(table.columns), "relreplident": "d", "relispopulated": True})
+            "reltype": oid + 2, "relfilenode": oid, "reltuples": -1.0, "relhasindex": bool(key),
+            "relpersistence": "p", "relkind": "r",
+            "relnatts": len(table.columns), "relreplident": "d", "relispopulated": True,
+            # granted: SELECT to the principal, what the policy allows (pgjdbc's getTablePrivileges reads it)
+            "relacl": [f"{OWNER}=arwdDxt/{OWNER}", f"{_acl_name(listing.user)}=r/{OWNER}"]})
+        # every table has a composite row type (and its array), as in PostgreSQL: pgjdbc's getUDTs lists them
+        for type_oid, type_name, element, array in ((oid + 2, table.name, 0, oid + 3),
+                                                    (oid + 3, "_" + table.name, oid + 2, 0)):
+            rows["pg_type"].append({
+                "oid": type_oid, "typname": type_name, "typnamespace": namespace, "typowner": OWNER_OID,
+                "typlen": -1, "typtype": "b" if element else "c", "typcategory": "A" if element else "C",
+                "typisdefined": True, "typdelim": ",", "typrelid": 0 if element else oid, "typelem": element,
+                "typarray": array, "typinput": "array_in" if element else "record_in",
+                "typoutput": "array_out" if element else "record_out",
+                "typreceive": "array_recv" if element else "record_recv",
+                "typsend": "array_send" if element else "record_send", "typmodin": "-", "typmodout": "-",
+                "typanalyze": "array_typanalyze" if element else "-",
+                "typsubscript": "array_subscript_handler" if element else "-", "typalign": "d", "typstorage": "x"})
+            rows["pe_type_names"].append({"pe_oid": type_oid, "pe_name": type_name,
+                                          "pe_display": table.name + "[]" if element else table.name})
         rows["pg_tables"].append({"schemaname": table.schema, "tablename": table.name, "tableowner": OWNER,
                                   "hasindexes": bool(key)})
         rows["pg_stat_user_tables"].append({"relid": oid, "schemaname": table.schema, "relname": table.name,
@@ -358,7 +398,7 @@ def _add_primary_key(table: ListedTable, oid: int, namespace: int, key: tuple[in
     quoted = ", ".join(_quote(n) for n in names)
     rows["pg_class"].append({"oid": index_oid, "relname": name, "relnamespace": namespace, "relowner": OWNER_OID,
                              "relam": 403, "relkind": "i", "relnatts": len(key), "relpersistence": "p",
-                             "relreplident": "n", "relispopulated": True, "reltuples": -1.0})
+                             "relreplident": "n", "relispopulated": True, "reltuples": 0.0, "relpages": 1})
     rows["pg_index"].append({"indexrelid": index_oid, "indrelid": oid, "indnatts": len(key), "indnkeyatts": len(key),
                              "indisunique": True, "indisprimary": True, "indimmediate": True, "indisvalid": True,
                              "indisready": True, "indislive": True, "indkey": list(key),
@@ -368,10 +408,14 @@ def _add_primary_key(table: ListedTable, oid: int, namespace: int, key: tuple[in
                                   "connoinherit": True, "conkey": list(key)})
     rows["pe_definitions"] += [
         {"pe_oid": index_oid, "pe_definition": f"PRIMARY KEY ({quoted})"},
-        {"pe_oid": -index_oid, "pe_definition": f"CREATE UNIQUE INDEX {_quote(name)} ON {_quote(table.schema)}."
-                                                f"{_quote(table.name)} USING btree ({quoted})"}]
+        {"pe_oid": -index_oid, "pe_definition": f"CREATE UNIQUE INDEX {_quote(name)} ON {_qualified(table)} "
+                                                f"USING btree ({quoted})"}]
     rows["pe_index_columns"] += [{"pe_oid": index_oid, "pe_position": i, "pe_name": column}
                                  for i, column in enumerate(names, 1)]
+    # an index is a relation with attributes of its own, numbered from 1 (psqlODBC's SQLPrimaryKeys joins them)
+    columns = {r["attnum"]: r for r in rows["pg_attribute"] if r["attrelid"] == oid}
+    rows["pg_attribute"] += [columns[number] | {"attrelid": index_oid, "attnum": i, "attnotnull": False}
+                             for i, number in enumerate(key, 1)]
     rows["is_table_constraints"].append({
         "constraint_catalog": db, "constraint_schema": table.schema, "constraint_name": name, "table_catalog": db,
         "table_schema": table.schema, "table_name": table.name, "constraint_type": "PRIMARY KEY",
@@ -380,6 +424,16 @@ def _add_primary_key(table: ListedTable, oid: int, namespace: int, key: tuple[in
         "constraint_catalog": db, "constraint_schema": table.schema, "constraint_name": name, "table_catalog": db,
         "table_schema": table.schema, "table_name": table.name, "column_name": column, "ordinal_position": i}
         for i, column in enumerate(names, 1)]
+
+
+def _qualified(table: ListedTable) -> str:
+    """The table as pg_get_indexdef names it: without its schema when that is on the search path."""
+    return _quote(table.name) if table.schema == DEFAULT_SCHEMA else f"{_quote(table.schema)}.{_quote(table.name)}"
+
+
+def _acl_name(role: str) -> str:
+    plain = role.replace("_", "").isalnum()
+    return role if plain else '"' + role.replace('"', '""') + '"'
 
 
 def _quote(name: str) -> str:

@@ -16,20 +16,25 @@ from sqlglot import exp
 from policyengine.rewrite import Refused
 from policyengine.server.catalog.functions import NAMES as MACRO_NAMES
 from policyengine.server.catalog.functions import TABLE_FUNCTIONS
+from policyengine.server.catalog.listing import DEFAULT_SCHEMA
 from policyengine.server.catalog.shadow import INFORMATION_PREFIX, INFORMATION_SCHEMA, SHADOW, TABLES
 
 CATALOG_SCHEMAS = ("pg_catalog", "information_schema")
 SESSION_FUNCTIONS = frozenset({
     "version", "current_user", "session_user", "user", "current_database", "current_catalog", "current_schema",
     "current_schemas", "pg_backend_pid", "current_setting", "set_config", "txid_current", "current_role",
-    "pg_postmaster_start_time", "inet_client_addr", "pg_cancel_backend", "pg_terminate_backend",
+    "pg_postmaster_start_time", "inet_client_addr",
 })
 #: regproc-typed columns: stored as the function's name, '-' for none, as PostgreSQL prints them
 REGPROC_COLUMNS = frozenset({"typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout",
-                             "typanalyze", "typsubscript"})
+                             "typanalyze", "typsubscript", "amhandler", "rngcanonical", "rngsubdiff"})
+#: int2vector and oidvector columns: PostgreSQL subscripts them from 0, DuckDB's lists from 1
+ZERO_BASED_COLUMNS = frozenset({"indkey", "indclass", "indcollation", "indoption", "proargtypes", "stxkeys",
+                                "tgattr"})
 _TYPED_SESSION = {exp.CurrentUser: "current_user", exp.SessionUser: "session_user",
                   exp.CurrentCatalog: "current_catalog", exp.CurrentSchema: "current_schema",
-                  exp.CurrentVersion: "version"}
+                  exp.CurrentVersion: "version", exp.CurrentDatabase: "current_database",
+                  exp.CurrentSchemas: "current_schemas"}
 _CAST_TYPES = {"oid": "BIGINT", "name": "VARCHAR", "char": "VARCHAR", "text": "VARCHAR", "regproc": "VARCHAR",
                "int2vector": "SMALLINT[]", "oidvector": "BIGINT[]", "aclitem": "VARCHAR", "xid": "BIGINT",
                "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "bool": "BOOLEAN", "float4": "REAL",
@@ -150,9 +155,13 @@ def _tables(tree: exp.Expression, session: SessionValues) -> exp.Expression:
             target = name
         else:
             raise Refused(f'relation "{schema}.{name}" does not exist', kind="missing")
-        # unaliased, the table keeps its own name, so ``pg_class.oid`` still binds
-        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name))
-        table.replace(exp.Table(this=exp.to_identifier(target), db=exp.to_identifier(SHADOW), alias=alias))
+        # unaliased, the table keeps its own name, so ``pg_class.oid`` still binds; changed in place, so
+        # what hangs on it stays: the joins of a parenthesized join (psqlODBC's ``((a JOIN b) JOIN c)``)
+        if not table.args.get("alias"):
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(name)))
+        table.set("this", exp.to_identifier(target))
+        table.set("db", exp.to_identifier(SHADOW))
+        table.set("catalog", None)
     for column in tree.find_all(exp.Column):
         if column.args.get("db") is not None and column.text("db").lower() in CATALOG_SCHEMAS:
             column.set("db", None)  # pg_catalog.pg_class.oid: the table keeps its name as its alias
@@ -179,24 +188,23 @@ def _session_functions(tree: exp.Expression, session: SessionValues) -> exp.Expr
         name = call_name(node)
         if name is None or name not in SESSION_FUNCTIONS:
             return node
-        args = list(node.expressions) if isinstance(node, exp.Anonymous) else []
+        args = list(node.expressions) if isinstance(node, exp.Anonymous) else \
+            [node.this] if isinstance(node.args.get("this"), exp.Expression) else []
         if name in ("current_user", "session_user", "user", "current_role"):
             return _literal(session.user)
         if name in ("current_database", "current_catalog"):
             return _literal(session.database)
         if name == "current_schema":
-            return _literal("main")
+            return _literal(DEFAULT_SCHEMA)
         if name == "current_schemas":
             implicit = args and isinstance(args[0], exp.Boolean) and args[0].this
-            return _literal(["pg_catalog", "main"] if implicit else ["main"])
+            return _literal(["pg_catalog", DEFAULT_SCHEMA] if implicit else [DEFAULT_SCHEMA])
         if name == "version":
             return _literal(session.version)
         if name == "pg_backend_pid":
             return _literal(session.pid)
         if name == "txid_current":
             return _literal(1)
-        if name in ("pg_cancel_backend", "pg_terminate_backend"):
-            raise Refused(f"{name}() is not available here: cancel from the client instead", kind="unsupported")
         if name in ("pg_postmaster_start_time", "inet_client_addr"):
             return exp.Null()
         if name == "current_setting":
@@ -252,6 +260,18 @@ def _array_literal(text: str) -> list[str | None]:
             for quoted, bare in items]
 
 
+def _shadow_call(function: str, *arguments: exp.Expression) -> exp.Expression:
+    return exp.Dot(this=exp.to_identifier(SHADOW), expression=exp.Anonymous(this=function, expressions=list(arguments)))
+
+
+def _in_output(node: exp.Expression) -> bool:
+    """Whether a value is one of a SELECT's output columns (aliased or not), where it is shown as text."""
+    parent = node.parent
+    if isinstance(parent, exp.Alias):
+        node, parent = parent, parent.parent
+    return isinstance(parent, exp.Select) and node.arg_key == "expressions"
+
+
 def _casts(tree: exp.Expression, session: SessionValues) -> exp.Expression:
     def convert(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Cast):
@@ -259,8 +279,10 @@ def _casts(tree: exp.Expression, session: SessionValues) -> exp.Expression:
         to, value = node.to, node.this
         name = _type_name(to)
         if name in _NAMED_LOOKUPS:
-            lookup, _ = _NAMED_LOOKUPS[name]
+            lookup, display = _NAMED_LOOKUPS[name]
             if isinstance(value, exp.Column) or (isinstance(value, exp.Literal) and not value.is_string):
+                if _in_output(node):  # shown: the name, as PostgreSQL prints a regclass or regtype
+                    return _shadow_call(display, value)
                 return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))  # already an OID
             return exp.Dot(this=exp.to_identifier(SHADOW), expression=exp.Anonymous(this=lookup, expressions=[value]))
         if name == "regproc" and isinstance(value, exp.Literal) and value.is_string:
@@ -312,15 +334,109 @@ def _operators(tree: exp.Expression, session: SessionValues) -> exp.Expression:
     return _bottom_up(tree, convert)
 
 
-def _regproc_zero(tree: exp.Expression, session: SessionValues) -> exp.Expression:
-    """``typreceive != 0``: a regproc is 0 when it names no function, which we store as '-'."""
-    for comparison in list(tree.find_all(exp.EQ, exp.NEQ)):
+def _is_string(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+def _regproc(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """A regproc column is stored as the function's name ('-' for none), as PostgreSQL prints it; compared
+    with anything but a name (``pg_proc.oid = typreceive``, ``typreceive != 0``) it is the function's OID."""
+    comparisons = (exp.EQ, exp.NEQ, exp.LT, exp.GT, exp.LTE, exp.GTE)
+    for comparison in list(tree.find_all(*comparisons)):
         left, right = comparison.this, comparison.expression
         for column, other in ((left, right), (right, left)):
-            if isinstance(column, exp.Column) and column.name.lower() in REGPROC_COLUMNS \
-                    and isinstance(other, exp.Literal) and not other.is_string and other.name == "0":
-                other.replace(exp.Literal.string("-"))
+            if isinstance(column, exp.Column) and column.name.lower() in REGPROC_COLUMNS and not _is_string(other) \
+                    and not (isinstance(other, exp.Column) and other.name.lower() in REGPROC_COLUMNS):
+                column.replace(_shadow_call("regproc_oid", column.copy()))
+    for listed in list(tree.find_all(exp.In)):
+        column = listed.this
+        if isinstance(column, exp.Column) and column.name.lower() in REGPROC_COLUMNS \
+                and not all(_is_string(e) for e in listed.expressions):
+            column.replace(_shadow_call("regproc_oid", column.copy()))
     return tree
+
+
+def _any_arrays(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """``x = ANY('{r,p,""}')``: PostgreSQL reads the text as an array of the other side's type."""
+    for quantified in list(tree.find_all(exp.Any, exp.All)):
+        inner = quantified.this.unnest() if isinstance(quantified.this, exp.Paren) else quantified.this
+        if _is_string(inner):
+            quantified.set("this", exp.Array(expressions=[_literal(item) for item in _array_literal(inner.name)]))
+    return tree
+
+
+def array_parameters(tree: exp.Expression) -> frozenset[int]:
+    """The 1-based numbers of parameters compared with ``= ANY($n)``: bound as text (``'{r,p,f}'``),
+    they are arrays, which the caller turns into lists before DuckDB sees them."""
+    numbers = set()
+    for quantified in tree.find_all(exp.Any, exp.All):
+        inner = quantified.this.unnest() if isinstance(quantified.this, exp.Paren) else quantified.this
+        if isinstance(inner, exp.Parameter) and inner.name.isdigit():
+            numbers.add(int(inner.name))
+        elif isinstance(inner, exp.Placeholder) and str(inner.name).isdigit():
+            numbers.add(int(inner.name))
+    return frozenset(numbers)
+
+
+def parse_array(text: str) -> list[str | None]:
+    """A parameter's text as PostgreSQL reads an array literal."""
+    return _array_literal(text)
+
+
+def _formats(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """PostgreSQL's ``format('%I.%I', a, b)`` (%s text, %I identifier, %L literal, %% a percent sign), as
+    a concatenation: DuckDB's format() has another syntax."""
+    def convert(node: exp.Expression) -> exp.Expression:
+        is_format = isinstance(node, exp.Format) or call_name(node) == "format"
+        arguments = ([node.this, *node.expressions] if isinstance(node, exp.Format) else list(node.expressions)) \
+            if is_format else []
+        if not arguments or not _is_string(arguments[0]):
+            return node
+        parts: list[exp.Expression] = []
+        values = iter(arguments[1:])
+        for text, directive in re.findall(r"([^%]*)(%[%sIL]|%|$)", arguments[0].name):
+            if text:
+                parts.append(exp.Literal.string(text))
+            if directive == "%%":
+                parts.append(exp.Literal.string("%"))
+            elif directive in ("%s", "%I", "%L"):
+                value = next(values, None)
+                if value is None:
+                    raise Refused("too few arguments for format()", kind="invalid")
+                text_value: exp.Expression = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
+                if directive == "%I":
+                    text_value = _shadow_call("quote_ident", text_value)
+                elif directive == "%L":
+                    text_value = _shadow_call("quote_nullable", text_value)
+                else:
+                    text_value = exp.func("coalesce", text_value, exp.Literal.string(""))
+                parts.append(text_value)
+        return exp.Concat(expressions=parts or [exp.Literal.string("")], safe=True)
+    return _bottom_up(tree, convert)
+
+
+def _zero_based(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """int2vector and oidvector columns (``indkey``, ``indoption``...) are subscripted from 0 in PostgreSQL:
+    ``indkey[0]`` is the first key column, ``generate_subscripts(indkey, 1)`` counts from 0. Also through
+    a subquery's alias (pgjdbc's ``i.indoption AS I_INDOPTION``, then ``tmp.I_INDOPTION[n - 1]``)."""
+    names = set(ZERO_BASED_COLUMNS)
+    for alias in tree.find_all(exp.Alias):
+        if isinstance(alias.this, exp.Column) and alias.this.name.lower() in ZERO_BASED_COLUMNS:
+            names.add(alias.alias.lower())
+
+    def zero_based(node: exp.Expression) -> bool:
+        return isinstance(node, exp.Column) and node.name.lower() in names
+
+    def shift(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Bracket) and zero_based(node.this) and len(node.expressions) == 1:
+            index = exp.Add(this=exp.Paren(this=node.expressions[0]), expression=exp.Literal.number(1))
+            return exp.Bracket(this=node.this, expressions=[index])
+        name = call_name(node) if isinstance(node, exp.Anonymous) else None
+        if name in ("generate_subscripts", "array_lower", "array_upper") and node.expressions \
+                and zero_based(node.expressions[0]):
+            return exp.Paren(this=exp.Sub(this=node, expression=exp.Literal.number(1)))
+        return node
+    return _bottom_up(tree, shift)
 
 
 #: PostgreSQL functions DuckDB has under another name
@@ -342,13 +458,86 @@ def _macros(tree: exp.Expression, session: SessionValues) -> exp.Expression:
 
 
 RULES: tuple[Callable[[exp.Expression, SessionValues], exp.Expression], ...] = (
-    _gate, _unqualify_calls, _session_functions, _operators, _casts, _regproc_zero, _tables, _macros,
+    _gate, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc, _any_arrays, _zero_based,
+    _tables, _macros,
 )
 
 
 def translate(tree: exp.Expression, session: SessionValues) -> str:
     """The DuckDB SQL that answers this catalog query from the shadow catalog."""
     tree = tree.copy()
+    names = result_names(tree)
     for rule in RULES:
         tree = rule(tree, session)
+    _name_results(tree, names)
     return tree.sql(dialect="duckdb")
+
+
+# --- result column names, as PostgreSQL gives them ------------------------------------------------
+
+UNNAMED = "?column?"
+#: DuckDB's type -> PostgreSQL's name for it, which names a cast's column (``0::int2`` is ``int2``)
+_PG_TYPE_NAMES = {"SMALLINT": "int2", "INT": "int4", "BIGINT": "int8", "VARCHAR": "varchar", "TEXT": "text",
+                  "BOOLEAN": "bool", "FLOAT": "float4", "DOUBLE": "float8", "DECIMAL": "numeric", "CHAR": "bpchar",
+                  "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "DATE": "date"}
+_KEYWORD_NAMES = {exp.Coalesce: "coalesce", exp.Greatest: "greatest", exp.Least: "least", exp.Nullif: "nullif",
+                  exp.Array: "array", exp.Exists: "exists", exp.Case: "case", exp.Trim: "btrim",
+                  exp.Substring: "substring", exp.Extract: "extract"}
+
+
+def _figure(node: exp.Expression) -> tuple[str, int]:
+    """(name, strength) after PostgreSQL's FigureColnameInternal: 2 a good name, 1 a type's, 0 none."""
+    if isinstance(node, exp.Alias):
+        identifier = node.args.get("alias")
+        quoted = isinstance(identifier, exp.Identifier) and identifier.quoted
+        return (node.alias if quoted else node.alias.lower()), 2
+    if isinstance(node, exp.Paren):
+        return _figure(node.this)
+    if isinstance(node, exp.Column):
+        return (node.name, 2) if not isinstance(node.this, exp.Star) else (UNNAMED, 0)
+    if isinstance(node, exp.Dot):
+        return _figure(node.expression)
+    if isinstance(node, exp.Bracket):
+        return _figure(node.this)
+    if isinstance(node, exp.Cast):
+        name, strength = _figure(node.this)
+        if strength == 2:
+            return name, 2
+        type_name = _type_name(node.to)
+        kind = node.to.this.name if isinstance(node.to, exp.DataType) else ""
+        return _PG_TYPE_NAMES.get(kind, type_name.split("(")[0].strip('"') or UNNAMED), 1
+    for kind, name in _KEYWORD_NAMES.items():
+        if isinstance(node, kind):
+            return name, 2
+    session = call_name(node)
+    if session is not None:
+        return session, 2
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.expressions) == 1:
+        return _figure(node.this.expressions[0])
+    if isinstance(node, exp.Func) and not isinstance(node, (exp.Binary, exp.Not, exp.Predicate)):
+        return node.sql_name().lower(), 2
+    return UNNAMED, 0
+
+
+def _first_select(tree: exp.Expression) -> exp.Select | None:
+    while isinstance(tree, (exp.SetOperation, exp.Subquery)):
+        tree = tree.this
+    return tree if isinstance(tree, exp.Select) else None
+
+
+def result_names(tree: exp.Expression) -> list[str] | None:
+    """The names PostgreSQL gives the statement's result columns; None where it cannot tell (``*``)."""
+    select = _first_select(tree)
+    if select is None or any(isinstance(e, exp.Star) or isinstance(e, exp.Column) and isinstance(e.this, exp.Star)
+                             for e in select.expressions):
+        return None
+    return [_figure(e)[0] for e in select.expressions]
+
+
+def _name_results(tree: exp.Expression, names: list[str] | None) -> None:
+    select = _first_select(tree)
+    if select is None or names is None or len(select.expressions) != len(names):
+        return
+    for projection, name in zip(list(select.expressions), names):
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        projection.replace(exp.alias_(inner.copy(), exp.to_identifier(name, quoted=True)))

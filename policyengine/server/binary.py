@@ -2,7 +2,7 @@
 
 Clients decode what the server sends with their own PostgreSQL decoders (libpq's text, psycopg's and
 asyncpg's and JDBC's binary loaders), so every value has to be the bytes a PostgreSQL 15 server would
-send for it under the settings this server announces: DateStyle ISO, TimeZone UTC, IntervalStyle
+send for it under the settings this server announces: DateStyle ISO, the session's TimeZone, IntervalStyle
 postgres, extra_float_digits 1 (shortest round-trip floats). The text forms here are PostgreSQL's output
 functions (``float8out``, ``numeric_out``, ``array_out``, ``EncodeInterval``...), the binary forms its
 send functions (``numeric_send``, ``array_send``, ``timestamp_send``...).
@@ -13,8 +13,8 @@ What DuckDB 2.0's Python API hands over, which shapes the encoders:
   Python normalises the rest (``-1 hour`` arrives as ``days=-1, seconds=82800``). The original
   (months, days, micros) split is gone; intervals are sent sign-symmetrically (``-01:00:00``,
   not ``-1 days +23:00:00``), which is what DuckDB held whenever days and time had the same sign.
-* TIMESTAMP WITH TIME ZONE comes back as an aware ``datetime`` in DuckDB's TimeZone; it is sent in UTC,
-  the zone the server announces.
+* TIMESTAMP WITH TIME ZONE comes back as an aware ``datetime`` in DuckDB's TimeZone, which the session
+  set to its own TimeZone; text output prints it in that zone, binary output as UTC microseconds.
 * HUGEINT, UHUGEINT and UBIGINT come back as ``int``; they travel as numeric, the only PostgreSQL type
   wide enough. BIGNUM comes back as a decimal ``str`` and travels as numeric too.
 * JSON, ENUM and BIT come back as ``str``; lists as ``list``, fixed-size ARRAY as ``tuple``;
@@ -35,6 +35,7 @@ import math
 import re
 import struct
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -498,6 +499,7 @@ def _text_timestamp(value: Any) -> str:
 
 
 def _text_timestamptz(value: Any) -> str:
+    """In UTC (the server's default TimeZone); :func:`_timestamptz_in` prints in another zone."""
     if isinstance(value, dt.datetime):
         text = value.isoformat(" ")
         if text.endswith("+00:00") or value.tzinfo is None:  # UTC (DuckDB's usual zone) or naive: as is
@@ -513,6 +515,29 @@ def _text_timestamptz(value: Any) -> str:
         text = value.replace(tzinfo=None).isoformat(" ")
         return (text.rstrip("0") if value.microsecond else text) + "+00"
     return _timestamp_text_from_micros(_duck_micros(str(value)), True)
+
+
+@lru_cache(maxsize=64)
+def _timestamptz_in(zone: str) -> Formatter:
+    """timestamptz text output in a session's TimeZone (an IANA name), as PostgreSQL prints it there:
+    the local time and that instant's offset (``2024-07-01 08:00:00-04``, LMT's ``+05:53:28``)."""
+    if zone == "UTC":
+        return _text_timestamptz
+    where = zoneinfo.ZoneInfo(zone)
+
+    def formatter(value: Any) -> str:
+        if not isinstance(value, dt.datetime):
+            return _text_timestamptz(value)
+        try:
+            local = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)).astimezone(where)
+        except (OverflowError, ValueError):  # shifted past Python's years 1..9999: in UTC, still exact
+            return _text_timestamptz(value)
+        offset = local.utcoffset()
+        text = local.replace(tzinfo=None).isoformat(" ")
+        return (text.rstrip("0") if local.microsecond else text) + (
+            _offset_text(int(offset.total_seconds())) if offset else "+00")
+
+    return formatter
 
 
 def _interval_parts(value: Any) -> tuple[int, int, int]:
@@ -641,13 +666,15 @@ _TEXT_FORMATTERS: dict[str, Formatter] = {
 }
 
 
-def text_formatter(duckdb_type: str) -> Formatter:
-    """Value (never None) -> PostgreSQL's text output for the type, as str (COPY escapes it further)."""
+def text_formatter(duckdb_type: str, zone: str = "UTC") -> Formatter:
+    """Value (never None) -> PostgreSQL's text output for the type, as str (COPY escapes it further);
+    ``zone``: the session's TimeZone, in which timestamptz values are printed."""
     column = _column(duckdb_type)
     if column.kind == "array":
-        element = _TEXT_FORMATTERS[column.element or "text"]
+        element = _timestamptz_in(zone) if column.element == "timestamptz" else \
+            _TEXT_FORMATTERS[column.element or "text"]
         return lambda value: _array_text(value, element)
-    return _TEXT_FORMATTERS[column.kind]
+    return _timestamptz_in(zone) if column.kind == "timestamptz" else _TEXT_FORMATTERS[column.kind]
 
 
 # --- binary output ---------------------------------------------------------------------------------
@@ -873,24 +900,24 @@ def _nullable(encode: Callable[[Any], bytes]) -> Encoder:
     return encoder
 
 
-def column_encoders(types: Sequence[str], formats: Sequence[int]) -> list[Encoder]:
+def column_encoders(types: Sequence[str], formats: Sequence[int], zone: str = "UTC") -> list[Encoder]:
     """One encoder per result column (value -> wire bytes, None -> None), honouring Bind's format codes.
 
     A wrong number of format codes raises ValueError; binary for a type without a binary form raises
     BinaryUnsupported before any row is sent, so the client gets one clear error. Encoders hold no
     state, so a statement run again (every pgbench transaction) reuses the ones made the first time.
     """
-    return list(_column_encoders(tuple(types), tuple(formats)))
+    return list(_column_encoders(tuple(types), tuple(formats), zone))
 
 
 @lru_cache(maxsize=1024)
-def _column_encoders(types: tuple[str, ...], formats: tuple[int, ...]) -> tuple[Encoder, ...]:
+def _column_encoders(types: tuple[str, ...], formats: tuple[int, ...], zone: str = "UTC") -> tuple[Encoder, ...]:
     encoders: list[Encoder] = []
     for duckdb_type, code in zip(types, result_formats(formats, len(types))):
         if code == 1:
             encoders.append(_nullable(binary_encoder(duckdb_type)))
         else:
-            encoders.append(_nullable(_text_encoder(text_formatter(duckdb_type))))
+            encoders.append(_nullable(_text_encoder(text_formatter(duckdb_type, zone))))
     return tuple(encoders)
 
 

@@ -62,8 +62,8 @@ class Server:
 
     def cancel(self, pid: int, secret: int) -> None:
         session = self.sessions.get((pid, secret))
-        if session is not None and session.running is not None:
-            session.running.interrupt()
+        if session is not None:
+            session.cancel()
 
     async def login_failed(self, writer: asyncio.StreamWriter) -> None:
         """Each failed login from an address waits longer before its answer, up to 5 seconds."""

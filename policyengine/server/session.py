@@ -9,6 +9,7 @@ any other way. Results stream batch by batch from a worker thread, so memory sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import ssl
@@ -129,6 +130,8 @@ class Session:
     portals: dict[str, ext.Portal] = field(default_factory=dict)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     failed: bool = False  # an extended-protocol error: messages are ignored until Sync
+    canceled_by: str | None = None  # why the running statement was interrupted: PostgreSQL's 57014 text
+    _timer: asyncio.TimerHandle | None = None  # the statement_timeout of the statement running
     _out: list[bytes | memoryview] = field(default_factory=list)  # messages not yet written (see _send)
     _out_size: int = 0
     _peer: str | None = None  # the client's address, for audit lines
@@ -362,6 +365,42 @@ class Session:
         if self.in_transaction:
             self.failed_transaction = True
 
+    @contextlib.asynccontextmanager
+    async def _statement_timeout(self) -> Any:
+        """statement_timeout, as PostgreSQL: past it the running query is interrupted and the statement
+        fails with 57014 "canceling statement due to statement timeout"."""
+        milliseconds = self.settings.statement_timeout
+        self.canceled_by = None
+        if not milliseconds:
+            yield
+            return
+        self._timer = asyncio.get_running_loop().call_later(milliseconds / 1000, self._time_out)
+        try:
+            yield
+        finally:
+            self._timer.cancel()
+            self._timer = None
+            self.canceled_by = None
+
+    def _time_out(self) -> None:
+        """Interrupt the statement, and again every 10 ms until it ends: the query may not have
+        reached DuckDB yet (being rewritten) or be between two batches."""
+        self.canceled_by = "statement timeout"
+        if self.running is not None:
+            self.running.interrupt()
+        self._timer = asyncio.get_running_loop().call_later(0.01, self._time_out)
+
+    def cancel(self) -> None:
+        """A CancelRequest for this session (server.py)."""
+        if self.running is not None:
+            self.canceled_by = self.canceled_by or "user request"
+            self.running.interrupt()
+
+    def _query_failed(self, failure: QueryFailed) -> StatementError:
+        if failure.sqlstate == "57014" and self.canceled_by is not None:
+            return StatementError("57014", f"canceling statement due to {self.canceled_by}")
+        return StatementError(failure.sqlstate, failure.message)
+
     def _running(self, cursor: Any) -> None:
         """What a CancelRequest for this session interrupts (set before the query starts)."""
         self.running = cursor
@@ -375,7 +414,8 @@ class Session:
             return
         for statement in statements:
             try:
-                await self._simple_statement(statement)
+                async with self._statement_timeout():
+                    await self._simple_statement(statement)
             except StatementError as error:
                 self._failed_statement()
                 await self._send(error.response)
@@ -393,7 +433,7 @@ class Session:
             return
         feed = await self._open(text, None, text_rows=True)
         try:
-            encoders = binary.column_encoders(feed.types, [])
+            encoders = binary.column_encoders(feed.types, [], self.settings.zone)
             await self._send(binary.row_description(feed.columns, feed.types, []))
             count = await self._stream(feed, encoders, None)
             await self._send(m.command_complete(f"SELECT {count}"))
@@ -408,8 +448,8 @@ class Session:
             raise _refused(refusal) from None
 
     def _check_transaction(self, utility: u.Utility | None) -> None:
-        if self.failed_transaction and not (isinstance(utility, u.Transaction)
-                                            and utility.action in ("commit", "rollback", "rollback_to")):
+        if self.failed_transaction and not isinstance(utility, u.Empty) and not (
+                isinstance(utility, u.Transaction) and utility.action in ("commit", "rollback", "rollback_to")):
             raise StatementError("25P02", "current transaction is aborted, commands ignored until end of "
                                           "transaction block")
 
@@ -445,7 +485,7 @@ class Session:
         except Refused as refusal:
             raise _refused(refusal) from None
         except QueryFailed as failure:
-            raise StatementError(failure.sqlstate, failure.message) from None
+            raise self._query_failed(failure) from None
 
     def _set_config(self, name: str, value: str) -> None:
         try:
@@ -461,7 +501,7 @@ class Session:
                 return work(*args)
             return await self.server.run(work, *args)
         except QueryFailed as failure:
-            raise StatementError(failure.sqlstate, failure.message) from None
+            raise self._query_failed(failure) from None
 
     async def _stream(self, feed: Feed, encoders: list[Any], limit: int | None) -> int:
         """Send DataRows as batches arrive; returns the rows sent. Without a row limit the work is
@@ -510,6 +550,8 @@ class Session:
             return None, m.command_complete(statement.tag) + b"".join(m.parameter_status(k, v) for k, v in reports)
         if isinstance(statement, u.Show):
             return self._show(statement.name, formats or [])
+        if isinstance(statement, u.Empty):
+            return None, m.empty_query()
         if isinstance(statement, u.NoOp):
             if statement.tag.startswith("DEALLOCATE") and statement.tag.endswith("ALL"):
                 self.prepared.clear()
@@ -554,8 +596,8 @@ class Session:
             value = self.settings.get(name)
             if value is None:
                 raise StatementError("42704", f'unrecognized configuration parameter "{name}"')
-            rows, columns, types = [(value,)], [name.lower()], ["VARCHAR"]
-        encoders = binary.column_encoders(types, formats)
+            rows, columns, types = [(value,)], [self.settings.canonical(name)], ["VARCHAR"]
+        encoders = binary.column_encoders(types, formats, self.settings.zone)
         return (binary.row_description(columns, types, formats),
                 binary.data_rows(rows, encoders) + m.command_complete("SHOW"))
 
@@ -600,7 +642,7 @@ class Session:
         if statement.move:
             count = await self._discard(cursor, statement.count)
             return None, m.command_complete(f"MOVE {count}")
-        encoders = binary.column_encoders(result.types, formats)
+        encoders = binary.column_encoders(result.types, formats, self.settings.zone)
         description = binary.row_description(result.columns, result.types, formats)
         rows, count = await self._collect(cursor, statement.count, encoders)
         return description, rows + m.command_complete(f"FETCH {count}")
@@ -696,7 +738,8 @@ class Session:
                 formats = [1] if cursor.binary else []
                 await self._send(binary.row_description(cursor.feed.columns, cursor.feed.types, formats))
             else:
-                await self._send(await self._describe_portal(self._portal_named(name)))
+                async with self._statement_timeout():  # Describe of a portal starts its query
+                    await self._send(await self._describe_portal(self._portal_named(name)))
         elif kind == b"E":
             try:
                 end = payload.index(b"\0")
@@ -704,10 +747,11 @@ class Session:
                 (limit,) = struct.unpack("!i", payload[end + 1:end + 5])
             except (ValueError, struct.error):  # UnicodeDecodeError is a ValueError
                 raise m.ProtocolViolation("malformed Execute message") from None
-            if name not in self.portals and name in self.cursors:
-                await self._execute_cursor(self.cursors[name], limit)
-            else:
-                await self._execute_portal(self._portal_named(name), limit)
+            async with self._statement_timeout():
+                if name not in self.portals and name in self.cursors:
+                    await self._execute_cursor(self.cursors[name], limit)
+                else:
+                    await self._execute_portal(self._portal_named(name), limit)
         elif kind == b"C":
             target, name = _target_and_name(payload, "Close")
             if target == b"S":
@@ -795,7 +839,7 @@ class Session:
             portal.feed = await self._open(portal.statement.sql, portal.parameters,
                                            text_rows=not any(portal.formats))
             try:
-                portal.encoders = binary.column_encoders(portal.feed.types, portal.formats)
+                portal.encoders = binary.column_encoders(portal.feed.types, portal.formats, self.settings.zone)
             except binary.BinaryUnsupported as unsupported:
                 raise StatementError("0A000", str(unsupported)) from None
             except ValueError as wrong:
@@ -804,6 +848,9 @@ class Session:
     async def _execute_portal(self, portal: ext.Portal, limit: int) -> None:
         utility = portal.statement.utility
         self._check_transaction(utility)
+        if isinstance(utility, u.Empty):  # postgres.c exec_execute_message: NullCommand, every time
+            await self._send(m.empty_query())
+            return
         if utility is not None:
             if portal.done:
                 await self._send(m.command_complete("SELECT 0"))
@@ -828,7 +875,7 @@ class Session:
 
     async def _execute_cursor(self, cursor: Cursor, limit: int) -> None:
         """Execute on a DECLAREd cursor's portal: its next rows, suspended while more remain."""
-        encoders = binary.column_encoders(cursor.feed.types, [1] if cursor.binary else [])
+        encoders = binary.column_encoders(cursor.feed.types, [1] if cursor.binary else [], self.settings.zone)
         rows, count = await self._collect(cursor, limit if limit > 0 else None, encoders)
         if limit > 0 and not cursor.feed.exhausted:
             await self._send(rows + ext.PORTAL_SUSPENDED)

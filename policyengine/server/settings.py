@@ -3,6 +3,11 @@ changes the client must be told about (ParameterStatus), as PostgreSQL reports t
 
 from __future__ import annotations
 
+import math
+import re
+import zoneinfo
+from functools import lru_cache
+
 from policyengine.rewrite import Refused
 
 SERVER_VERSION = "15.0 (policyengine)"
@@ -30,12 +35,87 @@ ALLOWED = {"client_encoding": {"utf8", "utf-8", "unicode"}, "bytea_output": {"he
            "intervalstyle": {"postgres"}}
 
 
+DEFAULT_ZONE = "UTC"
+#: a POSIX zone without daylight rules: an optional name (3+ letters, or <...>), then hours west of UTC
+_POSIX_ZONE = re.compile(r"(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]+>)?([+-]?)(\d{1,2})(?::([0-5]\d))?(?::([0-5]\d))?")
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def _fixed_zone(east: int, shown: str) -> tuple[str, str]:
+    """The IANA name for a fixed offset ``east`` seconds east of UTC: Etc/GMT-N, POSIX-signed."""
+    if east == 0:
+        return shown, "UTC"
+    if east % 3600 or not -12 <= east // 3600 <= 14:
+        raise Refused(f'time zone "{shown}" is not supported: only whole-hour offsets from -12 to +14 are; '
+                      "use a zone name (such as Asia/Kolkata)", kind="unsupported")
+    return shown, f"Etc/GMT{-east // 3600:+d}"
+
+
+def time_zone(value: str) -> tuple[str, str]:
+    """(what SHOW TimeZone answers, the IANA zone values are printed in) for a value of PostgreSQL's TimeZone, read as
+    variable.c's check_timezone does: a number is hours EAST of UTC (SQL's sign, shown as POSIX's
+    ``<+02>-02``); else a zone name (case-insensitive, shown as the database spells it); else a POSIX
+    zone such as ``+02:00`` or ``UTC+3``, whose offset is hours WEST of UTC (so ``+02:00`` is UTC-2)."""
+    text = value.strip()
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = math.nan
+    if math.isfinite(hours):
+        east = round(hours * 3600)
+        if abs(east) > 15 * 3600 + 59 * 60:
+            raise Refused(f'invalid value for parameter "TimeZone": "{value}"', kind="invalid")
+        hh, mm = divmod(abs(east) // 60, 60)
+        clock = f"{hh:02d}" + (f":{mm:02d}" if mm else "")
+        return _fixed_zone(east, f"<{'-' if east < 0 else '+'}{clock}>{'+' if east < 0 else '-'}{clock}")
+    name = _zone_names().get(text.lower())
+    if name is not None:
+        return name, name
+    posix = _POSIX_ZONE.fullmatch(text)
+    if posix is not None and int(posix.group(2)) <= 24:
+        west = int(posix.group(2)) * 3600 + int(posix.group(3) or 0) * 60 + int(posix.group(4) or 0)
+        return _fixed_zone(west if posix.group(1) == "-" else -west, text)
+    raise Refused(f'invalid value for parameter "TimeZone": "{value}"', kind="invalid")
+
+
+#: guc.c's time units for a parameter in milliseconds, and how SHOW prints them (largest exact unit)
+_TIME_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_TIME_VALUE = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-z]*)\s*")
+MAX_MILLISECONDS = 2_147_483_647
+
+
+def milliseconds(name: str, value: str) -> tuple[str, int]:
+    """(what SHOW answers, milliseconds) for a time parameter such as statement_timeout, read as
+    guc.c's parse_int does: a number with no unit is milliseconds, fractions are rounded."""
+    match = _TIME_VALUE.fullmatch(value)
+    if match is None or match.group(2) not in ("", *_TIME_UNITS):
+        raise Refused(f'invalid value for parameter "{name}": "{value}"', kind="invalid")
+    number = round(float(match.group(1)) * _TIME_UNITS[match.group(2) or "ms"])
+    if not 0 <= number <= MAX_MILLISECONDS:
+        raise Refused(f'{number} ms is outside the valid range for parameter "{name}" (0 .. {MAX_MILLISECONDS})',
+                      kind="invalid")
+    if number == 0:
+        return "0", 0
+    unit = next(u for u in ("d", "h", "min", "s", "ms") if number % _TIME_UNITS[u] == 0)
+    return f"{number // _TIME_UNITS[unit]}{unit}", number
+
+
 class Settings:
     def __init__(self, user: str, application_name: str = ""):
         self._values: dict[str, str] = {**REPORTED, **OTHERS, "session_authorization": user,
                                         "application_name": application_name}
         self._defaults = dict(self._values)
         self._names = {name.lower(): name for name in self._values}
+        #: the zone (an IANA name) this session's timestamptz values are printed in; SHOW TimeZone
+        #: answers the PostgreSQL spelling. DuckDB's own TimeZone stays UTC: the backend locks its
+        #: configuration, so casts and date arithmetic on timestamptz are computed in UTC
+        self.zone = DEFAULT_ZONE
+        #: statement_timeout in milliseconds (0: none), as the session enforces it
+        self.statement_timeout = 0
 
     def canonical(self, name: str) -> str:
         return self._names.get(name.lower(), name)
@@ -64,6 +144,10 @@ class Settings:
             raise Refused('only DateStyle ISO is supported', kind="invalid")
         if key.lower() == "datestyle":
             value = "ISO, MDY"
+        if key.lower() == "timezone":
+            value, self.zone = time_zone(value)
+        if key.lower() == "statement_timeout":
+            value, self.statement_timeout = milliseconds(key, value)
         self._values[key] = value
         self._names[key.lower()] = key
         return [(key, value)] if key in REPORTED else []
@@ -71,4 +155,6 @@ class Settings:
     def reset_all(self) -> list[tuple[str, str]]:
         changed = [(k, v) for k, v in self._defaults.items() if self._values.get(k) != v and k in REPORTED]
         self._values = dict(self._defaults)
+        self.zone = DEFAULT_ZONE
+        self.statement_timeout = 0
         return changed

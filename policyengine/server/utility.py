@@ -66,6 +66,12 @@ class NoOp:
 
 
 @dataclass(frozen=True)
+class Empty:
+    """No statement at all ("", ";", only comments): PostgreSQL answers EmptyQueryResponse, in both
+    protocols (pgjdbc's Connection.isValid() and lib/pq's ping send it)."""
+
+
+@dataclass(frozen=True)
 class Declare:
     name: str
     query: str
@@ -97,7 +103,7 @@ class Explain:
     query: str
 
 
-Utility = Transaction | SetStatement | Show | NoOp | Declare | Fetch | Close | Copy | Explain
+Utility = Transaction | SetStatement | Show | NoOp | Empty | Declare | Fetch | Close | Copy | Explain
 
 
 def _value(text: str) -> str:
@@ -112,9 +118,9 @@ def _value(text: str) -> str:
 def recognize(statement: str) -> Utility | None:
     """The utility statement this text is, or None for a query."""
     text = strip_noise(statement)
+    if not text or (text[0] == ";" and not split_statements(text)):
+        return Empty()
     words = text.split(None, 3)
-    if not words:
-        return None
     first = words[0].upper()
     second = words[1].upper() if len(words) > 1 else ""
     if first in ("BEGIN", "START"):
@@ -135,10 +141,7 @@ def recognize(statement: str) -> Utility | None:
         name = text[5:].strip()
         return SetStatement(None if name.upper() == "ALL" else unquote(name), None, "RESET")
     if first == "SHOW":
-        name = text[4:].strip()
-        if re.fullmatch(r"TRANSACTION\s+ISOLATION\s+LEVEL", name, re.I):
-            return Show("transaction_isolation")
-        return Show(unquote(name) if name.upper() != "ALL" else "all")
+        return _show(text[4:].strip())
     if first in ("DISCARD", "DEALLOCATE", "UNLISTEN", "CHECKPOINT", "LOAD") and first != "LOAD":
         return NoOp(first if first != "DEALLOCATE" else "DEALLOCATE" + (" ALL" if second == "ALL" else ""))
     if first == "DECLARE":
@@ -158,6 +161,25 @@ def recognize(statement: str) -> Utility | None:
     return None
 
 
+#: gram.y's VariableShowStmt: the keyword forms SHOW takes besides a parameter's name
+_SHOW_FORMS = {("TIME", "ZONE"): "timezone", ("TRANSACTION", "ISOLATION", "LEVEL"): "transaction_isolation",
+               ("SESSION", "AUTHORIZATION"): "session_authorization"}
+
+
+def _show(name: str) -> Show:
+    words = tuple(name.upper().split())
+    if words in _SHOW_FORMS:
+        return Show(_SHOW_FORMS[words])
+    if words == ("ALL",):
+        return Show("all")
+    if not name:
+        raise Refused("syntax error at end of input", kind="syntax")
+    if not re.fullmatch(rf"{_NAME}(?:\s*\.\s*{_NAME})*", name):
+        words = name.split()
+        raise Refused(f'syntax error at or near "{words[1] if len(words) > 1 else name}"', kind="syntax")
+    return Show(".".join(unquote(part.strip()) for part in re.findall(rf"{_NAME}", name)))
+
+
 def _set(text: str) -> SetStatement:
     body = re.sub(r"^SET\s+(?:SESSION\s+|LOCAL\s+)?", "", text, flags=re.I)
     upper = body.upper()
@@ -167,8 +189,15 @@ def _set(text: str) -> SetStatement:
         raise Refused("the principal of a session is the one that logged in; SET ROLE and SET SESSION "
                       "AUTHORIZATION are not available", kind="policy")
     match = re.fullmatch(r"TIME\s+ZONE\s+(.+)", body, re.I | re.S)
-    if match:
-        return SetStatement("TimeZone", _value(match.group(1)))
+    if match:  # gram.y's zone_value: a string, a number of hours, INTERVAL '...' [HOUR TO MINUTE], LOCAL, DEFAULT
+        zone = match.group(1).strip()
+        if zone.upper() in ("LOCAL", "DEFAULT"):
+            return SetStatement("TimeZone", None)
+        interval = re.fullmatch(r"INTERVAL\s+'([+-]?)(\d{1,2}):(\d{2})'(?:\s+HOUR\s+TO\s+MINUTE)?", zone, re.I)
+        if interval:
+            hours = int(interval.group(2)) + int(interval.group(3)) / 60
+            return SetStatement("TimeZone", f"{'-' if interval.group(1) == '-' else ''}{hours:g}")
+        return SetStatement("TimeZone", _value(zone))
     match = re.fullmatch(rf"({_NAME}(?:\.{_NAME})?)\s*(?:=|\s+TO\s+|\s+)\s*(.+)", body, re.I | re.S)
     if not match:
         raise Refused("could not read the SET statement", kind="syntax")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from policyengine import PolicySet, load_policy_set
+from tests.harness.postgres15 import postgres15  # noqa: F401  # the shared PostgreSQL 15 fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "policies"

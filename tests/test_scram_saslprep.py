@@ -20,9 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,25 +146,13 @@ def test_a_refusal_never_quotes_the_message():
 # --- a real PostgreSQL 15 --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def postgresql() -> Iterator[Any]:
-    """A throwaway PostgreSQL 15 (benchmarks/frontdoor.py's cluster: SCRAM on loopback, as the postgres
-    user when run as root), connected as its superuser; or a skip saying what is missing."""
-    from benchmarks import frontdoor as bench
-
-    missing = bench.missing()
-    if missing is not None:
-        pytest.skip(missing)
-    folder = Path(tempfile.mkdtemp(prefix="pe-scram-"))  # in /tmp itself: the postgres user must reach it
-    cluster = bench.PostgreSQL(folder)
-    try:
-        cluster.start()
-        with psycopg.connect(host="127.0.0.1", port=cluster.port, user=bench.PG_USER,
-                             password=bench.PASSWORDS[bench.PG_USER], dbname="postgres", autocommit=True) as connection:
-            connection.execute("SET password_encryption = 'scram-sha-256'")
-            yield connection, cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+def postgresql(postgres15: Any) -> Iterator[Any]:
+    """The session's throwaway PostgreSQL 15 (tests/harness/postgres15.py: benchmarks/frontdoor.py's
+    cluster, SCRAM on loopback), connected as its superuser, and the cluster; or a skip saying what is
+    missing."""
+    with postgres15.connect() as connection:
+        connection.execute("SET password_encryption = 'scram-sha-256'")
+        yield connection, postgres15
 
 
 def stored_verifier(connection: Any, role: str) -> str:
@@ -232,11 +218,7 @@ def test_bytes_that_are_not_utf8_are_hashed_raw_as_postgresql_does(postgresql):
     connection, cluster = postgresql
     connection.execute("CREATE DATABASE scram_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
                        "TEMPLATE template0")
-    from benchmarks import frontdoor as bench
-
-    with psycopg.connect(host="127.0.0.1", port=cluster.port, user=bench.PG_USER,
-                         password=bench.PASSWORDS[bench.PG_USER], dbname="scram_sql_ascii",
-                         autocommit=True) as ascii_db:
+    with cluster.connect("scram_sql_ascii") as ascii_db:
         ascii_db.execute(b"SET password_encryption = 'scram-sha-256'")
         ascii_db.execute(b"CREATE ROLE scram_not_utf8 LOGIN PASSWORD '" + NOT_UTF8 + b"'")
     theirs = stored_verifier(connection, "scram_not_utf8")

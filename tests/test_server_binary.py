@@ -6,7 +6,7 @@ Nothing here checks our bytes against bytes written by hand where a real decoder
   back the value we started from;
 * Bind parameters come from psycopg's own dumpers, and must decode to the value psycopg was given;
 * DuckDB supplies the Python objects the server really handles (not objects we imagine it returns);
-* when Debian's PostgreSQL 15 is installed, a throwaway server started for this module is the final
+* when Debian's PostgreSQL 15 is installed, the session's throwaway server (tests/harness/postgres15.py) is the final
   word: our text and binary output, RowDescription fields and COPY streams must equal its bytes.
 """
 
@@ -20,11 +20,8 @@ import io
 import json
 import math
 import os
-import pwd
 import random
-import shutil
 import struct
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -1030,89 +1027,12 @@ def test_copy_text_options_and_escapes() -> None:
 
 # --- a real PostgreSQL 15 --------------------------------------------------------------------------
 
-PG_BIN = Path(os.environ.get("POLICYENGINE_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Any]:
-    """A throwaway PostgreSQL 15 on a Unix socket (about a second to start), or a skip saying why.
-
-    initdb refuses to run as root, so as root the cluster belongs to the 'postgres' user (runuser).
-    """
-    if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
-        pytest.skip(f"needs PostgreSQL 15 server binaries at {PG_BIN} (apt-get install postgresql-15)")
-    prefix: list[str] = []
-    root = tempfile.mkdtemp(prefix="pe-pg-")
-    if os.geteuid() == 0:
-        runuser = shutil.which("runuser")
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            owner = None
-        if runuser is None or owner is None:
-            shutil.rmtree(root, ignore_errors=True)
-            pytest.skip("running as root needs a 'postgres' user and runuser to start PostgreSQL")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        prefix = [runuser, "-u", "postgres", "--"]
-    data = os.path.join(root, "data")
-    settings_ = (
-        "-c listen_addresses='' -c unix_socket_directories=" + root + " -c fsync=off -c TimeZone=UTC "
-        "-c DateStyle='ISO, MDY' -c IntervalStyle=postgres -c extra_float_digits=1 -c shared_buffers=16MB"
-    )
-    try:
-        subprocess.run(
-            [
-                *prefix,
-                str(PG_BIN / "initdb"),
-                "-D",
-                data,
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        subprocess.run(
-            [
-                *prefix,
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                data,
-                "-w",
-                "-t",
-                "30",
-                "-o",
-                settings_,
-                "-l",
-                os.path.join(root, "log"),
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-    except (subprocess.SubprocessError, OSError) as failure:
-        detail = getattr(failure, "stderr", b"") or b""
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"could not start PostgreSQL 15: {failure} {detail.decode(errors='replace')[-300:]}")
-    try:
-        with psycopg.connect(host=root, user="postgres", dbname="postgres", autocommit=True) as connection:
-            yield connection
-    finally:
-        subprocess.run(
-            [*prefix, str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+def postgres(postgres15: Any) -> Iterator[Any]:
+    """A connection to the session's throwaway PostgreSQL 15 (tests/harness/postgres15.py: TimeZone UTC,
+    DateStyle ISO, IntervalStyle postgres, extra_float_digits 1), or a skip saying what is missing."""
+    with postgres15.connect() as connection:
+        yield connection
 
 
 #: the PostgreSQL type a DuckDB type's values are given to the server as

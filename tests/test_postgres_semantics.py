@@ -57,6 +57,18 @@ SAME: list[str] = [
     "timestamp '2024-03-31 10:00' - interval '1 month'",
     "SELECT date '2024-03-01' - date '2024-01-01', date '2024-03-01' + 1",
     f"SELECT \"CreatedAt\" + interval '1 month', \"CreatedAt\" - interval '1 year 2 months' FROM reviews {ORDERED}",
+    "SELECT extract(year from timestamp '2024-03-09 13:05:07'), extract(dow from date '2024-03-10'), "
+    "extract(quarter from date '2024-05-01'), extract(month from interval '14 months')",
+    "SELECT date_part('year', timestamp '2024-03-09 13:05:07'), date_part('doy', date '2024-12-31')",
+    "SELECT date_trunc('month', timestamp '2024-03-09 13:05:07'), date_trunc('month', date '2024-03-09')",
+    f"SELECT date_trunc('month', \"CreatedAt\"), extract(hour from \"CreatedAt\") FROM reviews {ORDERED}",
+    # a typed literal cast again (sqlglot reads date '...'::text as a date)
+    "SELECT timestamp '2024-03-09 13:05:07'::date, date '2024-03-09'::text",
+    "SELECT interval '1 day' * 2, interval '1 month' * 3, interval '90 minutes'",
+    # exponent literals are numeric; sign, mod, div, initcap, string_agg
+    "SELECT 1e3, 1.5e0 * 2, 2.5e-3",
+    "SELECT sign(-3), sign(2.5::float8), sign(-2.5), initcap('hello world'), mod(7, 3), mod(-7, 3), div(7, 2)",
+    "SELECT string_agg(x, ',') FROM (VALUES ('a'), ('b')) AS v(x)",
     # PostgreSQL's schema: public is DuckDB's main, and schema.table.column references resolve
     f'SELECT "public"."reviews"."Rating", "reviews"."ReviewID" FROM "public"."reviews" {ORDERED}',
     f'SELECT public.reviews."Rating" FROM public.reviews {ORDERED}',
@@ -72,6 +84,10 @@ REFUSED: list[str] = [
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
     'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell
+    "SELECT interval '1 year' / 2",  # 6 mons in PostgreSQL, 180 days in DuckDB
+    'SELECT stddev("Rating") FROM reviews',  # numeric, value-dependent scale
+    "SELECT extract(epoch from timestamp '2024-03-09 13:05:07')",  # numeric with 6 decimals
+    "SELECT extract(year from date '2024-03-09'), date_part('year', date '2024-03-09')",  # one node in sqlglot
 ]
 
 

@@ -12,6 +12,8 @@ into CURRENT_TIMESTAMP.
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from policyengine.rewrite.postgres_semantics import PG_TYPE_NAMES
@@ -25,7 +27,7 @@ _KEYWORD_NAMES: dict[type[exp.Expression], str] = {
     exp.CurrentUser: "current_user", exp.CurrentSchema: "current_schema", exp.Array: "array",
     exp.StrPosition: "position", exp.Extract: "extract", exp.Substring: "substring", exp.Exists: "exists",
     exp.Ceil: "ceil", exp.Floor: "floor", exp.Localtime: "localtime", exp.Localtimestamp: "localtimestamp",
-    exp.Overlay: "overlay",
+    exp.Overlay: "overlay", exp.GroupConcat: "string_agg", exp.Initcap: "initcap",
 }
 
 
@@ -41,8 +43,20 @@ def _written_name(node: exp.Expression, sql: str) -> str | None:
     return word.lower() if word.replace("_", "").isalnum() else None
 
 
+def _called(node: exp.Expression, sql: str) -> str | None:
+    """The function name of a node sqlglot built from a call (``mod(7, 3)`` is a Mod, ``div(7, 2)`` a
+    Cast): the name token it recorded, followed by a parenthesis in the reader's text."""
+    end = node.meta.get("end")
+    if end is None or not sql or not sql[end + 1:].lstrip().startswith("("):
+        return None
+    return _written_name(node, sql)
+
+
 def figure(node: exp.Expression, sql: str) -> tuple[str | None, int]:
     """(name, strength) as FigureColnameInternal: 2 a good name, 1 a second-best, 0 none."""
+    called = _called(node, sql) if not isinstance(node, (exp.Column, exp.Literal, exp.Alias)) else None
+    if called is not None:
+        return called, 2
     if isinstance(node, exp.Alias):
         return node.alias, 2
     if isinstance(node, exp.Paren):
@@ -81,6 +95,10 @@ def figure(node: exp.Expression, sql: str) -> tuple[str | None, int]:
         written = _written_name(node, sql)
         if written is not None:
             return written, 2
+        if isinstance(node, exp.Extract):  # extract(f FROM x) and date_part('f', x) are one node in sqlglot
+            spelled_date_part = (re.search(r"\bdate_part\s*\(", sql, re.I)
+                                 and not re.search(r"\bextract\s*\(", sql, re.I))
+            return ("date_part" if spelled_date_part else "extract"), 2
         for kind, name in _KEYWORD_NAMES.items():
             if isinstance(node, kind):
                 return name, 2

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import sqlglot
 from sqlglot import exp
@@ -110,8 +111,7 @@ class Context:
             if re.fullmatch(r"\d+", text):
                 value = int(text)
                 return "int4" if value < 2**31 else "int8" if value < 2**63 else "numeric"
-            return "numeric" if re.fullmatch(r"\d*\.\d*|\d*\.?\d*[eE][-+]?\d+", text) and "e" not in text.lower() \
-                else "float8" if "e" in text.lower() else None
+            return "numeric" if re.fullmatch(r"\d*\.?\d*(?:[eE][-+]?\d+)?", text) else None
         if isinstance(node, exp.Cast):
             return PG_TYPE_NAMES.get(node.to.this)
         if isinstance(node, exp.Column):
@@ -133,6 +133,10 @@ class Context:
             return _arithmetic(exp.Mul, left, right)
         if isinstance(node, exp.Pow):
             return "float8"
+        if isinstance(node, exp.Interval):
+            return "interval"
+        if isinstance(node, (exp.CurrentDate,)):
+            return "date"
         return None
 
 
@@ -157,6 +161,8 @@ def _arithmetic(kind: type, left: str | None, right: str | None) -> str | None:
         return "numeric"
     if kind is exp.Sub and left == right == "date":
         return "int4"
+    if kind is exp.Mul and "interval" in (left, right) and {left, right} - {"interval"} <= set(_INT):
+        return "interval"
     if kind in (exp.Add, exp.Sub) and left == "date" and right in _INT:
         return "date"
     return None
@@ -209,6 +215,9 @@ def integer_division(tree: exp.Expression, context: Context) -> exp.Expression:
             right = left
         if left in _INT and right in _INT:
             node.replace(exp.IntDiv(this=node.this, expression=node.expression))
+        elif left == "interval":
+            raise unsupported(f"division of an interval ({_text(node)})",
+                              "PostgreSQL keeps whole months (interval '1 year' / 2 is 6 mons), DuckDB counts days")
         elif left in _FLOAT and right in _NUMBERS or right in _FLOAT and left in _NUMBERS:
             if left != right:  # real with anything else is double precision in PostgreSQL, real in DuckDB
                 for operand, kind in ((node.this, left), (node.expression, right)):
@@ -234,11 +243,12 @@ def power(tree: exp.Expression, context: Context) -> exp.Expression:
 
 
 def average(tree: exp.Expression, context: Context) -> exp.Expression:
-    """``avg`` of integers or numerics is a numeric whose scale PostgreSQL chooses from the values:
-    refused; of floats it is double precision on both."""
-    for node in tree.find_all(exp.Avg):
+    """``avg`` (and ``stddev``, ``variance``) of integers or numerics is a numeric whose scale
+    PostgreSQL chooses from the values: refused; of floats it is double precision on both."""
+    for node in tree.find_all(exp.Avg, exp.Stddev, exp.StddevPop, exp.StddevSamp, exp.Variance, exp.VariancePop):
         if context.type_of(node.this) not in _FLOAT:
-            raise unsupported(f"avg() of an exact number ({_text(node)})", "write avg(x::float8)")
+            word = _text(node).split("(")[0].lower()
+            raise unsupported(f"{word}() of an exact number ({_text(node)})", f"write {word}(x::float8)")
     return tree
 
 
@@ -248,6 +258,72 @@ def float_rounding(tree: exp.Expression, context: Context) -> exp.Expression:
     for node in list(tree.find_all(exp.Round)):
         if context.type_of(node.this) in _FLOAT and not node.args.get("decimals"):
             node.replace(exp.Anonymous(this="ROUND_EVEN", expressions=[node.this, exp.Literal.number(0)]))
+    return tree
+
+
+def exponent_literals(tree: exp.Expression, context: Context) -> exp.Expression:
+    """A literal with an exponent (``1e3``, ``1.5e-3``) is a numeric in PostgreSQL, a double in DuckDB:
+    it becomes the decimal it is (``1e3`` is 1000, ``1.5e-3`` 0.0015)."""
+    for literal in list(tree.find_all(exp.Literal)):
+        text = str(literal.this)
+        match = None if literal.is_string else re.fullmatch(r"(\d*)(?:\.(\d*))?[eE]([-+]?\d+)", text)
+        if match is None:
+            continue
+        digits, fraction, exponent = match.group(1), match.group(2) or "", int(match.group(3))
+        scale = max(0, len(fraction) - exponent)
+        whole = len((digits + fraction).lstrip("0")) - len(fraction) + exponent
+        if whole + scale > MAX_PRECISION:
+            raise unsupported(f"the numeric literal {text}", "it has more digits than DuckDB's decimals hold")
+        plain = f"{Decimal(text):f}"  # the digits as written: a double would round a long mantissa first
+        cast = exp.Cast(this=exp.Literal.number(plain), to=exp.DataType.build(f"DECIMAL({MAX_PRECISION}, {scale})"))
+        literal.replace(cast)
+    return tree
+
+
+def signs(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``sign()`` of an integer or a float is double precision in PostgreSQL, of a numeric a numeric
+    (DuckDB: a TINYINT)."""
+    for node in list(tree.find_all(exp.Sign)):
+        kind = context.type_of(node.this)
+        if kind in (*_INT, *_FLOAT):
+            _cast_in_place(node, "DOUBLE")
+        elif kind == "numeric":
+            _cast_in_place(node, f"DECIMAL({MAX_PRECISION}, 0)")
+    return tree
+
+
+#: fields whose PostgreSQL extract() is a whole number, as DuckDB's (the rest have fractions or zones)
+_WHOLE_FIELDS = frozenset({"year", "month", "day", "hour", "minute", "quarter", "dow", "doy", "isodow", "isoyear",
+                           "week", "decade", "century", "millennium"})
+
+
+def extracts(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``extract(field FROM x)`` is a numeric in PostgreSQL 15 and ``date_part('field', x)`` a double
+    precision; DuckDB's are integers. Whole-number fields are cast to PostgreSQL's type; fields with a
+    fraction (second, epoch, milliseconds...) are refused, and so is a statement that uses both spellings
+    (sqlglot reads both as one node, so which is which cannot be told)."""
+    nodes = list(tree.find_all(exp.Extract))
+    if not nodes:
+        return tree
+    words = {token.text.lower() for token in context.tokens()} & {"extract", "date_part"}
+    if len(words) != 1:
+        raise unsupported("a statement with both extract() and date_part()", "use one of them")
+    to = "DECIMAL(38, 0)" if words == {"extract"} else "DOUBLE"
+    for node in nodes:
+        field = node.this.name.lower() if isinstance(node.this, (exp.Var, exp.Literal, exp.Identifier)) else ""
+        if field not in _WHOLE_FIELDS:
+            raise unsupported(f"{words.pop() if len(words) == 1 else 'extract'}() of the field '{field or '?'}'",
+                              "fields with fractions or time zones are not translated")
+        _cast_in_place(node, to)
+    return tree
+
+
+def date_truncation(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``date_trunc`` of a date is a timestamp with time zone in PostgreSQL (the date is taken as
+    midnight in the session's zone); DuckDB's is a timestamp: cast to TIMESTAMPTZ."""
+    for node in list(tree.find_all(exp.DateTrunc, exp.TimestampTrunc)):
+        if context.type_of(node.this) == "date":
+            _cast_in_place(node, "TIMESTAMPTZ")
     return tree
 
 
@@ -433,8 +509,8 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 
 #: the rules, in order: names first (the types below read the contracts of the tables they name)
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
-    public_schema, session_schema, age, numeric_casts, average, power, float_rounding, integer_sums,
-    date_difference, datetime_formats, integer_division,
+    public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
+    extracts, date_truncation, integer_sums, date_difference, datetime_formats, integer_division,
 )
 
 

@@ -130,6 +130,36 @@ def _has_brace_map(sql: str) -> bool:
                for token, following in zip(tokens, tokens[1:]))
 
 
+#: type keywords that start a typed literal (``date '2024-03-09'``)
+_LITERAL_TYPES = frozenset({"DATE", "TIME", "TIMETZ", "TIMESTAMP", "TIMESTAMPTZ"})
+
+
+def repair_typed_literal_casts(root: exp.Expression, sql: str) -> exp.Expression:
+    """``date '2024-03-09'::text`` is the date cast to text in PostgreSQL; sqlglot reads it as the text
+    ``'2024-03-09'::text`` cast to a date (another value, and another type). Where the reader's text has
+    a typed literal followed by ``::``, the two casts sqlglot made of it are put back in order.
+    """
+    if "::" not in sql:
+        return root
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    except Exception:  # noqa: BLE001 - the parse has read it; nothing to repair
+        return root
+    written = {(first.text.upper(), second.text) for first, second, third in zip(tokens, tokens[1:], tokens[2:])
+               if first.text.upper() in _LITERAL_TYPES and second.token_type is TokenType.STRING
+               and third.token_type is TokenType.DCOLON}
+    if not written:
+        return root
+    for cast in list(root.find_all(exp.Cast)):
+        inner = cast.this
+        if isinstance(inner, exp.Cast) and isinstance(inner.this, exp.Literal) and inner.this.is_string \
+                and (cast.to.sql(dialect="postgres").upper(), inner.this.this) in written:
+            outer_type, inner_type = cast.to, inner.to
+            inner.set("to", outer_type.copy())
+            cast.set("to", inner_type.copy())
+    return root
+
+
 def parse_statement(sql: str, dialect: str) -> exp.Expression:
     """The one query in ``sql``, parsed; :class:`Refused` for anything else."""
     if len(sql) > MAX_SQL_LENGTH:
@@ -156,6 +186,8 @@ def parse_statement(sql: str, dialect: str) -> exp.Expression:
     if len(trees) > 1:
         raise Refused(f"exactly one statement is allowed, got {len(trees)}", kind="unsupported")
     root = trees[0]
+    if dialect == "postgres":
+        root = repair_typed_literal_casts(root, sql)
     if isinstance(root, exp.Pivot):
         query = _pivot_statement_as_query(root, dialect)
         if query is not None:

@@ -29,7 +29,7 @@ class PgType:
     @property
     def functions(self) -> tuple[str, str, str, str]:
         stem = self.stem or self.name
-        if self.element_oid:
+        if self.element_oid and self.name.startswith("_"):  # int2vector and oidvector have their own
             return "array_in", "array_out", "array_recv", "array_send"
         return f"{stem}in", f"{stem}out", f"{stem}recv", f"{stem}send"
 
@@ -74,8 +74,8 @@ _PSEUDO = [
 
 
 def _arrays() -> list[PgType]:
-    return [PgType(t.array_oid, "_" + t.name, -1, "A", 0, element_oid=t.oid) for t in _BASE + _PSEUDO[1:2]
-            if t.array_oid]
+    return [PgType(t.array_oid, "_" + t.name, -1, "A" if t.kind == "b" else "P", 0, element_oid=t.oid, kind=t.kind)
+            for t in _BASE + _PSEUDO[1:2] if t.array_oid]
 
 
 BUILTIN_TYPES: tuple[PgType, ...] = tuple(_BASE + _PSEUDO + _arrays())

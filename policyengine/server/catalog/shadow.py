@@ -216,10 +216,11 @@ def _columns(spec: str) -> list[tuple[str, str]]:
     return [tuple(part.strip().split(" ", 1)) for part in spec.split(", ")]  # type: ignore[misc]
 
 
-def _fill(spec: str, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Rows as tuples in column order; what a row leaves out is PostgreSQL's usual 0/false, or NULL."""
+def _fill(spec: str, rows: Iterable[dict[str, Any]], defaults: bool = True) -> list[tuple[Any, ...]]:
+    """Rows as tuples in column order; what a row leaves out is PostgreSQL's usual 0/false (in pg_catalog;
+    information_schema's are NULL), or NULL."""
     columns = _columns(spec)
-    return [tuple(row.get(name, _DEFAULTS.get(kind)) for name, kind in columns) for row in rows]
+    return [tuple(row.get(name, _DEFAULTS.get(kind) if defaults else None) for name, kind in columns) for row in rows]
 
 
 def _assign_oids(tables: tuple[ListedTable, ...]) -> dict[tuple[str, str], int]:
@@ -255,15 +256,14 @@ def catalog_rows(listing: Listing, settings: dict[str, str]) -> dict[str, list[d
                            for r in rows["pg_namespace"]]
     rows["pg_database"] = [{"oid": DATABASE_OID, "datname": db, "datdba": OWNER_OID, "encoding": 6,
                             "datlocprovider": "c", "datallowconn": True, "datconnlimit": -1,
-                            "dattablespace": 1663, "datcollate": "C.UTF-8", "datctype": "C.UTF-8"}]
+                            "dattablespace": 1663, "datcollate": "C", "datctype": "C"}]
     rows["pg_roles"] = [{"oid": OWNER_OID, "rolname": OWNER, "rolinherit": True, "rolconnlimit": -1,
                          "rolpassword": "********"},
                         {"oid": OWNER_OID + 1, "rolname": listing.user, "rolinherit": True, "rolcanlogin": True,
                          "rolconnlimit": -1, "rolpassword": "********"},
                         {"oid": DATABASE_OWNER_OID, "rolname": "pg_database_owner", "rolinherit": True,
                          "rolconnlimit": -1, "rolpassword": "********"}]
-    rows["pg_user"] = [{"usename": OWNER, "usesysid": OWNER_OID, "passwd": "********"},
-                       {"usename": listing.user, "usesysid": OWNER_OID + 1, "passwd": "********"}]
+    rows["pg_user"] = [{"usename": listing.user, "usesysid": OWNER_OID + 1, "passwd": "********"}]
     rows["pg_am"] = [{"oid": 2, "amname": "heap", "amhandler": "heap_tableam_handler", "amtype": "t"},
                      {"oid": 403, "amname": "btree", "amhandler": "bthandler", "amtype": "i"}]
     rows["pg_tablespace"] = [{"oid": 1663, "spcname": "pg_default", "spcowner": OWNER_OID}]
@@ -284,7 +284,7 @@ def catalog_rows(listing: Listing, settings: dict[str, str]) -> dict[str, list[d
             "typelem": pg.element_oid, "typarray": pg.array_oid, "typinput": typinput, "typoutput": typoutput,
             "typreceive": typreceive, "typsend": typsend, "typmodin": "-", "typmodout": "-", "typanalyze": "-",
             "typalign": "d" if pg.length == 8 else "i", "typstorage": "x" if pg.length == -1 else "p",
-            "typcollation": 100 if pg.category == "S" else 0})
+            "typcollation": 100 if pg.category == "S" else 0, "typtypmod": -1})
         rows["pe_type_names"].append({"pe_oid": pg.oid, "pe_display": format_type(pg.oid, -1), "pe_name": pg.name})
     rows["pg_proc"] = [{"oid": 2400 + i, "proname": name, "pronamespace": PG_CATALOG_OID, "proowner": OWNER_OID,
                         "prolang": 12, "prokind": "f"}
@@ -348,7 +348,8 @@ def _add_tables(listing: Listing, rows: dict[str, list[dict[str, Any]]], db: str
                 "typreceive": "array_recv" if element else "record_recv",
                 "typsend": "array_send" if element else "record_send", "typmodin": "-", "typmodout": "-",
                 "typanalyze": "array_typanalyze" if element else "-",
-                "typsubscript": "array_subscript_handler" if element else "-", "typalign": "d", "typstorage": "x"})
+                "typsubscript": "array_subscript_handler" if element else "-", "typalign": "d", "typstorage": "x",
+                "typtypmod": -1})
             rows["pe_type_names"].append({"pe_oid": type_oid, "pe_name": type_name,
                                           "pe_display": table.name + "[]" if element else table.name})
         rows["pg_tables"].append({"schemaname": table.schema, "tablename": table.name, "tableowner": OWNER,
@@ -377,12 +378,18 @@ def _add_tables(listing: Listing, rows: dict[str, list[dict[str, Any]]], db: str
                 "table_catalog": db, "table_schema": table.schema, "table_name": table.name,
                 "column_name": column.name, "ordinal_position": number,
                 "is_nullable": "NO" if column.not_null else "YES", "data_type": format_type(type_oid, -1),
-                "numeric_precision": precision, "numeric_precision_radix": 10 if precision else None,
+                "numeric_precision": precision, "numeric_precision_radix": _radix(type_oid) if precision else None,
+                "character_octet_length": 1073741824 if pg.category == "S" else None,
+                "datetime_precision": 6 if type_oid in (1083, 1114, 1184, 1186) else 0 if type_oid == 1082 else None,
                 "numeric_scale": scale, "udt_catalog": db, "udt_schema": "pg_catalog", "udt_name": pg.name,
                 "dtd_identifier": str(number), "is_self_referencing": "NO", "is_identity": "NO",
                 "is_generated": "NEVER", "is_updatable": "NO"})
         if key:
             _add_primary_key(table, oid, namespace, key, rows, db)
+
+
+def _radix(type_oid: int) -> int:
+    return 10 if type_oid == 1700 else 2
 
 
 def _numeric_shape(type_oid: int, typmod: int) -> tuple[int | None, int | None]:
@@ -471,7 +478,7 @@ def shadow_database(listing: Listing, settings: dict[str, str]) -> duckdb.DuckDB
     specs = TABLES | {INFORMATION_PREFIX + name: spec for name, spec in INFORMATION_SCHEMA.items()}
     for name, spec in specs.items():
         con.execute(f"CREATE TABLE {SHADOW}.{name} ({spec})")
-        filled = _fill(spec, content.get(name, []))
+        filled = _fill(spec, content.get(name, []), defaults=not name.startswith(INFORMATION_PREFIX))
         if filled:
             con.execute(_insert(name, filled))
     for macro in MACROS:

@@ -481,7 +481,7 @@ _PG_TYPE_NAMES = {"SMALLINT": "int2", "INT": "int4", "BIGINT": "int8", "VARCHAR"
                   "BOOLEAN": "bool", "FLOAT": "float4", "DOUBLE": "float8", "DECIMAL": "numeric", "CHAR": "bpchar",
                   "TIMESTAMP": "timestamp", "TIMESTAMPTZ": "timestamptz", "DATE": "date"}
 _KEYWORD_NAMES = {exp.Coalesce: "coalesce", exp.Greatest: "greatest", exp.Least: "least", exp.Nullif: "nullif",
-                  exp.Array: "array", exp.Exists: "exists", exp.Case: "case", exp.Trim: "btrim",
+                  exp.Array: "array", exp.Exists: "exists", exp.Trim: "btrim",
                   exp.Substring: "substring", exp.Extract: "extract"}
 
 
@@ -506,6 +506,10 @@ def _figure(node: exp.Expression) -> tuple[str, int]:
         type_name = _type_name(node.to)
         kind = node.to.this.name if isinstance(node.to, exp.DataType) else ""
         return _PG_TYPE_NAMES.get(kind, type_name.split("(")[0].strip('"') or UNNAMED), 1
+    if isinstance(node, exp.Case):  # after its ELSE branch when that has a good name
+        default = node.args.get("default")
+        name, strength = _figure(default) if default is not None else (UNNAMED, 0)
+        return (name, 2) if strength == 2 else ("case", 1)
     for kind, name in _KEYWORD_NAMES.items():
         if isinstance(node, kind):
             return name, 2

@@ -13,8 +13,6 @@ import os
 import shutil
 import struct
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +29,11 @@ JAR = Path("/usr/share/java/postgresql.jar")
 JAVAC = shutil.which("javac")
 
 
-@pytest.fixture(scope="module")
-def postgresql() -> Iterator[dict[str, Any]]:
-    """A throwaway PostgreSQL 15 (benchmarks/frontdoor.py's cluster), or a skip saying what is missing."""
-    from benchmarks import frontdoor as bench
-
-    missing = bench.missing()
-    if missing is not None:
-        pytest.skip(missing)
-    folder = Path(tempfile.mkdtemp(prefix="pe-session-"))  # in /tmp itself: the postgres user must reach it
-    cluster = bench.PostgreSQL(folder)
-    try:
-        cluster.start()
-        yield {"host": "127.0.0.1", "port": cluster.port, "user": bench.PG_USER,
-               "password": bench.PASSWORDS[bench.PG_USER], "dbname": "postgres"}
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+@pytest.fixture
+def postgresql(postgres15: Any) -> dict[str, Any]:
+    """The shared PostgreSQL 15 (tests/harness/postgres15.py: TimeZone UTC, as ours), as connect() takes it."""
+    return {"host": "127.0.0.1", "port": postgres15.port, "user": postgres15.user,
+            "password": postgres15.password, "dbname": "postgres"}
 
 
 def ours(frontdoor: Any, principal: str = "frank") -> dict[str, Any]:

@@ -34,7 +34,8 @@ def serve(
     """Serve the database over the PostgreSQL protocol; every statement runs as the logged-in principal.
 
     The policy set is reloaded on SIGHUP and when its files change; a set that does not validate is
-    rejected (logged with its problems) and the one in force stays.
+    rejected (logged with its problems) and the one in force stays. SIGHUP rereads the users file too,
+    keeping the users in force if the file cannot be read whole.
     """
     import asyncio
 
@@ -56,7 +57,7 @@ def serve(
         failed(str(error))
     engine = open_engine(db, key_file, audit)
     server = Server(engine, verifiers, tls=tls_context(tls_cert, tls_key) if tls_cert else None,
-                    policies=state.policies, watch_interval=watch_interval or None)
+                    policies=state.policies, watch_interval=watch_interval or None, users_file=users)
     _log_to_stderr()
 
     def serving(bound: int) -> None:

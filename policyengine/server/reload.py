@@ -117,6 +117,56 @@ def _report(engine: Any, outcome: ReloadOutcome, policies: str | Path | None) ->
         LOGGER.exception("could not record the policy reload in the audit log")
 
 
+# --- the users file ---------------------------------------------------------------------------
+
+def reload_users(current: dict[str, Any], path: str | Path | None, *, trigger: str = "manual",
+                 engine: Any = None) -> dict[str, Any] | None:
+    """The users file's verifiers if it reads whole and differs from ``current``, else None (keep them).
+
+    As for the policy set: a file that cannot be read, does not parse, or holds one bad verifier is
+    rejected whole and logged, and the users in force stay (never a partial set, never a fallback
+    that lets more in). A missing file is rejected too: a file deleted by mistake must not lock every
+    principal out, nor one being replaced be read half-way (``user add`` replaces it atomically).
+    """
+    from policyengine.server.users import UsersFileError, load_users
+
+    if path is None:
+        return None
+    try:
+        if not Path(path).is_file():
+            raise UsersFileError(f"{path}: no such file")
+        loaded = load_users(path)
+    except UsersFileError as error:
+        LOGGER.error("users file reload rejected (%s): %s; the %d users in force stay", trigger, error, len(current))
+        _audit_users(engine, "rejected", trigger, len(current), path)
+        return None
+    except Exception as error:  # noqa: BLE001 - a bug must not take the server down either
+        LOGGER.exception("users file reload failed (%s): %s", trigger, type(error).__name__)
+        _audit_users(engine, "rejected", trigger, len(current), path)
+        return None
+    if loaded == current:
+        LOGGER.debug("users file unchanged (%s): %d users", trigger, len(current))
+        return None
+    added = sorted(set(loaded) - set(current))
+    removed = sorted(set(current) - set(loaded))
+    changed = sorted(n for n in set(loaded) & set(current) if loaded[n] != current[n])
+    LOGGER.info("users file reloaded (%s): %d users (%d added, %d removed, %d new passwords)", trigger,
+                len(loaded), len(added), len(removed), len(changed))
+    _audit_users(engine, "reloaded", trigger, len(loaded), path)
+    return loaded
+
+
+def _audit_users(engine: Any, outcome: str, trigger: str, count: int, path: str | Path) -> None:
+    audit = getattr(engine, "audit", None)
+    if audit is None:
+        return
+    try:
+        audit.record(event="users_reload", outcome=outcome, trigger=trigger, users=count, users_file=str(path),
+                     reason=f"users file reload ({trigger}): {outcome}; {count} users in force")
+    except OSError:
+        LOGGER.exception("could not record the users file reload in the audit log")
+
+
 # --- watching the files -------------------------------------------------------------------------
 
 Fingerprint = tuple[tuple[str, int, str], ...]  # (relative path, size, sha256) of each policy file
@@ -228,4 +278,5 @@ def policy_folder(policies: str | Path | None, policy_set: PolicySet) -> Path | 
     return Path(policy_set.root) if policy_set.root else None
 
 
-__all__ = ["PolicyWatcher", "ReloadOutcome", "policy_files", "policy_folder", "reload_policy_set"]
+__all__ = ["PolicyWatcher", "ReloadOutcome", "policy_files", "policy_folder", "reload_policy_set",
+           "reload_users"]

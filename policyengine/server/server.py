@@ -15,7 +15,7 @@ from typing import Any
 from policyengine.bounded_cache import BoundedCache
 from policyengine.engine import Engine
 from policyengine.server.catalog import Catalogs
-from policyengine.server.reload import PolicyWatcher, ReloadOutcome, policy_folder, reload_policy_set
+from policyengine.server.reload import PolicyWatcher, ReloadOutcome, policy_folder, reload_policy_set, reload_users
 from policyengine.server.session import Session
 from policyengine.server.settings import Settings
 from policyengine.server.users import Verifier
@@ -28,12 +28,15 @@ class Server:
     """``policies`` is the folder to reload from and to watch for changes (every ``watch_interval``
     seconds; None or 0 does not watch). Without it, :meth:`reload` (SIGHUP) rereads the folder the
     set in force was loaded from, and nothing is watched: watching is asked for by naming the folder.
+    ``users_file`` is the file ``users`` was read from: SIGHUP rereads it too (see reload.reload_users).
     """
 
     def __init__(self, engine: Engine, users: dict[str, Verifier], *, tls: ssl.SSLContext | None = None,
-                 policies: str | Path | None = None, watch_interval: float | None = 1.0):
+                 policies: str | Path | None = None, watch_interval: float | None = 1.0,
+                 users_file: str | Path | None = None):
         self.engine = engine
         self.users = users
+        self.users_file = Path(users_file) if users_file is not None else None
         self.tls = tls
         self.sessions: dict[tuple[int, int], Session] = {}
         #: failed logins per client address, for the growing wait; bounded, since clients from endless
@@ -86,12 +89,31 @@ class Server:
         with self._reload_lock:
             return reload_policy_set(self.engine, self.policies, trigger=trigger)
 
+    def reload_users_blocking(self, trigger: str = "manual") -> bool:
+        """Reread the users file; its verifiers replace the ones in force (one assignment, so a login
+        sees the old set or the new one) only if it reads whole. Sessions already logged in go on, as
+        in PostgreSQL after a password change. True if the users in force changed."""
+        with self._reload_lock:
+            loaded = reload_users(self.users, self.users_file, trigger=trigger, engine=self.engine)
+            if loaded is None:
+                return False
+            self.users = loaded
+            return True
+
+    async def reload_all(self, trigger: str = "manual") -> ReloadOutcome:
+        """What SIGHUP rereads, as PostgreSQL's rereads its configuration and pg_hba: the policy set
+        and the users file, each kept as it was if its new version is rejected."""
+        outcome = await self.reload(trigger)
+        await asyncio.to_thread(self.reload_users_blocking, trigger)
+        return outcome
+
     def request_reload(self, trigger: str = "SIGHUP") -> None:
-        """Start a reload from a callback of the loop (``loop.add_signal_handler``), without waiting.
+        """Start a reload of the policy set and the users file from a callback of the loop
+        (``loop.add_signal_handler``), without waiting.
 
         The task is kept referenced until done: asyncio holds tasks weakly.
         """
-        task = asyncio.get_running_loop().create_task(self.reload(trigger))
+        task = asyncio.get_running_loop().create_task(self.reload_all(trigger))
         self._reloads.add(task)
         task.add_done_callback(self._reloads.discard)
 

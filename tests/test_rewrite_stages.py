@@ -95,7 +95,7 @@ def apply_stage(stage: str, sql: str, meta: dict[str, str], policy_set: PolicySe
         if stage == "name_results":
             return _generated(name_results(tree, sql, read), write)
         if stage == "postgres_semantics":
-            return _generated(postgres_semantics(tree, read, sql, TableResolver(policy_set), scanned), write)
+            return _generated(postgres_semantics(tree, read, sql, TableResolver(policy_set)), write)
         if stage == "normalize":
             return _generated(normalize(tree, scanned), write)
         classified = classify(tree, scanned, read)

@@ -27,10 +27,11 @@ from decimal import Decimal
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType
 
-from policyengine.model import Table
-from policyengine.rewrite.gate import Scanned
+from policyengine.model import Column
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 
@@ -73,11 +74,11 @@ def unsupported(what: str, hint: str = "") -> Refused:
 
 @dataclass
 class Context:
-    """What the rules share: the reader's text, and the contract of each table the statement reads."""
+    """What the rules share: the reader's text, and the contract column each column reference reads."""
 
     sql: str
-    #: table alias or name (lower case) -> its contract
-    tables: dict[str, Table] = field(default_factory=dict)
+    #: id of a column reference -> the contract column it reads, where its scope says so unambiguously
+    columns: dict[int, Column] = field(default_factory=dict)
     #: the reader's text, tokenized as PostgreSQL, on first use
     _tokens: list | None = None
 
@@ -86,17 +87,44 @@ class Context:
             self._tokens = list(sqlglot.Dialect.get_or_raise("postgres").tokenize(self.sql))
         return self._tokens
 
+    def bind(self, tree: exp.Expression, resolver: TableResolver) -> None:
+        """Find the contract column each column reference reads, scope by scope: a reference qualified
+        with a base table's name or alias reads that table; an unqualified one the only base table of
+        its scope that has the column, and nothing when its scope also reads a derived table or a CTE
+        (whose columns have types of their own) or no table has it (an outer query's column)."""
+        try:
+            scopes = traverse_scope(tree)
+        except (OptimizeError, RecursionError):
+            return
+        for scope in scopes:
+            sources = {name.lower(): source for name, source in scope.sources.items()}
+            for column in scope.columns:
+                qualifier = column.table.lower()
+                if qualifier:
+                    chosen = [sources.get(qualifier)]
+                else:
+                    chosen = list(sources.values())
+                if not chosen or not all(isinstance(source, exp.Table) for source in chosen):
+                    continue
+                found = []
+                for source in chosen:
+                    contract = resolver.resolve(tuple(part.name for part in source.parts)) \
+                        if isinstance(source.this, exp.Identifier) else None
+                    if contract is None:
+                        found = []
+                        break
+                    described = contract.column(column.name)
+                    if described is not None:
+                        found.append(described)
+                if len(found) == 1:
+                    self.columns[id(column)] = found[0]
+
     # --- types ------------------------------------------------------------------------------------
 
     def column_type(self, column: exp.Column) -> str | None:
         """The PostgreSQL type of a column of a base table (its contract's type), or None."""
-        qualifier = column.table.lower()
-        if qualifier:
-            candidates = [self.tables[qualifier]] if qualifier in self.tables else []
-        else:
-            candidates = list({id(t): t for t in self.tables.values()}.values())
-        found = {_contract_type(c.type.sql) for t in candidates if (c := t.column(column.name)) is not None}
-        return found.pop() if len(found) == 1 else None
+        described = self.columns.get(id(column))
+        return _contract_type(described.type.sql) if described is not None else None
 
     def type_of(self, node: exp.Expression | None) -> str | None:
         """The PostgreSQL type of an expression where the statement and the contracts tell it, else None."""
@@ -375,11 +403,8 @@ def _exact_scale(node: exp.Expression, context: Context) -> int | None:
     if kind in _INT:
         return 0
     if isinstance(node, exp.Column) and kind == "numeric":
-        qualifier = node.table.lower()
-        tables = [context.tables[qualifier]] if qualifier else list(context.tables.values())
-        scales = {_declared_scale(c.type.sql) for t in tables if (c := t.column(node.name)) is not None}
-        if len(scales) == 1:
-            return scales.pop()
+        described = context.columns.get(id(node))
+        return _declared_scale(described.type.sql) if described is not None else None
     return None
 
 
@@ -514,18 +539,16 @@ RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
 )
 
 
-def postgres_semantics(tree: exp.Expression, read: str, sql: str, resolver: TableResolver,
-                       scanned: Scanned) -> exp.Expression:
+def postgres_semantics(tree: exp.Expression, read: str, sql: str, resolver: TableResolver) -> exp.Expression:
     """The tree with PostgreSQL's meaning kept on DuckDB (each of :data:`RULES`), when ``read`` is
     PostgreSQL; any other dialect's tree unchanged.
 
     >>> import sqlglot
     >>> from policyengine.model import PolicySet
-    >>> from policyengine.rewrite.gate import gate
     >>> sql = "SELECT -7/2, 1.23456::numeric, to_char(date '2024-03-09', 'FMMonth FMDD') FROM public.t"
     >>> tree = sqlglot.parse_one(sql, read="postgres")
     >>> empty = TableResolver(PolicySet(settings=None, roles={}, principals={}, tables={}, version=""))
-    >>> postgres_semantics(tree, "postgres", sql, empty, gate(tree)).sql("duckdb")
+    >>> postgres_semantics(tree, "postgres", sql, empty).sql("duckdb")
     "SELECT -7 // 2, CAST(1.23456 AS DECIMAL(38, 5)), STRFTIME(CAST('2024-03-09' AS DATE), '%B %-d') FROM main.t"
     """
     if read != "postgres":
@@ -533,13 +556,7 @@ def postgres_semantics(tree: exp.Expression, read: str, sql: str, resolver: Tabl
     context = Context(sql)
     for rule in RULES[:1]:
         tree = rule(tree, context)
-    ctes = {cte.alias.lower() for cte in scanned.ctes}
-    for table in scanned.tables:
-        if not isinstance(table.this, exp.Identifier) or (not table.args.get("db") and table.name.lower() in ctes):
-            continue
-        contract = resolver.resolve(tuple(part.name for part in table.parts))
-        if contract is not None:
-            context.tables[(table.alias or table.name).lower()] = contract
+    context.bind(tree, resolver)
     for rule in RULES[1:]:
         tree = rule(tree, context)
     return tree

@@ -52,7 +52,13 @@ SAME: list[str] = [
     "to_char(timestamp '2024-03-09 13:05:07', 'HH12:MI AM'), to_char(date '2024-03-09', 'Dy, DD Mon YY')",
     f"SELECT to_char(\"CreatedAt\", 'YYYY-MM-DD\"T\"HH24:MI:SS'), to_char(\"CreatedAt\", 'FMDD/FMMM/YYYY') "
     f"FROM reviews {ORDERED}",
-    "SELECT to_date('29 Mar 2024', 'DD Mon YYYY'), to_timestamp('2024-03-09 13:05:07', 'YYYY-MM-DD HH24:MI:SS')",
+    "SELECT to_char(timestamp '2024-03-09 03:05:07.123456', 'HH:MI:SS.MS US'), to_char(date '2024-12-31', 'DDD YY'), "
+    "to_char(date '0999-01-05', 'YYYY-MM-DD'), to_char(timestamp '2024-03-09 00:05:07', 'HH12 AM'), "
+    "to_char(timestamp '2024-03-09 13:05:07', 'FMHH12:MI PM')",
+    "SELECT to_char(date '2024-03-09', 'yyyy-mm-dd'), to_char(date '2024-03-09', 'FMDay, FMDD Mon'), "
+    "to_char(date '2024-03-09', 'YYYY \"week\" MM %')",
+    "SELECT to_date('29 Mar 2024', 'DD Mon YYYY'), to_timestamp('2024-03-09 13:05:07', 'YYYY-MM-DD HH24:MI:SS'), "
+    "to_date('09/03/2024', 'DD/MM/YYYY'), to_timestamp('09 Mar 2024 01:05 PM', 'DD Mon YYYY HH12:MI AM')",
     "SELECT interval '1 month', interval '1 month' + interval '1 day', date '2024-01-31' + interval '1 month', "
     "timestamp '2024-03-31 10:00' - interval '1 month'",
     "SELECT date '2024-03-01' - date '2024-01-01', date '2024-03-01' + 1",
@@ -81,6 +87,7 @@ REFUSED: list[str] = [
     "SELECT age(timestamp '2024-03-01', timestamp '2023-01-15')",  # calendar arithmetic of its own
     "SELECT to_char(date '2024-03-09', 'Month')",  # blank-padded to 9 characters
     "SELECT to_char(date '2024-03-09', 'Q')",  # quarter: no strftime equivalent
+    "SELECT to_char(timestamp '2024-03-09 13:05:07', 'SSSS')",  # seconds past midnight, not SS twice
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
     'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell

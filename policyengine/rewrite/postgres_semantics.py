@@ -476,7 +476,14 @@ _PATTERNS: tuple[tuple[str, str, str | None], ...] = (
     ("DDD", "%j", "%-j"), ("Mon", "%b", "%b"), ("Dy", "%a", "%a"), ("YY", "%y", "%-y"), ("MM", "%m", "%-m"),
     ("DD", "%d", "%-d"), ("HH", "%I", "%-I"), ("MI", "%M", "%-M"), ("SS", "%S", "%-S"), ("MS", "%g", None),
     ("US", "%f", None), ("AM", "%p", "%p"), ("PM", "%p", "%p"),
+    # PostgreSQL reads the numeric fields in lower case too
+    ("yyyy", "%Y", "%Y"), ("hh24", "%H", "%-H"), ("hh12", "%I", "%-I"), ("ddd", "%j", "%-j"), ("yy", "%y", "%-y"),
+    ("mm", "%m", "%-m"), ("dd", "%d", "%-d"), ("hh", "%I", "%-I"), ("mi", "%M", "%-M"), ("ss", "%S", "%-S"),
+    ("ms", "%g", None), ("us", "%f", None),
 )
+
+#: patterns that would otherwise read as two of the ones above (SSSS is seconds past midnight)
+_UNTRANSLATED = ("SSSSS", "SSSS", "sssss", "ssss")
 
 
 def translate_format(pattern: str, *, parsing: bool = False) -> str:
@@ -496,8 +503,11 @@ def translate_format(pattern: str, *, parsing: bool = False) -> str:
             out.append(pattern[i + 1:end].replace("%", "%%"))
             i = end + 1
             continue
-        fill = pattern.startswith("FM", i)
+        fill = pattern.startswith(("FM", "fm"), i)
         at = i + 2 if fill else i
+        if pattern.startswith(_UNTRANSLATED, at):
+            word = next(w for w in _UNTRANSLATED if pattern.startswith(w, at))
+            raise unsupported(f"date format pattern {word!r} in '{pattern}'")
         for name, padded, bare in _PATTERNS:
             if pattern.startswith(name, at):
                 specifier = bare if fill else padded

@@ -194,6 +194,9 @@ def test_values_compare_by_value_across_engines():
     differences = compare([(1, "a")], [(1, "b")], ["N", "S"], ordered=True, count_only=False)
     assert [(d.row, d.column, d.snowflake, d.engine) for d in differences] == [(0, "S", "a", "b")]
     assert compare([(1,)], [(2,)], ["N"], ordered=False, count_only=True) == []
+    # a boolean is not the number 1 (Python's True == 1 would hide a type changed by a policy)
+    assert normalize(True) != normalize(1) and normalize(False) != normalize(0)
+    assert len(compare([(True, 1)], [(1, 1)], ["B", "N"], ordered=False, count_only=False)) == 1
 
 
 def test_the_simulator_fails_projection_and_unknown_objects_like_snowflake(world, example):

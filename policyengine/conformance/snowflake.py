@@ -287,8 +287,10 @@ def normalize(value: Any) -> Any:
     """A value as both engines can agree on it: numbers by value (a Snowflake NUMBER comes back as
     Decimal where DuckDB gives a float or an int; 9 significant digits), instants in UTC without a
     zone, dates and times as ISO text, bytes as hex."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return ("BOOLEAN", value)  # never equal to 1 or 0: Python's True == 1 would hide a type change
     if isinstance(value, int):
         return value
     if isinstance(value, (float, decimal.Decimal)):

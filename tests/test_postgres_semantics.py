@@ -174,3 +174,21 @@ def test_the_engine_dialect_keeps_duckdb_meaning_and_names(frontdoor):
     result = frontdoor.engine.query("SELECT 7 / 2, count(*) FROM reviews", principal="frank")
     assert result.columns == ["(7 / 2)", "count_star()"]
     assert result.fetchall()[0][0] == 3.5
+
+
+def test_a_contract_in_a_schema_named_public_keeps_it(write_set):
+    """public.x is DuckDB's main.x unless a contract places the table in a schema really named public."""
+    import sqlglot
+
+    from policyengine import load_policy_set
+    from policyengine.rewrite.postgres_semantics import postgres_semantics
+    from policyengine.rewrite.resolve import TableResolver
+
+    folder = write_set({"roles.yaml": "roles:\n  analyst: {clearance: internal}\n",
+                        "tables/public.orders.yaml": "columns:\n  - {name: id, type: INTEGER, sensitivity: public}\n"})
+    resolver = TableResolver(load_policy_set(folder))
+    cases = [("SELECT public.orders.id / 2 FROM public.orders", "SELECT orders.id // 2 FROM public.orders"),
+             ("SELECT id FROM public.other", "SELECT id FROM main.other")]
+    for sql, expected in cases:
+        tree = postgres_semantics(sqlglot.parse_one(sql, read="postgres"), "postgres", sql, resolver)
+        assert tree.sql("duckdb") == expected

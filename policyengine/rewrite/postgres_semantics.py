@@ -77,6 +77,8 @@ class Context:
     """What the rules share: the reader's text, and the contract column each column reference reads."""
 
     sql: str
+    #: the contracts' tables, as the rewrite resolves them
+    resolver: TableResolver | None = None
     #: id of a column reference -> the contract column it reads, where its scope says so unambiguously
     columns: dict[int, Column] = field(default_factory=dict)
     #: the reader's text, tokenized as PostgreSQL, on first use
@@ -201,10 +203,12 @@ def _arithmetic(kind: type, left: str | None, right: str | None) -> str | None:
 def public_schema(tree: exp.Expression, context: Context) -> exp.Expression:
     """``public`` is PostgreSQL's default schema, DuckDB's is ``main``: ``public.orders`` (and
     ``db.public.orders``) reads ``main.orders``, and a column written ``public.orders.col`` is
-    ``orders.col``, as PostgreSQL binds it."""
+    ``orders.col``, as PostgreSQL binds it. A table a contract places in a schema really named
+    ``public`` keeps its name."""
     for table in tree.find_all(exp.Table):
         db = table.args.get("db")
-        if isinstance(db, exp.Identifier) and db.name.lower() == PG_SCHEMA:
+        if isinstance(db, exp.Identifier) and db.name.lower() == PG_SCHEMA and (
+                context.resolver is None or context.resolver.resolve(tuple(p.name for p in table.parts)) is None):
             db.replace(exp.to_identifier(DUCKDB_SCHEMA))
     for column in tree.find_all(exp.Column):
         db = column.args.get("db")
@@ -563,7 +567,7 @@ def postgres_semantics(tree: exp.Expression, read: str, sql: str, resolver: Tabl
     """
     if read != "postgres":
         return tree
-    context = Context(sql)
+    context = Context(sql, resolver)
     for rule in RULES[:1]:
         tree = rule(tree, context)
     context.bind(tree, resolver)

@@ -279,8 +279,8 @@ def _replica(ours: Any) -> list[str]:
             "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid "
             "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
             "WHERE c.relname = %s AND i.indisprimary ORDER BY a.attnum", [table])]
-        parts = [sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind), sql.SQL(" NOT NULL" if not_null else ""))
-                 for name, kind, not_null, _ in columns]
+        parts = [sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind), sql.SQL(" NOT NULL" * required))
+                 for name, kind, required, _ in columns]
         if key:
             parts.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, key))))
         statements.append(sql.SQL("CREATE TABLE public.{} ({})").format(sql.Identifier(table),
@@ -418,3 +418,129 @@ def _difference(ours: Answer, theirs: Answer) -> str:
     mine, reference = set(_comparable(ours, theirs)), set(_comparable(theirs, ours))
     return (f"{len(ours.rows)} rows here, {len(theirs.rows)} in PostgreSQL; only here: "
             f"{sorted(mine - reference, key=repr)[:8]}; only in PostgreSQL: {sorted(reference - mine, key=repr)[:8]}")
+
+
+# --- the real clients ------------------------------------------------------------------------------
+
+def _psql(port: int, *commands: str) -> Any:
+    import subprocess
+
+    from tests.harness.frontdoor import PSQL, PSQL_MISSING
+
+    if PSQL is None:
+        pytest.skip(PSQL_MISSING)
+    args = [PSQL, f"host=127.0.0.1 port={port} user={PRINCIPAL} dbname={DATABASE} sslmode=disable", "-X",
+            "-v", "ON_ERROR_STOP=1"]
+    for command in commands:
+        args += ["-c", command]
+    env = {**os.environ, "PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "10"}
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.mark.parametrize("command", [r"\du", r"\d customers", r"\d orders", r"\dt", r"\dn", r"\l"])
+def test_psql_describes_as_postgresql_does(shop, postgresql, command):
+    ours, theirs = _psql(shop.port, command), _psql(postgresql.port, command)
+    assert ours.returncode == 0, ours.stderr
+    assert theirs.returncode == 0, theirs.stderr
+    if command in (r"\l", r"\du"):  # PostgreSQL also lists its other databases, and its bootstrap superuser
+        def cells(text: str) -> list[list[str]]:
+            return [[cell.strip() for cell in line.split("|")] for line in text.splitlines() if "|" in line]
+        row = next(r for r in cells(ours.stdout) if r[0] in (DATABASE, PRINCIPAL))
+        assert row in cells(theirs.stdout), (ours.stdout, theirs.stdout)
+        return
+    assert ours.stdout == theirs.stdout
+
+
+def test_sqlalchemy_reflects_what_postgresql_reflects(shop, postgresql):
+    import sqlalchemy as sa
+
+    def reflect(port: int, schema: str | None) -> dict[str, Any]:
+        engine = sa.create_engine(f"postgresql+psycopg://{PRINCIPAL}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}")
+        try:
+            inspector = sa.inspect(engine)
+            found: dict[str, Any] = {"schemas": inspector.get_schema_names(),
+                                     "tables": inspector.get_table_names(schema=schema),
+                                     "default": inspector.default_schema_name}
+            for table in ("customers", "orders"):
+                found[table] = {
+                    "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("comment"))
+                                for c in inspector.get_columns(table, schema=schema)],
+                    "pk": inspector.get_pk_constraint(table, schema=schema),
+                    "indexes": inspector.get_indexes(table, schema=schema),
+                    "fks": inspector.get_foreign_keys(table, schema=schema),
+                    "comment": inspector.get_table_comment(table, schema=schema)}
+            metadata = sa.MetaData(schema=schema)
+            metadata.reflect(engine)
+            found["reflected"] = sorted((t.fullname, tuple(c.name for c in t.columns)) for t in metadata.sorted_tables)
+            orders = sa.Table("orders", sa.MetaData(), autoload_with=engine, schema=schema)
+            found["autoload"] = [(c.name, str(c.type), c.primary_key) for c in orders.columns]
+            return found
+        finally:
+            engine.dispose()
+
+    for schema in (None, "public"):
+        ours, theirs = reflect(shop.port, schema), reflect(postgresql.port, schema)
+        assert ours == theirs
+        assert [c[0] for c in ours["customers"]["columns"]] == ["id", "name", "email", "created_at"]  # no ssn
+
+
+def test_privilege_functions_agree_with_the_decision(shop):
+    with _connect(shop.port) as conn:
+        row = conn.execute(
+            "SELECT has_table_privilege('customers', 'select'), has_table_privilege('public.orders', 'SELECT'),"
+            " has_table_privilege('customers', 'insert'), has_column_privilege('customers', 'email', 'select'),"
+            " has_column_privilege('customers', 'ssn', 'select'), has_column_privilege('customers', 'nope', 'select'),"
+            " has_any_column_privilege('customers', 'select'), has_schema_privilege('public', 'usage'),"
+            " has_column_privilege(current_user, 'customers', 'id', 'SELECT'),"
+            " has_column_privilege('customers', 'email', 'update')").fetchone()
+    assert row == (True, True, False, True, False, False, True, True, True, False)
+
+
+def test_tools_catalog_idioms(shop):
+    """Grafana's table picker (string_to_array over search_path), DBeaver's index statistics
+    (pg_stat_get_numscans), pg_get_keywords() as pgjdbc reads it, current_schema()."""
+    with _connect(shop.port) as conn:
+        grafana = conn.execute(
+            "SELECT quote_ident(table_name) AS \"table\" FROM information_schema.tables WHERE "
+            "quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache') AND "
+            "table_type = 'BASE TABLE' AND quote_ident(table_schema) IN (SELECT CASE WHEN trim(s[i]) = '\"$user\"' "
+            "THEN user ELSE trim(s[i]) END FROM generate_series(array_lower(string_to_array("
+            "current_setting('search_path'), ','), 1), array_upper(string_to_array(current_setting('search_path'), "
+            "','), 1)) AS i, string_to_array(current_setting('search_path'), ',') s) ORDER BY 1").fetchall()
+        assert grafana == [("customers",), ("orders",)]
+        dbeaver = conn.execute(
+            "SELECT i.*, c.relkind, c.relam, pg_catalog.pg_stat_get_numscans(i.indexrelid) AS scans "
+            "FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'public.orders'::regclass").fetchall()
+        assert len(dbeaver) == 1 and dbeaver[0][-1] == 0
+        keywords = conn.execute("select string_agg(word, ',') from pg_catalog.pg_get_keywords() "
+                                "where word <> ALL ('{a,abs,absolute,action}'::text[])").fetchone()[0]
+        assert "select" in keywords.split(",") and len(keywords.split(",")) > 400
+        assert conn.execute("SELECT current_schema(), current_schemas(true)").fetchone() == \
+            ("public", ["pg_catalog", "public"])
+        schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1")]
+        assert "public" in schemas and "main" not in schemas
+
+
+def _position(column: dict[str, Any]) -> int:
+    return column["ordinal_position"]
+
+
+def test_adbc_get_objects_as_from_postgresql(shop, postgresql):
+    dbapi = pytest.importorskip("adbc_driver_postgresql.dbapi")
+
+    def objects(port: int) -> list[Any]:
+        uri = f"postgresql://{PRINCIPAL}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}?sslmode=disable"
+        with dbapi.connect(uri) as conn:
+            found = conn.adbc_get_objects(depth="all", catalog_filter=DATABASE, db_schema_filter="public").read_all()
+            schema = conn.adbc_get_table_schema("orders", db_schema_filter="public")
+        catalogs = found.to_pylist()
+        # columns by their ordinal_position: the driver's query has no ORDER BY, and the shadow's joins reorder
+        tables = sorted((t["table_name"], t["table_type"],
+                         [c["column_name"] for c in sorted(t["table_columns"] or [], key=_position)],
+                         sorted((k["constraint_type"], tuple(k["constraint_column_names"]))
+                                for k in t["table_constraints"] or []))
+                        for c in catalogs for s in c["catalog_db_schemas"] or [] for t in s["db_schema_tables"] or [])
+        return [[c["catalog_name"] for c in catalogs], tables, [(f.name, str(f.type)) for f in schema]]
+
+    assert objects(shop.port) == objects(postgresql.port)

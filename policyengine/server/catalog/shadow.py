@@ -275,6 +275,8 @@ def catalog_rows(listing: Listing, settings: dict[str, str]) -> dict[str, list[d
                            for name, value in sorted(settings.items())]
     rows["pg_settings"].append({"name": "max_index_keys", "setting": "32", "vartype": "integer",
                                 "context": "internal", "source": "default"})
+    rows["pg_settings"].append({"name": "default_table_access_method", "setting": "heap", "vartype": "string",
+                                "context": "user", "source": "default"})
     for pg in BUILTIN_TYPES:
         typinput, typoutput, typreceive, typsend = pg.functions
         rows["pg_type"].append({

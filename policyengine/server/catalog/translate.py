@@ -16,7 +16,7 @@ from sqlglot import exp
 from policyengine.rewrite import Refused
 from policyengine.server.catalog.functions import NAMES as MACRO_NAMES
 from policyengine.server.catalog.functions import TABLE_FUNCTIONS
-from policyengine.server.catalog.listing import DEFAULT_SCHEMA
+from policyengine.server.catalog.listing import DEFAULT_SCHEMA, DUCKDB_DEFAULT_SCHEMA
 from policyengine.server.catalog.shadow import INFORMATION_PREFIX, INFORMATION_SCHEMA, SHADOW, TABLES
 
 CATALOG_SCHEMAS = ("pg_catalog", "information_schema")
@@ -139,8 +139,15 @@ def _tables(tree: exp.Expression, session: SessionValues) -> exp.Expression:
         if isinstance(table.this, exp.Func):  # a table function: pg_catalog.generate_series(...)
             if table.text("db").lower() in CATALOG_SCHEMAS:
                 table.set("db", None)
-            if call_name(table.this) in TABLE_FUNCTIONS:
+            function = call_name(table.this) or table.this.sql_name().lower()
+            if function in TABLE_FUNCTIONS:
                 table.set("db", exp.to_identifier(SHADOW))
+            elif function in _SCALAR_IN_FROM:
+                # a scalar function in FROM is one row of one column named as the alias: Grafana's
+                # ``FROM generate_series(...) AS i, string_to_array(current_setting('search_path'), ',') s``
+                alias = table.alias or function
+                select = exp.select(exp.alias_(table.this.copy(), alias))
+                table.replace(exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias))))
             continue
         name, schema = table.name.lower(), table.db.lower()
         if not schema and name in ctes:
@@ -166,6 +173,11 @@ def _tables(tree: exp.Expression, session: SessionValues) -> exp.Expression:
         if column.args.get("db") is not None and column.text("db").lower() in CATALOG_SCHEMAS:
             column.set("db", None)  # pg_catalog.pg_class.oid: the table keeps its name as its alias
     return tree
+
+
+#: functions returning one value (an array) that PostgreSQL lets a query call in FROM, and DuckDB does not
+_SCALAR_IN_FROM = frozenset({"string_to_array", "stringtoarray", "split", "regexp_split_to_array", "regexpsplit",
+                             "current_schemas", "currentschemas"})
 
 
 def _literal(value: object) -> exp.Expression:
@@ -207,6 +219,12 @@ def _session_functions(tree: exp.Expression, session: SessionValues) -> exp.Expr
             return _literal(1)
         if name in ("pg_postmaster_start_time", "inet_client_addr"):
             return exp.Null()
+        if name == "current_setting" and args and isinstance(args[0], exp.Cast):
+            args[0] = args[0].this  # current_setting($1::VARCHAR)
+        if name == "current_setting" and args and isinstance(args[0], (exp.Parameter, exp.Placeholder)):
+            # bound later (SQLAlchemy's ``current_setting(%(name)s)``): read from pg_settings
+            return exp.Subquery(this=exp.select("setting").from_("pg_catalog.pg_settings").where(
+                exp.EQ(this=exp.column("name"), expression=args[0].copy())))
         if name == "current_setting":
             key = _constant(args[0], name) if args else ""
             missing_ok = len(args) > 1 and isinstance(args[1], exp.Boolean) and args[1].this
@@ -237,7 +255,12 @@ def _setting(session: SessionValues, key: str) -> str | None:
     if key.lower() == "server_version_num":
         major, minor = (re.findall(r"\d+", session.version) + ["0", "0"])[:2]
         return f"{int(major)}{int(minor):04d}"
-    return next((v for k, v in session.settings.items() if k.lower() == key.lower()), None)
+    value = next((v for k, v in session.settings.items() if k.lower() == key.lower()), None)
+    if key.lower() == "search_path" and value is not None:
+        # the catalog shows DuckDB's main as public (listing.py), and so does the path: PostgreSQL's default
+        value = ", ".join('"$user", public' if part.strip() == DUCKDB_DEFAULT_SCHEMA else part.strip()
+                          for part in value.split(","))
+    return value
 
 
 def _type_name(to: exp.DataType | exp.Expression) -> str:
@@ -255,9 +278,17 @@ def _array_literal(text: str) -> list[str | None]:
     inner = text.strip()
     if not (inner.startswith("{") and inner.endswith("}")):
         raise Refused(f"malformed array literal: {text[:40]!r}", kind="syntax")
-    items = re.findall(r'"((?:[^"\\]|\\.)*)"|([^,{}]+)', inner[1:-1])
-    return [quoted if quoted else (None if bare.strip().upper() == "NULL" else bare.strip())
-            for quoted, bare in items]
+    body = inner[1:-1]
+    if not body.strip():
+        return []
+    items: list[str | None] = []
+    for match in re.finditer(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^,"]*?))\s*(,|$)', body):
+        quoted, bare, separator = match.groups()
+        items.append(re.sub(r"\\(.)", r"\1", quoted) if quoted is not None
+                     else None if bare.upper() == "NULL" else bare)
+        if not separator:
+            break
+    return items
 
 
 def _shadow_call(function: str, *arguments: exp.Expression) -> exp.Expression:

@@ -544,3 +544,69 @@ def test_adbc_get_objects_as_from_postgresql(shop, postgresql):
         return [[c["catalog_name"] for c in catalogs], tables, [(f.name, str(f.type)) for f in schema]]
 
     assert objects(shop.port) == objects(postgresql.port)
+
+
+JDBC_PROBE = """
+import java.sql.*;
+import java.util.*;
+
+public class BiProbe {
+    public static void main(String[] args) throws Exception {
+        Properties props = new Properties();
+        props.setProperty("user", args[1]);
+        props.setProperty("password", args[2]);
+        try (Connection conn = DriverManager.getConnection(args[0], props)) {
+            DatabaseMetaData meta = conn.getMetaData();
+            System.out.println("keywords\\t" + meta.getSQLKeywords());
+            print("schemas", meta.getSchemas(), "TABLE_SCHEM");
+            print("tables", meta.getTables(null, "public", "%", new String[] {"TABLE"}), "TABLE_NAME", "TABLE_TYPE",
+                  "REMARKS");
+            print("columns", meta.getColumns(null, "public", "%", "%"), "TABLE_NAME", "COLUMN_NAME", "TYPE_NAME",
+                  "DATA_TYPE", "COLUMN_SIZE", "DECIMAL_DIGITS", "NULLABLE", "REMARKS", "ORDINAL_POSITION");
+            print("keys", meta.getPrimaryKeys(null, "public", "orders"), "COLUMN_NAME", "KEY_SEQ", "PK_NAME");
+            print("indexes", meta.getIndexInfo(null, "public", "orders", false, true), "INDEX_NAME", "COLUMN_NAME",
+                  "NON_UNIQUE", "ORDINAL_POSITION", "ASC_OR_DESC");
+            print("privileges", meta.getTablePrivileges(null, "public", "%"), "TABLE_NAME", "GRANTEE", "PRIVILEGE");
+            print("udts", meta.getUDTs(null, "public", "%", null), "TYPE_NAME", "DATA_TYPE");
+        }
+    }
+
+    static void print(String what, ResultSet rs, String... columns) throws SQLException {
+        List<String> lines = new ArrayList<>();
+        while (rs.next()) {
+            StringBuilder line = new StringBuilder(what);
+            for (String column : columns) line.append('\\t').append(rs.getString(column));
+            lines.add(line.toString());
+        }
+        Collections.sort(lines);
+        for (String line : lines) System.out.println(line);
+    }
+}
+"""
+
+
+def test_pgjdbc_metadata_as_from_postgresql(shop, postgresql, tmp_path):
+    """getSQLKeywords() (null before: pg_get_keywords() had four words), getTables/Columns/PrimaryKeys/IndexInfo,
+    getTablePrivileges (relacl) and getUDTs (table row types), as pgjdbc reads them from PostgreSQL 15."""
+    import subprocess
+
+    jar, javac = Path("/usr/share/java/postgresql.jar"), shutil.which("javac")
+    if javac is None or not jar.exists():
+        pytest.skip("needs a JDK and Debian's pgjdbc: apt-get install default-jdk-headless libpostgresql-jdbc-java")
+    (tmp_path / "BiProbe.java").write_text(JDBC_PROBE)
+    subprocess.run([javac, "-d", str(tmp_path), str(tmp_path / "BiProbe.java")], check=True, capture_output=True,
+                   timeout=120)
+
+    def probe(port: int) -> list[str]:
+        run = subprocess.run(["java", "-cp", f"{jar}{os.pathsep}{tmp_path}", "BiProbe",
+                              f"jdbc:postgresql://127.0.0.1:{port}/{DATABASE}?sslmode=disable", PRINCIPAL, PASSWORD],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.splitlines()
+
+    ours, theirs = probe(shop.port), probe(postgresql.port)
+    assert ours[0] == theirs[0] and len(ours[0].split(",")) > 50  # the keywords not in SQL:2003
+    assert [line for line in ours if not line.startswith("schemas")] == \
+        [line.replace("bench", "policyengine") for line in theirs if not line.startswith("schemas")]
+    assert [line for line in ours if line.startswith("schemas")] == \
+        [line for line in theirs if line.startswith("schemas") and "pg_toast" not in line]

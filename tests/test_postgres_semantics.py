@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,14 @@ SAME: list[str] = [
     "SELECT 1e3, 1.5e0 * 2, 2.5e-3",
     "SELECT sign(-3), sign(2.5::float8), sign(-2.5), initcap('hello world'), mod(7, 3), mod(-7, 3), div(7, 2)",
     "SELECT string_agg(x, ',') FROM (VALUES ('a'), ('b')) AS v(x)",
+    "SELECT chr(65), char_length('a'), character_length('ab'), btrim(' a ')",
+    # integers of different widths are added in the wider one; numeric branches of one scale
+    "SELECT 32767::int2 + 1, 5::int2 * 2::int2, 2147483647 + 1::int8",
+    # a float to numeric(p, s) goes through its 15 (6) significant digits, as PostgreSQL's does
+    "SELECT 1.005::float8::numeric(10,2), (-1.005)::float8::numeric(10,2), 2.675::float8::numeric(10,2), "
+    "1.005::real::numeric(10,3), 1.5::float8::int, 2.5::float8::int, 3.5::int",
+    f'SELECT coalesce(NULL, 2.50), greatest(1.25, 2.50), CASE WHEN "Rating" > 3 THEN 1.5 ELSE 2.5 END '
+    f"FROM reviews {ORDERED}",
     # PostgreSQL's schema: public is DuckDB's main, and schema.table.column references resolve
     f'SELECT "public"."reviews"."Rating", "reviews"."ReviewID" FROM "public"."reviews" {ORDERED}',
     f'SELECT public.reviews."Rating" FROM public.reviews {ORDERED}',
@@ -88,6 +97,11 @@ REFUSED: list[str] = [
     "SELECT to_char(date '2024-03-09', 'Month')",  # blank-padded to 9 characters
     "SELECT to_char(date '2024-03-09', 'Q')",  # quarter: no strftime equivalent
     "SELECT to_char(timestamp '2024-03-09 13:05:07', 'SSSS')",  # seconds past midnight, not SS twice
+    "SELECT 10::float8::text",  # 10 there, 10.0 here
+    "SELECT 'x' || 1e15::float8",  # 1e+15 there
+    "SELECT interval '1 month 2 days'::text",  # 1 mon 2 days there
+    "SELECT CASE WHEN true THEN 1 ELSE 1.5 END",  # 1 there, 1.0 here
+    "SELECT least(1.10, 2)",  # 1.10 or 2 there, one scale here
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
     'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell
@@ -138,8 +152,11 @@ def front(frontdoor) -> Iterator[Any]:
 
 
 def answer(connection: Any, sql: str) -> tuple[list[tuple[str, int]], list[tuple]]:
+    """Names and type OIDs, and the rows with each numeric as its text: Decimal('1.5') equals
+    Decimal('1.500'), but a client shows them apart."""
     cursor = connection.execute(sql)
-    return [(column.name, column.type_code) for column in cursor.description], cursor.fetchall()
+    rows = [tuple(str(value) if isinstance(value, Decimal) else value for value in row) for row in cursor.fetchall()]
+    return [(column.name, column.type_code) for column in cursor.description], rows
 
 
 @pytest.mark.parametrize("sql", SAME)

@@ -52,6 +52,15 @@ def _called(node: exp.Expression, sql: str) -> str | None:
     return _written_name(node, sql)
 
 
+def _spelled_call(node: exp.Func, sql: str) -> str | None:
+    """For a call sqlglot recorded no position for (``chr(65)``): the one name of its function class
+    (``CHR``, ``CHAR``) that the reader's text calls, else None."""
+    names = {name.lower() for name in type(node).sql_names()}
+    called = {match.group(1).lower() for match in re.finditer(r"\b([A-Za-z_][A-Za-z_0-9]*)\s*\(", sql or "")}
+    found = names & called
+    return found.pop() if len(found) == 1 else None
+
+
 def figure(node: exp.Expression, sql: str) -> tuple[str | None, int]:
     """(name, strength) as FigureColnameInternal: 2 a good name, 1 a second-best, 0 none."""
     called = _called(node, sql) if not isinstance(node, (exp.Column, exp.Literal, exp.Alias)) else None
@@ -104,6 +113,9 @@ def figure(node: exp.Expression, sql: str) -> tuple[str | None, int]:
                 return name, 2
         if isinstance(node, exp.Anonymous):
             return node.name.lower(), 2
+        spelled = _spelled_call(node, sql)
+        if spelled is not None:
+            return spelled, 2
         if isinstance(node, exp.Trim):
             where = str(node.args.get("position") or "BOTH").upper()
             return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(where, "btrim"), 2

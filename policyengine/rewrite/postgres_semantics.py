@@ -359,6 +359,85 @@ def date_truncation(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+def integer_widths(tree: exp.Expression, context: Context) -> exp.Expression:
+    """Arithmetic of two integers of different widths is done in the wider one in PostgreSQL
+    (``32767::int2 + 1`` is an int4, 32768); DuckDB fits an integer literal to the other operand and
+    stays in SMALLINT (and overflows): the narrower operand is cast to the wider type."""
+    names = {"int2": "SMALLINT", "int4": "INT", "int8": "BIGINT"}
+    for node in list(tree.find_all(exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.Div)):
+        left, right = context.type_of(node.this), context.type_of(node.expression)
+        if left in _INT and right in _INT and left != right:
+            wider = max(left, right, key=_INT.index)
+            _cast_in_place(node.this if left != wider else node.expression, names[wider])
+    return tree
+
+
+def text_of_floats_and_intervals(tree: exp.Expression, context: Context) -> exp.Expression:
+    """PostgreSQL writes ``10::float8`` as ``10`` and ``1e15::float8`` as ``1e+15`` (DuckDB: ``10.0``,
+    ``1000000000000000.0``), and ``interval '1 month'`` as ``1 mon`` (DuckDB: ``1 month``): a cast of a
+    float or an interval to text, or one concatenated to text, is refused. (Values sent to the client
+    are written by the server, as PostgreSQL writes them; this is about text made inside the query.)"""
+    texts = (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.NAME)
+    for node in tree.find_all(exp.Cast, exp.DPipe, exp.Concat):
+        if isinstance(node, exp.Cast):
+            operands = [node.this] if node.to.this in texts else []
+        else:
+            operands = list(node.expressions) if isinstance(node, exp.Concat) else [node.this, node.expression]
+        for operand in operands:
+            kind = context.type_of(operand)
+            if kind in (*_FLOAT, "interval"):
+                what = "an interval" if kind == "interval" else "a floating-point number"
+                raise unsupported(f"text of {what} ({_text(operand)})",
+                                  "PostgreSQL and DuckDB write it differently: cast it to numeric(p, s) first"
+                                  if kind != "interval" else "PostgreSQL writes 1 mon where DuckDB writes 1 month")
+    return tree
+
+
+def numeric_branches(tree: exp.Expression, context: Context) -> exp.Expression:
+    """A numeric keeps each value's own scale in PostgreSQL: ``CASE WHEN c THEN 1 ELSE 1.5 END`` is
+    ``1`` or ``1.5``; DuckDB gives the whole column one scale (``1.0``). CASE, COALESCE, GREATEST,
+    LEAST and NULLIF whose numeric branches have different (or unknown) scales are refused."""
+    for node in tree.find_all(exp.Case, exp.Coalesce, exp.Greatest, exp.Least, exp.Nullif, exp.If):
+        if isinstance(node, exp.Case):
+            branches = [when.args.get("true") for when in node.args.get("ifs") or []] + [node.args.get("default")]
+        elif isinstance(node, exp.If):
+            branches = [node.args.get("true"), node.args.get("false")]
+        else:
+            branches = [node.this, *(node.expressions or []), node.expression if isinstance(node, exp.Nullif)
+                        else None]
+        branches = [b for b in branches if b is not None and not isinstance(b, exp.Null)]
+        kinds = [context.type_of(b) for b in branches]
+        if "numeric" not in kinds or not set(kinds) <= {*_INT, "numeric", "unknown"}:
+            continue
+        scales = {_value_scale(b, context) for b, kind in zip(branches, kinds) if kind != "unknown"}
+        if len(scales) > 1 or None in scales:
+            raise unsupported(f"numeric values of different scales in one result ({_text(node)})",
+                              "cast the branches to one numeric(p, s)")
+    return tree
+
+
+def _value_scale(node: exp.Expression, context: Context) -> int | None:
+    """The scale of every numeric value ``node`` gives, where its types tell it (PostgreSQL's rules,
+    which DuckDB's decimals follow for these operators), else None."""
+    kind = context.type_of(node)
+    if kind in _INT:
+        return 0
+    if isinstance(node, (exp.Paren, exp.Neg, exp.Sum, exp.Min, exp.Max, exp.Abs)):
+        return _value_scale(node.this, context)
+    if isinstance(node, exp.Literal):
+        return _exact_scale(node, context)
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DECIMAL and node.to.expressions:
+        return int(node.to.expressions[-1].name) if len(node.to.expressions) == 2 else 0
+    if isinstance(node, exp.Column):
+        return _exact_scale(node, context)
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
+        left, right = _value_scale(node.this, context), _value_scale(node.expression, context)
+        if left is None or right is None:
+            return None
+        return left + right if isinstance(node, exp.Mul) else max(left, right)
+    return None
+
+
 def integer_sums(tree: exp.Expression, context: Context) -> exp.Expression:
     """``sum`` of int2/int4 is a bigint in PostgreSQL (DuckDB's HUGEINT, sent as numeric), and
     ``length``/``position`` an int4 (DuckDB's BIGINT): each cast to PostgreSQL's type."""
@@ -381,10 +460,23 @@ def date_difference(tree: exp.Expression, context: Context) -> exp.Expression:
 def numeric_casts(tree: exp.Expression, context: Context) -> exp.Expression:
     """``numeric`` without a precision keeps every digit in PostgreSQL: a literal gets its own scale
     (``1.23456::numeric`` is DECIMAL(38,5)), an integer DECIMAL(38,0), a contract's decimal column its
-    declared scale; anything else is refused (DuckDB's default, DECIMAL(18,3), would round it)."""
-    for cast in tree.find_all(exp.Cast):
+    declared scale; anything else is refused (DuckDB's default, DECIMAL(18,3), would round it).
+
+    A float cast to ``numeric(p, s)`` is, in PostgreSQL, its shortest decimal text (15 significant
+    digits for double precision, 6 for real) rounded to ``s``: ``1.005::float8::numeric(10,2)`` is 1.01
+    there, 1.00 from DuckDB's binary value. The float is written with those digits first, as there."""
+    for cast in list(tree.find_all(exp.Cast)):
         to = cast.to
-        if to.this != exp.DataType.Type.DECIMAL or to.expressions:
+        if to.this != exp.DataType.Type.DECIMAL:
+            continue
+        if to.expressions:
+            kind = context.type_of(cast.this)
+            if kind in _FLOAT:
+                digits = exp.Literal.string("%.15g" if kind == "float8" else "%.6g")
+                written = exp.Anonymous(this="PRINTF", expressions=[digits])
+                operand = cast.this
+                operand.replace(written)
+                written.append("expressions", operand)
             continue
         scale = _exact_scale(cast.this, context)
         if scale is None:
@@ -549,7 +641,8 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 #: the rules, in order: names first (the types below read the contracts of the tables they name)
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
-    extracts, date_truncation, integer_sums, date_difference, datetime_formats, integer_division,
+    extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, integer_sums, date_difference,
+    datetime_formats, integer_widths, integer_division,
 )
 
 

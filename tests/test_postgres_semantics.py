@@ -32,6 +32,8 @@ SAME: list[str] = [
     "SELECT 2^3, 1::float8 / 3, 1 / 3::float8, 10::real / 3",
     f'SELECT "Rating" / 2, -"Rating" / 2, "Rating" % 2, "Rating" / -2 FROM reviews {ORDERED}',
     'SELECT sum("Rating") / count(*), sum("Rating"), count(*), min("Rating"), max("Rating") FROM reviews',
+    f'SELECT sum("Rating") OVER (ORDER BY "ReviewID"), sum("Rating") FILTER (WHERE "Rating" > 2) OVER () '
+    f"FROM reviews {ORDERED}",
     # numeric without a precision keeps every digit
     "SELECT 1.23456::numeric, 1.5::numeric, 12345678901234567890.123::numeric, '12.50'::numeric, "
     "1.23456::decimal(10,2)",

@@ -632,7 +632,11 @@ def _text(node: exp.Expression) -> str:
 
 
 def _cast_in_place(node: exp.Expression, to: str) -> None:
-    """Put ``CAST(node AS to)`` where ``node`` is, keeping ``node`` (and the column nodes under it) itself."""
+    """Put ``CAST(node AS to)`` where ``node`` is, keeping ``node`` (and the column nodes under it) itself;
+    an aggregate's cast goes around its OVER, FILTER or WITHIN GROUP (``CAST(SUM(x) OVER () AS ...)``)."""
+    while isinstance(node.parent, (exp.Window, exp.Filter, exp.WithinGroup, exp.IgnoreNulls, exp.RespectNulls)) \
+            and node.arg_key == "this":
+        node = node.parent
     cast = exp.Cast(to=exp.DataType.build(to))
     node.replace(cast)
     cast.set("this", node)

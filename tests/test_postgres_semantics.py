@@ -86,6 +86,16 @@ SAME: list[str] = [
     "1.005::real::numeric(10,3), 1.5::float8::int, 2.5::float8::int, 3.5::int",
     f'SELECT coalesce(NULL, 2.50), greatest(1.25, 2.50), CASE WHEN "Rating" > 3 THEN 1.5 ELSE 2.5 END '
     f"FROM reviews {ORDERED}",
+    # substr counts from the first character; SIMILAR TO takes SQL patterns; concat and format write
+    # booleans as t and f; trim is btrim
+    "SELECT substr('abc', -1), substr('abc', 0, 2), substr('abcdef', -2, 5), substr('abc', 2), substr('abcdef', 2, 3)",
+    "SELECT 'abc' SIMILAR TO '%(b|x)%', 'a.c' SIMILAR TO 'a.c', 'abc' SIMILAR TO 'a.c', 'abc' SIMILAR TO 'a_c', "
+    "'abc' NOT SIMILAR TO 'b%', 'a%' SIMILAR TO 'a#%' ESCAPE '#', 'ab' SIMILAR TO 'a[a-c]'",
+    'SELECT count(*) FROM reviews WHERE "ReviewID" SIMILAR TO \'%(1|2)\'',
+    "SELECT concat('a', false, NULL, 1, 'b'), concat_ws('-', 'a', true, 2.50), format('%s|%s|%%', 'abc', 42::bigint), "
+    "format('%s', NULL), format('x%sy', true)",
+    "SELECT trim('  a '), array_length(ARRAY[1,2], 1), cardinality(ARRAY[1,2,3])",
+    f'SELECT "ReviewID", ntile(3) OVER (ORDER BY "ReviewID") FROM reviews {ORDERED}',
     # PostgreSQL's schema: public is DuckDB's main, and schema.table.column references resolve
     f'SELECT "public"."reviews"."Rating", "reviews"."ReviewID" FROM "public"."reviews" {ORDERED}',
     f'SELECT public.reviews."Rating" FROM public.reviews {ORDERED}',
@@ -104,6 +114,7 @@ REFUSED: list[str] = [
     "SELECT interval '1 month 2 days'::text",  # 1 mon 2 days there
     "SELECT CASE WHEN true THEN 1 ELSE 1.5 END",  # 1 there, 1.0 here
     "SELECT least(1.10, 2)",  # 1.10 or 2 there, one scale here
+    "SELECT format('%I', 'a')",  # identifier quoting: not translated
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
     'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell

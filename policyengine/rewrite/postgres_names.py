@@ -113,12 +113,12 @@ def figure(node: exp.Expression, sql: str) -> tuple[str | None, int]:
                 return name, 2
         if isinstance(node, exp.Anonymous):
             return node.name.lower(), 2
+        if isinstance(node, exp.Trim):  # trim(x) is btrim(x) in PostgreSQL's grammar
+            where = str(node.args.get("position") or "BOTH").upper()
+            return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(where, "btrim"), 2
         spelled = _spelled_call(node, sql)
         if spelled is not None:
             return spelled, 2
-        if isinstance(node, exp.Trim):
-            where = str(node.args.get("position") or "BOTH").upper()
-            return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(where, "btrim"), 2
         return None, 0
     return None, 0
 

@@ -154,7 +154,8 @@ class Context:
                     "float8": "float8"}.get(inner or "")
         if isinstance(node, (exp.Max, exp.Min, exp.Abs)):
             return self.type_of(node.this)
-        if isinstance(node, (exp.Length, exp.StrPosition)):
+        if isinstance(node, (exp.Length, exp.StrPosition, exp.ArraySize, exp.Ntile)) or (
+                isinstance(node, exp.Anonymous) and node.name.lower() == "cardinality"):
             return "int4"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.IntDiv)):
             return _arithmetic(type(node), self.type_of(node.this), self.type_of(node.expression))
@@ -165,6 +166,8 @@ class Context:
             return "float8"
         if isinstance(node, exp.Interval):
             return "interval"
+        if isinstance(node, (exp.Boolean, exp.Predicate, exp.Connector, exp.Not)):
+            return "bool"
         if isinstance(node, (exp.CurrentDate,)):
             return "date"
         return None
@@ -438,13 +441,153 @@ def _value_scale(node: exp.Expression, context: Context) -> int | None:
     return None
 
 
+def substrings(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``substr(s, start[, n])`` counts from the first character whatever ``start`` is in PostgreSQL
+    (``substr('abc', -1)`` is ``abc``, ``substr('abc', 0, 2)`` is ``a``); DuckDB counts a negative start
+    from the end. A start that is not a constant of at least 1 is clamped as PostgreSQL does, and a
+    negative length is PostgreSQL's error."""
+    for node in list(tree.find_all(exp.Substring)):
+        start, length = node.args.get("start"), node.args.get("length")
+        if start is None or (isinstance(start, exp.Literal) and start.is_int and int(start.this) >= 1):
+            if length is not None and not (isinstance(length, exp.Literal) and length.is_int):
+                node.set("length", _non_negative_length(length))
+            continue
+        first = exp.func("GREATEST", start.copy(), exp.Literal.number(1))
+        if length is not None:
+            count = exp.func("GREATEST", exp.Sub(this=exp.Add(this=exp.Paren(this=start.copy()),
+                                                             expression=exp.Paren(this=_non_negative_length(length))),
+                                                  expression=first.copy()), exp.Literal.number(0))
+            node.set("length", count)
+        node.set("start", first)
+    return tree
+
+
+def _non_negative_length(length: exp.Expression) -> exp.Expression:
+    """``length``, or PostgreSQL's error when it is negative."""
+    if isinstance(length, exp.Literal) and length.is_int and int(length.this) >= 0:
+        return length
+    return exp.Case(ifs=[exp.If(this=exp.LT(this=length.copy(), expression=exp.Literal.number(0)),
+                                true=exp.Anonymous(this="ERROR", expressions=[
+                                    exp.Literal.string("negative substring length not allowed")]))],
+                    default=length)
+
+
+def similar_to(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``SIMILAR TO`` takes an SQL pattern (``%`` any text, ``_`` one character, ``.`` itself, and
+    regular-expression alternation, repetition and groups); DuckDB's takes a regular expression, where
+    ``%`` is itself and ``.`` any character. A constant pattern is translated as PostgreSQL's
+    ``similar_escape`` does; any other is refused."""
+    for node in list(tree.find_all(exp.SimilarTo)):
+        escape = None
+        holder: exp.Expression = node
+        if isinstance(node.parent, exp.Escape) and node.parent.this is node:
+            holder = node.parent
+            escape = node.parent.expression
+            if not (isinstance(escape, exp.Literal) and escape.is_string and len(str(escape.this)) <= 1):
+                raise unsupported("SIMILAR TO with an ESCAPE that is not one constant character")
+            escape = str(escape.this) or None
+        else:
+            escape = "\\"
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise unsupported("SIMILAR TO a pattern that is not a constant string")
+        regex = similar_to_regex(str(pattern.this), escape)
+        holder.replace(exp.RegexpFullMatch(this=node.this, expression=exp.Literal.string(regex)))
+    return tree
+
+
+def similar_to_regex(pattern: str, escape: str | None = "\\") -> str:
+    """PostgreSQL's translation of a SIMILAR TO pattern to a regular expression (``similar_escape``).
+
+    >>> print(similar_to_regex("%(a|b)_.c%"))
+    ^(?:.*(a|b).\\.c.*)$
+    """
+    out: list[str] = []
+    in_brackets = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if escape is not None and char == escape:
+            if i + 1 >= len(pattern):
+                raise unsupported(f"SIMILAR TO pattern '{pattern}' ending with its escape character")
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if in_brackets:
+            out.append(char)
+            if char == "]":
+                in_brackets = False
+        elif char == "[":
+            in_brackets = True
+            out.append(char)
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        elif char in ".^$\\":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+        i += 1
+    return "^(?:" + "".join(out) + ")$"
+
+
+#: what PostgreSQL's output functions write that DuckDB's text casts do not: booleans are t and f
+def _output_text(node: exp.Expression, context: Context, where: str) -> exp.Expression:
+    """``node`` as PostgreSQL's output function writes it inside concat(), concat_ws() and format()."""
+    kind = context.type_of(node)
+    if kind == "bool":
+        return exp.Case(ifs=[exp.If(this=node.copy(), true=exp.Literal.string("t")),
+                             exp.If(this=exp.Not(this=exp.Paren(this=node.copy())), true=exp.Literal.string("f"))])
+    if kind in (*_FLOAT, "interval") or kind is None and not isinstance(node, exp.Null):
+        raise unsupported(f"{where} of a value whose text the engine cannot tell is PostgreSQL's ({_text(node)})",
+                          "cast it to text, or to numeric(p, s)")
+    return node
+
+
+def output_texts(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``concat()``, ``concat_ws()`` and ``format()`` write each argument with its type's output
+    function in PostgreSQL: a boolean is ``t`` or ``f`` there (``true`` in DuckDB). ``format()`` with
+    ``%s`` and ``%%`` becomes concat (DuckDB's format takes ``{}``, and would print ``%s`` itself);
+    other specifiers (``%I``, ``%L``, positions, widths) are refused."""
+    for node in list(tree.find_all(exp.Concat, exp.ConcatWs)):
+        for argument in list(node.expressions[1:] if isinstance(node, exp.ConcatWs) else node.expressions):
+            if context.type_of(argument) == "bool":
+                argument.replace(_output_text(argument, context, "concat()"))
+    for node in list(tree.find_all(exp.Format)):
+        template = node.this
+        if not (isinstance(template, exp.Literal) and template.is_string):
+            raise unsupported("format() whose format is not a constant string")
+        arguments = list(node.expressions)
+        pieces: list[exp.Expression] = []
+        text = str(template.this)
+        for part in re.split(r"(%.)", text):
+            if part == "%%":
+                pieces.append(exp.Literal.string("%"))
+            elif part == "%s":
+                if not arguments:
+                    raise unsupported("format() with more %s than arguments")
+                argument = arguments.pop(0)
+                pieces.append(exp.Coalesce(this=exp.Cast(this=_output_text(argument, context, "format()"),
+                                                         to=exp.DataType.build("VARCHAR")),
+                                           expressions=[exp.Literal.string("")]))
+            elif part.startswith("%"):
+                raise unsupported(f"format() specifier {part!r}", "only %s and %% are translated")
+            elif part:
+                pieces.append(exp.Literal.string(part))
+        node.replace(exp.Concat(expressions=pieces or [exp.Literal.string("")]))
+    return tree
+
+
 def integer_sums(tree: exp.Expression, context: Context) -> exp.Expression:
     """``sum`` of int2/int4 is a bigint in PostgreSQL (DuckDB's HUGEINT, sent as numeric), and
-    ``length``/``position`` an int4 (DuckDB's BIGINT): each cast to PostgreSQL's type."""
-    for node in list(tree.find_all(exp.Sum, exp.Length, exp.StrPosition)):
-        if isinstance(node, exp.Sum) and context.type_of(node.this) in ("int2", "int4"):
-            _cast_in_place(node, "BIGINT")
-        elif isinstance(node, (exp.Length, exp.StrPosition)):
+    ``length``, ``position``, ``array_length``, ``cardinality`` and ``ntile`` an int4 (DuckDB's
+    BIGINT): each cast to PostgreSQL's type."""
+    for node in list(tree.find_all(exp.Sum, exp.Length, exp.StrPosition, exp.ArraySize, exp.Ntile, exp.Anonymous)):
+        if isinstance(node, exp.Sum):
+            if context.type_of(node.this) in ("int2", "int4"):
+                _cast_in_place(node, "BIGINT")
+        elif context.type_of(node) == "int4":
             _cast_in_place(node, "INT")
     return tree
 
@@ -645,8 +788,8 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 #: the rules, in order: names first (the types below read the contracts of the tables they name)
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
-    extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, integer_sums, date_difference,
-    datetime_formats, integer_widths, integer_division,
+    extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
+    integer_sums, date_difference, datetime_formats, integer_widths, integer_division,
 )
 
 

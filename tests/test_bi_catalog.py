@@ -518,6 +518,16 @@ def test_tools_catalog_idioms(shop):
         assert "select" in keywords.split(",") and len(keywords.split(",")) > 400
         assert conn.execute("SELECT current_schema(), current_schemas(true)").fetchone() == \
             ("public", ["pg_catalog", "public"])
+        # regproc, regclass and regtype: compared with OIDs and with names, shown as names
+        assert conn.execute("SELECT typreceive, typinput FROM pg_type WHERE typname = 'int4'").fetchone() == \
+            ("int4recv", "int4in")
+        assert conn.execute("SELECT count(*) FROM pg_type t JOIN pg_proc p ON p.oid = t.typreceive "
+                            "WHERE t.typname IN ('int4', '_int4')").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM pg_type WHERE typreceive = 'int4recv'::regproc "
+                            "AND typsubscript = 0").fetchone() == (1,)
+        assert conn.execute("SELECT c.oid::regclass, c.reltype::regtype, 'orders'::regclass = c.oid "
+                            "FROM pg_class c WHERE c.oid::regclass = 'orders'").fetchone() == ("orders", "orders", True)
+        assert conn.execute("SELECT oid::regtype FROM pg_type WHERE oid = 1043").fetchone() == ("character varying",)
         schemas = [r[0] for r in conn.execute("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1")]
         assert "public" in schemas and "main" not in schemas
 

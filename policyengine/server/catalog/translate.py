@@ -314,6 +314,11 @@ def _casts(tree: exp.Expression, session: SessionValues) -> exp.Expression:
             if isinstance(value, exp.Column) or (isinstance(value, exp.Literal) and not value.is_string):
                 if _in_output(node):  # shown: the name, as PostgreSQL prints a regclass or regtype
                     return _shadow_call(display, value)
+                parent = node.parent
+                if isinstance(parent, (exp.EQ, exp.NEQ)):  # c.oid::regclass = 'orders': the name is looked up
+                    other = parent.expression if node.arg_key == "this" else parent.this
+                    if _is_string(other):
+                        other.replace(_shadow_call(lookup, other.copy()))
                 return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))  # already an OID
             return exp.Dot(this=exp.to_identifier(SHADOW), expression=exp.Anonymous(this=lookup, expressions=[value]))
         if name == "regproc" and isinstance(value, exp.Literal) and value.is_string:

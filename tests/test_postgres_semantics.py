@@ -115,6 +115,7 @@ REFUSED: list[str] = [
     "SELECT CASE WHEN true THEN 1 ELSE 1.5 END",  # 1 there, 1.0 here
     "SELECT least(1.10, 2)",  # 1.10 or 2 there, one scale here
     "SELECT format('%I', 'a')",  # identifier quoting: not translated
+    "SELECT 0.825 UNION ALL SELECT extract(month FROM date '2024-03-09')",  # 0.825 and 3 there
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
     'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell

@@ -132,7 +132,7 @@ class Context:
         """The PostgreSQL type of an expression where the statement and the contracts tell it, else None."""
         if node is None:
             return None
-        if isinstance(node, (exp.Paren, exp.Neg)):
+        if isinstance(node, (exp.Paren, exp.Neg, exp.Alias)):
             return self.type_of(node.this)
         if isinstance(node, exp.Literal):
             if node.is_string:
@@ -399,7 +399,8 @@ def text_of_floats_and_intervals(tree: exp.Expression, context: Context) -> exp.
 def numeric_branches(tree: exp.Expression, context: Context) -> exp.Expression:
     """A numeric keeps each value's own scale in PostgreSQL: ``CASE WHEN c THEN 1 ELSE 1.5 END`` is
     ``1`` or ``1.5``; DuckDB gives the whole column one scale (``1.0``). CASE, COALESCE, GREATEST,
-    LEAST and NULLIF whose numeric branches have different (or unknown) scales are refused."""
+    LEAST and NULLIF whose numeric branches have different (or unknown) scales are refused, and so are
+    the columns of UNION, INTERSECT and EXCEPT (where DuckDB may even round to the smaller scale)."""
     for node in tree.find_all(exp.Case, exp.Coalesce, exp.Greatest, exp.Least, exp.Nullif, exp.If):
         if isinstance(node, exp.Case):
             branches = [when.args.get("true") for when in node.args.get("ifs") or []] + [node.args.get("default")]
@@ -408,15 +409,37 @@ def numeric_branches(tree: exp.Expression, context: Context) -> exp.Expression:
         else:
             branches = [node.this, *(node.expressions or []), node.expression if isinstance(node, exp.Nullif)
                         else None]
-        branches = [b for b in branches if b is not None and not isinstance(b, exp.Null)]
-        kinds = [context.type_of(b) for b in branches]
-        if "numeric" not in kinds or not set(kinds) <= {*_INT, "numeric", "unknown"}:
+        _one_scale(node, [b for b in branches if b is not None], context)
+    for operation in tree.find_all(exp.SetOperation):
+        selects = _leaf_selects(operation)
+        if len(selects) < 2 or any(len(select.expressions) != len(selects[0].expressions) for select in selects):
             continue
-        scales = {_value_scale(b, context) for b, kind in zip(branches, kinds) if kind != "unknown"}
-        if len(scales) > 1 or None in scales:
-            raise unsupported(f"numeric values of different scales in one result ({_text(node)})",
-                              "cast the branches to one numeric(p, s)")
+        for column in zip(*(select.expressions for select in selects)):
+            _one_scale(operation, list(column), context)
     return tree
+
+
+def _one_scale(node: exp.Expression, branches: list[exp.Expression], context: Context) -> None:
+    """Refuse ``node`` when its numeric ``branches`` (the values one result column takes) have different
+    or unknown scales."""
+    branches = [b for b in branches if not isinstance(b, exp.Null)]
+    kinds = [context.type_of(b) for b in branches]
+    if "numeric" not in kinds or not set(kinds) <= {*_INT, "numeric", "unknown"}:
+        return
+    scales = {_value_scale(b, context) for b, kind in zip(branches, kinds) if kind != "unknown"}
+    if len(scales) > 1 or None in scales:
+        where = f"one column of a {node.key.upper()}" if isinstance(node, exp.SetOperation) else f"{_text(node)}"
+        raise unsupported(f"numeric values of different scales in one result ({where})",
+                          "cast the branches to one numeric(p, s)")
+
+
+def _leaf_selects(node: exp.Expression) -> list[exp.Select]:
+    """The SELECTs whose rows a set operation combines (through nested operations and parentheses)."""
+    while isinstance(node, exp.Subquery):
+        node = node.this
+    if isinstance(node, exp.SetOperation):
+        return _leaf_selects(node.this) + _leaf_selects(node.expression)
+    return [node] if isinstance(node, exp.Select) else []
 
 
 def _value_scale(node: exp.Expression, context: Context) -> int | None:
@@ -425,7 +448,7 @@ def _value_scale(node: exp.Expression, context: Context) -> int | None:
     kind = context.type_of(node)
     if kind in _INT:
         return 0
-    if isinstance(node, (exp.Paren, exp.Neg, exp.Sum, exp.Min, exp.Max, exp.Abs)):
+    if isinstance(node, (exp.Paren, exp.Neg, exp.Sum, exp.Min, exp.Max, exp.Abs, exp.Alias)):
         return _value_scale(node.this, context)
     if isinstance(node, exp.Literal):
         return _exact_scale(node, context)

@@ -95,6 +95,9 @@ SAME: list[str] = [
     "SELECT concat('a', false, NULL, 1, 'b'), concat_ws('-', 'a', true, 2.50), format('%s|%s|%%', 'abc', 42::bigint), "
     "format('%s', NULL), format('x%sy', true)",
     "SELECT trim('  a '), array_length(ARRAY[1,2], 1), cardinality(ARRAY[1,2,3])",
+    "SELECT -2147483648, max(-2147483648), sum(ascii('a')), floor(1.5), ceil(1.2), round(1.25, 1), trunc(1.25, 1), "
+    "mod(5.5, 2)",
+    "SELECT 1.50 AS c UNION ALL SELECT 2.25",
     f'SELECT "ReviewID", ntile(3) OVER (ORDER BY "ReviewID") FROM reviews {ORDERED}',
     # PostgreSQL's schema: public is DuckDB's main, and schema.table.column references resolve
     f'SELECT "public"."reviews"."Rating", "reviews"."ReviewID" FROM "public"."reviews" {ORDERED}',
@@ -116,6 +119,7 @@ REFUSED: list[str] = [
     "SELECT least(1.10, 2)",  # 1.10 or 2 there, one scale here
     "SELECT format('%I', 'a')",  # identifier quoting: not translated
     "SELECT 0.825 UNION ALL SELECT extract(month FROM date '2024-03-09')",  # 0.825 and 3 there
+    "SELECT floor(1.5) UNION ALL SELECT -3 * 100.000",  # 1 and -300.000 there
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
     'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell

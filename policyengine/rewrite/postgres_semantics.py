@@ -132,8 +132,13 @@ class Context:
         """The PostgreSQL type of an expression where the statement and the contracts tell it, else None."""
         if node is None:
             return None
+        if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
+            return "int4" if int(node.this.this) <= 2**31 else "int8" if int(node.this.this) <= 2**63 else "numeric"
         if isinstance(node, (exp.Paren, exp.Neg, exp.Alias)):
             return self.type_of(node.this)
+        if isinstance(node, (exp.Floor, exp.Ceil, exp.Round, exp.Trunc)):
+            inner = self.type_of(node.this)
+            return "float8" if inner in _FLOAT else "numeric" if inner in (*_INT, "numeric") else None
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return "unknown"
@@ -154,7 +159,7 @@ class Context:
                     "float8": "float8"}.get(inner or "")
         if isinstance(node, (exp.Max, exp.Min, exp.Abs)):
             return self.type_of(node.this)
-        if isinstance(node, (exp.Length, exp.StrPosition, exp.ArraySize, exp.Ntile)) or (
+        if isinstance(node, (exp.Length, exp.StrPosition, exp.ArraySize, exp.Ntile, exp.Ascii)) or (
                 isinstance(node, exp.Anonymous) and node.name.lower() == "cardinality"):
             return "int4"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.IntDiv)):
@@ -424,13 +429,16 @@ def _one_scale(node: exp.Expression, branches: list[exp.Expression], context: Co
     or unknown scales."""
     branches = [b for b in branches if not isinstance(b, exp.Null)]
     kinds = [context.type_of(b) for b in branches]
-    if "numeric" not in kinds or not set(kinds) <= {*_INT, "numeric", "unknown"}:
+    if "numeric" not in kinds or not set(kinds) <= {*_INT, "numeric", "unknown", None}:
         return
-    scales = {_value_scale(b, context) for b, kind in zip(branches, kinds) if kind != "unknown"}
+    # a branch of unknown type may be a numeric of any scale
+    scales = {_value_scale(b, context) if kind is not None else None for b, kind in zip(branches, kinds)
+              if kind != "unknown"}
     if len(scales) > 1 or None in scales:
         where = f"one column of a {node.key.upper()}" if isinstance(node, exp.SetOperation) else f"{_text(node)}"
         raise unsupported(f"numeric values of different scales in one result ({where})",
-                          "cast the branches to one numeric(p, s)")
+                          "write constants with the column's scale (ELSE 0.00), or cast the branches to one "
+                          "numeric(p, s)")
 
 
 def _leaf_selects(node: exp.Expression) -> list[exp.Select]:
@@ -456,11 +464,18 @@ def _value_scale(node: exp.Expression, context: Context) -> int | None:
         return int(node.to.expressions[-1].name) if len(node.to.expressions) == 2 else 0
     if isinstance(node, exp.Column):
         return _exact_scale(node, context)
-    if isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Mod)):
         left, right = _value_scale(node.this, context), _value_scale(node.expression, context)
         if left is None or right is None:
             return None
         return left + right if isinstance(node, exp.Mul) else max(left, right)
+    if isinstance(node, (exp.Floor, exp.Ceil)) and not node.args.get("decimals"):
+        return 0
+    if isinstance(node, (exp.Round, exp.Trunc)):
+        decimals = node.args.get("decimals")
+        if decimals is None:
+            return 0
+        return int(decimals.this) if isinstance(decimals, exp.Literal) and decimals.is_int else None
     return None
 
 
@@ -599,6 +614,15 @@ def output_texts(tree: exp.Expression, context: Context) -> exp.Expression:
             elif part:
                 pieces.append(exp.Literal.string(part))
         node.replace(exp.Concat(expressions=pieces or [exp.Literal.string("")]))
+    return tree
+
+
+def negative_literals(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``-2147483648`` is an int4 in PostgreSQL (its grammar folds the minus into the constant);
+    DuckDB reads 2147483648 as a BIGINT and negates it: cast to INT."""
+    for node in list(tree.find_all(exp.Neg)):
+        if isinstance(node.this, exp.Literal) and node.this.is_int and int(node.this.this) == 2**31:
+            _cast_in_place(node, "INT")
     return tree
 
 
@@ -812,7 +836,7 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
     extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
-    integer_sums, date_difference, datetime_formats, integer_widths, integer_division,
+    negative_literals, integer_sums, date_difference, datetime_formats, integer_widths, integer_division,
 )
 
 

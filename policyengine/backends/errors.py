@@ -30,6 +30,52 @@ def _first_line(error: BaseException) -> str:
     return _INTERNAL.sub("", text).rstrip(":! ")
 
 
+#: DuckDB's type names as PostgreSQL's messages name them
+_TYPE_WORDS = {
+    "INT16": "smallint", "INT32": "integer", "INT64": "bigint", "INT128": "numeric", "DOUBLE": "double precision",
+    "FLOAT": "real", "BOOL": "boolean", "INTERVAL": "interval", "DATE": "date", "UUID": "uuid", "DECIMAL": "numeric",
+}
+
+#: DuckDB's data errors by the words of their message, as PostgreSQL's SQLSTATE and a fixed text: the
+#: message itself (which prints the offending value) is only read, never passed on. The first match wins.
+_DATA_ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"Division by zero"), "22012", "division by zero"),
+    # the errors the PostgreSQL-semantics rewrite raises with error('...'), PostgreSQL's own texts
+    (re.compile(r"^Invalid Input Error: negative substring length not allowed$"), "22011",
+     "negative substring length not allowed"),
+    (re.compile(r"^Invalid Input Error: date out of range$"), "22008", "date out of range"),
+    (re.compile(r"Overflow in \w+ of (INT16|INT32|INT64)\b"), "22003", "{} out of range"),
+    (re.compile(r"Overflow in \w+ of DECIMAL"), "22003", "numeric value out of range"),
+    (re.compile(r"out of range for the destination type (INT16|INT32|INT64)\b"), "22003", "{} out of range"),
+    (re.compile(r"Failed to cast decimal value .* to type (INT16|INT32|INT64)\b"), "22003", "{} out of range"),
+    (re.compile(r"Casting value .* to type DECIMAL.* failed: value is out of range"), "22003",
+     "numeric field overflow"),
+    (re.compile(r"\b(?:date|timestamp|time) field value out of range"), "22008", "date/time field value out of range"),
+    (re.compile(r"^(?:Conversion|Out of Range) Error: Date out of range"), "22008", "date out of range"),
+    (re.compile(r"not in timestamp range|Timestamp out of range|timestamp out of range"), "22008",
+     "timestamp out of range"),
+    (re.compile(r"Interval value .* out of range|[Ii]nterval out of range"), "22008", "interval out of range"),
+    (re.compile(r"invalid (date|timestamp|time) field format"), "22007", "invalid input syntax for type {}"),
+    (re.compile(r"Could not convert string .* to (INT16|INT32|INT64|DOUBLE|FLOAT|BOOL|INTERVAL|DECIMAL|UUID)\b"),
+     "22P02", "invalid input syntax for type {}"),
+)
+
+
+def _data_error(text: str) -> tuple[str, str] | None:
+    """(SQLSTATE, fixed text) of a DuckDB data error PostgreSQL reports with a code of its own, or None.
+
+    >>> _data_error("Out of Range Error: Overflow in addition of INT32 (2147483647 + 1)!")
+    ('22003', 'integer out of range')
+    """
+    first = text.split("\n", 1)[0]
+    for pattern, sqlstate, message in _DATA_ERRORS:
+        match = pattern.search(first)
+        if match is not None:
+            word = match.group(1) if match.groups() else ""
+            return sqlstate, message.format(_TYPE_WORDS.get(word, word.lower()))
+    return None
+
+
 def sanitize(error: BaseException) -> QueryFailed:
     if isinstance(error, duckdb.InterruptException):
         return QueryFailed("canceled: the query was interrupted or exceeded its time limit", "57014")
@@ -39,6 +85,9 @@ def sanitize(error: BaseException) -> QueryFailed:
                           duckdb.TypeMismatchException)):
         if "maximum execution time" in str(error).lower():
             return QueryFailed("canceled: the query exceeded its time limit", "57014")
+        known = _data_error(str(error))
+        if known is not None:
+            return QueryFailed(known[1], known[0])
         kind = type(error).__name__.removesuffix("Exception")
         return QueryFailed(f"{kind} error: a value could not be converted, was out of range or was invalid", "22000")
     if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):

@@ -306,7 +306,8 @@ class ResultStream:
         self.types = [str(d[1]) for d in description]
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        batches = read_batches(self._cursor, self._batch_rows, duckdb.Error, sanitize, self.close, short_means_end=True,
+        batches = read_batches(self._cursor, self._batch_rows, (duckdb.Error, OverflowError), sanitize, self.close,
+                               short_means_end=True,
                                ended=self._ended)
         if self._on_large is None:
             return batches

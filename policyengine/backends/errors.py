@@ -79,6 +79,10 @@ def _data_error(text: str) -> tuple[str, str] | None:
 def sanitize(error: BaseException) -> QueryFailed:
     if isinstance(error, duckdb.InterruptException):
         return QueryFailed("canceled: the query was interrupted or exceeded its time limit", "57014")
+    if isinstance(error, OverflowError):  # a row DuckDB cannot make a Python value (a timedelta holds 999999999 days)
+        return QueryFailed("a value beyond what the server can send (an interval of more than 999999999 days, or a "
+                           "date or timestamp outside years 1 to 9999) cannot be given PostgreSQL's exact meaning here",
+                           "0A000")
     if isinstance(error, duckdb.OutOfMemoryException):
         return QueryFailed("the query ran out of memory", "53200")
     if isinstance(error, (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException,

@@ -169,8 +169,10 @@ class Context:
             return _arithmetic(exp.Mul, left, right)
         if isinstance(node, exp.Pow):
             return "float8"
-        if isinstance(node, exp.Interval):
+        if isinstance(node, (exp.Interval, exp.MakeInterval)):
             return "interval"
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "octet_length":
+            return "int4"
         if isinstance(node, (exp.Boolean, exp.Predicate, exp.Connector, exp.Not)):
             return "bool"
         if isinstance(node, (exp.CurrentDate,)):
@@ -199,7 +201,11 @@ def _arithmetic(kind: type, left: str | None, right: str | None) -> str | None:
         return "numeric"
     if kind is exp.Sub and left == right == "date":
         return "int4"
-    if kind is exp.Mul and "interval" in (left, right) and {left, right} - {"interval"} <= set(_INT):
+    if kind is exp.Mul and "interval" in (left, right) and {left, right} - {"interval"} <= {*_INT, *_FLOAT}:
+        return "interval"
+    if kind in (exp.Add, exp.Sub) and left == right == "interval":
+        return "interval"
+    if kind is exp.Sub and left == right and left in ("timestamp", "timestamptz"):
         return "interval"
     if kind in (exp.Add, exp.Sub) and left == "date" and right in _INT:
         return "date"
@@ -286,6 +292,8 @@ def average(tree: exp.Expression, context: Context) -> exp.Expression:
     """``avg`` (and ``stddev``, ``variance``) of integers or numerics is a numeric whose scale
     PostgreSQL chooses from the values: refused; of floats it is double precision on both."""
     for node in tree.find_all(exp.Avg, exp.Stddev, exp.StddevPop, exp.StddevSamp, exp.Variance, exp.VariancePop):
+        if isinstance(node, exp.Avg) and context.type_of(node.this) == "interval":
+            continue  # interval_aggregates says why
         if context.type_of(node.this) not in _FLOAT:
             word = _text(node).split("(")[0].lower()
             raise unsupported(f"{word}() of an exact number ({_text(node)})", f"write {word}(x::float8)")
@@ -718,6 +726,9 @@ def datetime_formats(tree: exp.Expression, context: Context) -> exp.Expression:
             raise unsupported(f"{_function_word(node)}() whose format is not a constant string")
         if isinstance(node, exp.TimeToStr) and context.type_of(node.this) in _NUMBERS:
             raise unsupported(f"to_char() of a number (format '{written}')")
+        if isinstance(node, exp.TimeToStr) and context.type_of(node.this) == "interval":
+            raise unsupported(f"to_char() of an interval (format '{written}')",
+                              "DuckDB's strftime formats only dates and timestamps")
         node.set("format", exp.Literal.string(translate_format(written, parsing=not isinstance(node, exp.TimeToStr))))
         if isinstance(node, exp.StrToTime):
             _cast_in_place(node, "TIMESTAMPTZ")
@@ -814,6 +825,284 @@ def translate_format(pattern: str, *, parsing: bool = False) -> str:
     return "".join(out)
 
 
+def octet_lengths(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``octet_length(text)`` is the int4 number of bytes of its UTF-8 text; DuckDB's octet_length takes
+    only blobs and bits (its ``strlen`` counts the bytes of a text): ``CAST(strlen(x) AS INT)``. Of a
+    bytea it stays DuckDB's octet_length, cast to int4."""
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() != "octet_length" or len(node.expressions) != 1:
+            continue
+        argument = node.expressions[0]
+        if context.type_of(argument) == "bytea":
+            _cast_in_place(node, "INT")
+            continue
+        text = exp.Cast(this=argument.copy(), to=exp.DataType.build("VARCHAR")) \
+            if context.type_of(argument) not in ("text", "varchar", "bpchar", "name") else argument.copy()
+        node.replace(exp.Cast(this=exp.Anonymous(this="STRLEN", expressions=[text]), to=exp.DataType.build("INT")))
+    return tree
+
+
+#: PostgreSQL's boolean input words (boolin: case-insensitive, any unique prefix of true/false/yes/no, on, off)
+_TRUE_WORDS = frozenset({"t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"})
+_INT_RANGES = {exp.DataType.Type.SMALLINT: 2**15, exp.DataType.Type.INT: 2**31, exp.DataType.Type.BIGINT: 2**63}
+_TEXT_TYPES = (exp.DataType.Type.TEXT, exp.DataType.Type.VARCHAR)
+
+
+def parse_array_literal(text: str) -> list[tuple[str, bool]] | None:
+    """The elements of a one-dimensional PostgreSQL array literal (array_in's syntax) as (text, quoted),
+    with a NULL element as ("NULL", False); None when ``text`` is not one (dimensions, nested arrays,
+    stray characters), for the caller to refuse.
+
+    >>> parse_array_literal('{5, "a,b", NULL, "NULL", x\\\\,y}')
+    [('5', False), ('a,b', True), ('NULL', False), ('NULL', True), ('x,y', False)]
+    """
+    i, n = 0, len(text)
+    while i < n and text[i].isspace():
+        i += 1
+    if i >= n or text[i] != "{":
+        return None
+    i += 1
+    elements: list[tuple[str, bool]] = []
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return None
+        if text[i] == "}" and not elements:
+            i += 1
+            break
+        if text[i] in "{}":
+            return None
+        chars: list[str] = []
+        quoted = escaped = False
+        if text[i] == '"':
+            quoted = True
+            i += 1
+            while i < n and text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                    if i >= n:
+                        return None
+                chars.append(text[i])
+                i += 1
+            if i >= n:
+                return None
+            i += 1
+            while i < n and text[i].isspace():
+                i += 1
+        else:
+            end_plain = 0  # unquoted: surrounding white space is dropped, escaped characters kept
+            while i < n and text[i] not in ',}{"':
+                if text[i] == "\\":
+                    i += 1
+                    if i >= n:
+                        return None
+                    escaped = True
+                    chars.append(text[i])
+                    end_plain = len(chars)
+                elif text[i].isspace() and not chars:
+                    pass
+                else:
+                    chars.append(text[i])
+                    if not text[i].isspace():
+                        end_plain = len(chars)
+                i += 1
+            chars = chars[:end_plain]
+            if not chars:
+                return None
+        if i >= n or text[i] not in ",}":
+            return None
+        value = "".join(chars)
+        elements.append(("NULL", False) if not quoted and not escaped and value.upper() == "NULL" else (value, quoted))
+        i += 1
+        if text[i - 1] == "}":
+            break
+    return elements if not text[i:].strip() else None
+
+
+def array_literals(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``'{5,4}'::int[]`` and ``'{x,"y z",NULL}'::text[]`` are PostgreSQL's array literals (array_in's
+    syntax: braces, double-quoted elements with backslash escapes, NULL); DuckDB reads its own list
+    text and fails. A constant one-dimensional literal of integers, texts or booleans becomes the list
+    of its elements; anything else (dimensions, nested arrays, other element types, a value PostgreSQL
+    would reject) is refused, naming it."""
+    for cast in list(tree.find_all(exp.Cast)):
+        to = cast.to
+        if to.this != exp.DataType.Type.ARRAY or not (isinstance(cast.this, exp.Literal) and cast.this.is_string):
+            continue
+        element = to.expressions[0] if to.expressions else None
+        written = str(cast.this.this)
+        parsed = parse_array_literal(written)
+        kind = element.this if isinstance(element, exp.DataType) else None
+        if parsed is None or kind not in (*_INT_RANGES, *_TEXT_TYPES, exp.DataType.Type.BOOLEAN) \
+                or (element is not None and element.expressions):
+            raise unsupported(f"the array literal {_text(cast)}",
+                              "write ARRAY[...] of one-dimensional integers, texts or booleans")
+        values: list[exp.Expression] = []
+        for value, quoted in parsed:
+            if value == "NULL" and not quoted:
+                values.append(exp.Null())
+            elif kind in _INT_RANGES:
+                number = value.strip()
+                if not re.fullmatch(r"[-+]?\d+", number) or not -_INT_RANGES[kind] <= int(number) < _INT_RANGES[kind]:
+                    raise unsupported(f"the array literal {_text(cast)}", "an element is not an integer of its type")
+                values.append(exp.Literal.number(int(number)))
+            elif kind == exp.DataType.Type.BOOLEAN:
+                word = value.strip().lower()
+                if word not in _TRUE_WORDS | _FALSE_WORDS:
+                    raise unsupported(f"the array literal {_text(cast)}", "an element is not a boolean")
+                values.append(exp.Boolean(this=word in _TRUE_WORDS))
+            else:
+                values.append(exp.Literal.string(value))
+        cast.set("this", exp.Array(expressions=values))
+    return tree
+
+
+#: make_interval's parameters (PostgreSQL's names and order) and DuckDB's function for each
+_INTERVAL_PARTS = (("year", "TO_YEARS"), ("month", "TO_MONTHS"), ("week", "TO_WEEKS"), ("day", "TO_DAYS"),
+                   ("hour", "TO_HOURS"), ("minute", "TO_MINUTES"), ("second", None))
+
+
+def make_intervals(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``make_interval(years, months, weeks, days, hours, mins, secs)`` (positional or named): sqlglot
+    writes DuckDB's INTERVAL literal of the argument's text, which fails for a column or a negative
+    value. It becomes the sum of DuckDB's to_years ... to_minutes of the int4 arguments and the
+    seconds rounded to microseconds (half to even, as PostgreSQL's rint). Arguments that are not
+    integers (the seconds: numbers) are refused."""
+    for node in list(tree.find_all(exp.MakeInterval)):
+        parts: list[exp.Expression] = []
+        for name, function in _INTERVAL_PARTS:
+            argument = node.args.get(name)
+            if argument is None:
+                continue
+            if isinstance(argument, exp.Kwarg):
+                argument = argument.expression
+            kind = context.type_of(argument)
+            if isinstance(argument, exp.Null):
+                parts.append(exp.Cast(this=exp.Null(), to=exp.DataType.build("INTERVAL")))
+                continue
+            if function is None:
+                if kind not in (*_NUMBERS, None):
+                    raise unsupported(f"make_interval() of secs that are not a number ({_text(argument)})")
+                micros = exp.Anonymous(this="ROUND_EVEN", expressions=[
+                    exp.Mul(this=exp.Cast(this=argument.copy(), to=exp.DataType.build("DOUBLE")),
+                            expression=exp.Literal.number(1000000)), exp.Literal.number(0)])
+                parts.append(exp.Anonymous(this="TO_MICROSECONDS", expressions=[
+                    exp.Cast(this=micros, to=exp.DataType.build("BIGINT"))]))
+                continue
+            if kind not in (*_INT, None):
+                raise unsupported(f"make_interval() of {name}s that are not integers ({_text(argument)})",
+                                  "cast them to int")
+            width = "BIGINT" if function in ("TO_HOURS", "TO_MINUTES") else "INT"
+            parts.append(exp.Anonymous(this=function, expressions=[
+                exp.Cast(this=exp.Cast(this=argument.copy(), to=exp.DataType.build("INT")),
+                         to=exp.DataType.build(width)) if width == "BIGINT" else
+                exp.Cast(this=argument.copy(), to=exp.DataType.build("INT"))]))
+        result: exp.Expression = parts[0] if parts else exp.Anonymous(this="TO_DAYS", expressions=[
+            exp.Cast(this=exp.Literal.number(0), to=exp.DataType.build("INT"))])
+        for part in parts[1:]:
+            result = exp.Add(this=result, expression=part)
+        node.replace(exp.Paren(this=result))
+    return tree
+
+
+def _interval_fields(value: exp.Expression) -> tuple[exp.Expression, exp.Expression, exp.Expression]:
+    """The months, days and microseconds DuckDB keeps of an interval, as three BIGINT expressions."""
+    def part(field: str) -> exp.Expression:
+        return exp.Anonymous(this="DATE_PART", expressions=[exp.Literal.string(field), value.copy()])
+
+    months = exp.Add(this=exp.Mul(this=part("year"), expression=exp.Literal.number(12)), expression=part("month"))
+    micros = exp.Add(this=exp.Add(this=exp.Mul(this=part("hour"), expression=exp.Literal.number(3600000000)),
+                                  expression=exp.Mul(this=part("minute"), expression=exp.Literal.number(60000000))),
+                     expression=part("microseconds"))
+    return months, part("day"), micros
+
+
+def interval_aggregates(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``sum(interval)`` adds months, days and microseconds apart in PostgreSQL (no justification:
+    ``1 day`` + ``-36 hours`` stays both); DuckDB has no sum of intervals. It becomes the sums of the
+    three fields made an interval again. In a window or with FILTER or DISTINCT it is refused, and so
+    is ``avg(interval)`` (PostgreSQL divides months into days of 30 and days into hours of 24)."""
+    for node in list(tree.find_all(exp.Sum, exp.Avg)):
+        if context.type_of(node.this) != "interval":
+            continue
+        if isinstance(node, exp.Avg):
+            raise unsupported(f"avg() of an interval ({_text(node)})",
+                              "PostgreSQL carries fractions of months into days of 30: sum() and count() it")
+        if isinstance(node.parent, (exp.Window, exp.Filter)) or isinstance(node.this, exp.Distinct):
+            raise unsupported(f"sum() of an interval in a window, with FILTER or DISTINCT ({_text(node)})")
+        months, days, micros = _interval_fields(node.this)
+        total = exp.Add(this=exp.Add(
+            this=exp.Anonymous(this="TO_MONTHS", expressions=[exp.Cast(this=exp.Sum(this=months),
+                                                                       to=exp.DataType.build("INT"))]),
+            expression=exp.Anonymous(this="TO_DAYS", expressions=[exp.Cast(this=exp.Sum(this=days),
+                                                                           to=exp.DataType.build("INT"))])),
+            expression=exp.Anonymous(this="TO_MICROSECONDS", expressions=[
+                exp.Cast(this=exp.Sum(this=micros), to=exp.DataType.build("BIGINT"))]))
+        node.replace(exp.Paren(this=total))
+    return tree
+
+
+def _bare_constant(node: exp.Expression) -> bool:
+    """A constant PostgreSQL's grammar keeps as one A_Const that is not an integer (a string, a
+    number with a fraction or an exponent, NULL, true/false), through parentheses."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        node = node.this
+    if isinstance(node, (exp.Null, exp.Boolean)):
+        return True
+    return isinstance(node, exp.Literal) and (node.is_string or not node.is_int)
+
+
+def constant_sort_keys(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``ORDER BY 'a'`` and ``GROUP BY 'a'`` (any constant that is not a column position) are errors in
+    PostgreSQL (42601 "non-integer constant in ORDER BY"); DuckDB ignores or groups by them. And
+    ``array_agg('x')`` of an untyped literal is ambiguous there (42725: array_agg(unknown) is not unique):
+    refused, naming it. (ORDER BY inside an aggregate or a window follows SQL:1999 and takes constants.)"""
+    for select in tree.find_all(exp.Select, exp.SetOperation):
+        order = select.args.get("order")
+        for ordered in (order.expressions if isinstance(order, exp.Order) else []):
+            if isinstance(ordered, exp.Ordered) and _bare_constant(ordered.this):
+                raise Refused("non-integer constant in ORDER BY", kind="syntax")
+        group = select.args.get("group") if isinstance(select, exp.Select) else None
+        for key in (group.expressions if isinstance(group, exp.Group) else []):
+            if _bare_constant(key):
+                raise Refused("non-integer constant in GROUP BY", kind="syntax")
+    for node in tree.find_all(exp.ArrayAgg):
+        argument = node.this.this if isinstance(node.this, exp.Order) else node.this
+        if isinstance(argument, exp.Literal) and argument.is_string:
+            raise unsupported("array_agg() of an untyped string constant",
+                              "PostgreSQL itself rejects it (function array_agg(unknown) is not unique): cast it")
+    return tree
+
+
+#: PostgreSQL's dates: 4714-11-24 BC to 5874897-12-31 (DuckDB's reach further)
+_DATE_RANGE = ("4714-11-24 (BC)", "5874897-12-31")
+
+
+def date_ranges(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``date + integer`` and ``date - integer`` beyond PostgreSQL's dates is its error 22008 "date out of
+    range"; DuckDB answers (5877612-06-21 BC). The result is checked against PostgreSQL's range."""
+    for node in list(tree.find_all(exp.Add, exp.Sub)):
+        left, right = context.type_of(node.this), context.type_of(node.expression)
+        if not ((left == "date" and right in _INT) or (isinstance(node, exp.Add) and right == "date" and left in _INT)):
+            continue
+        if isinstance(node.parent, exp.Case) and node.parent.meta.get("pe_date_range"):
+            continue
+        low, high = (exp.Cast(this=exp.Literal.string(v), to=exp.DataType.build("DATE")) for v in _DATE_RANGE)
+        checked = exp.Case(ifs=[exp.If(
+            this=exp.Or(this=exp.LT(this=node.copy(), expression=low), expression=exp.GT(this=node.copy(),
+                                                                                           expression=high)),
+            true=exp.Cast(this=exp.Anonymous(this="ERROR", expressions=[exp.Literal.string("date out of range")]),
+                          to=exp.DataType.build("DATE")))])
+        checked.meta["pe_date_range"] = True
+        node.replace(checked)
+        checked.set("default", node)
+    return tree
+
+
 # --- helpers ------------------------------------------------------------------------------------------
 
 def _text(node: exp.Expression) -> str:
@@ -836,7 +1125,8 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
     extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
-    negative_literals, integer_sums, date_difference, datetime_formats, integer_widths, integer_division,
+    negative_literals, octet_lengths, array_literals, constant_sort_keys, interval_aggregates, integer_sums,
+    date_difference, datetime_formats, integer_widths, integer_division, make_intervals, date_ranges,
 )
 
 

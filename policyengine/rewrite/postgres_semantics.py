@@ -147,6 +147,10 @@ class Context:
                 value = int(text)
                 return "int4" if value < 2**31 else "int8" if value < 2**63 else "numeric"
             return "numeric" if re.fullmatch(r"\d*\.?\d*(?:[eE][-+]?\d+)?", text) else None
+        if isinstance(node, exp.Array) or isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.ARRAY:
+            return "array"
+        if isinstance(node, exp.DPipe) and self.type_of(node.this) == self.type_of(node.expression) == "array":
+            return "array"
         if isinstance(node, exp.Cast):
             return PG_TYPE_NAMES.get(node.to.this)
         if isinstance(node, exp.Column):
@@ -157,7 +161,7 @@ class Context:
             inner = self.type_of(node.this)
             return {"int2": "int8", "int4": "int8", "int8": "numeric", "numeric": "numeric", "float4": "float4",
                     "float8": "float8"}.get(inner or "")
-        if isinstance(node, (exp.Max, exp.Min, exp.Abs)):
+        if isinstance(node, (exp.Max, exp.Min, exp.Abs, exp.BitwiseLeftShift, exp.BitwiseRightShift)):
             return self.type_of(node.this)
         if isinstance(node, (exp.Length, exp.StrPosition, exp.ArraySize, exp.Ntile, exp.Ascii)) or (
                 isinstance(node, exp.Anonymous) and node.name.lower() == "cardinality"):
@@ -494,6 +498,9 @@ def substrings(tree: exp.Expression, context: Context) -> exp.Expression:
     negative length is PostgreSQL's error."""
     for node in list(tree.find_all(exp.Substring)):
         start, length = node.args.get("start"), node.args.get("length")
+        if start is not None and context.type_of(start) in ("unknown", "text", "varchar"):
+            node.replace(_regex_substring(node, start, length))
+            continue
         if start is None or (isinstance(start, exp.Literal) and start.is_int and int(start.this) >= 1):
             if length is not None and not (isinstance(length, exp.Literal) and length.is_int):
                 node.set("length", _non_negative_length(length))
@@ -506,6 +513,25 @@ def substrings(tree: exp.Expression, context: Context) -> exp.Expression:
             node.set("length", count)
         node.set("start", first)
     return tree
+
+
+def _regex_substring(node: exp.Substring, pattern: exp.Expression, escape: exp.Expression | None) -> exp.Expression:
+    """``substring(s FROM 'regex')`` is the first match of a POSIX regular expression in PostgreSQL (the
+    part its first parenthesized group matched, if it has one), NULL when nothing matches; DuckDB's
+    substring takes the text as a start position. A constant pattern without back references or
+    look-arounds becomes regexp_extract (guarded: DuckDB gives '' for no match); the SQL-regex form
+    ``substring(s FROM pat FOR esc)``, and any other pattern, are refused."""
+    if escape is not None or not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise unsupported(f"substring() with a pattern that is not one constant regular expression ({_text(node)})")
+    regex = str(pattern.this)
+    if re.search(r"\\\d|\(\?[=!<]|\\[mMyYZA]|\[\[[:.=]", regex):
+        raise unsupported(f"substring() with the regular expression '{regex}'",
+                          "back references, look-arounds and PostgreSQL's own escapes are not translated")
+    group = 1 if re.search(r"(?<!\\)\((?!\?)", regex) else 0
+    subject = node.this
+    return exp.Case(ifs=[exp.If(this=exp.RegexpLike(this=subject.copy(), expression=exp.Literal.string(regex)),
+                                true=exp.Anonymous(this="REGEXP_EXTRACT", expressions=[
+                                    subject, exp.Literal.string(regex), exp.Literal.number(group)]))])
 
 
 def _non_negative_length(length: exp.Expression) -> exp.Expression:
@@ -1078,6 +1104,55 @@ def constant_sort_keys(tree: exp.Expression, context: Context) -> exp.Expression
     return tree
 
 
+def left_shifts(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``a << n`` of an int4 or int8 is C's shift in PostgreSQL: the count taken modulo the width, the
+    bits shifted out dropped (``-1 << 2`` is -4, ``1 << 31`` is -2147483648); DuckDB refuses negative
+    numbers and overflows. It is computed on the unsigned bits in a wider type and read back signed."""
+    for node in list(tree.find_all(exp.BitwiseLeftShift)):
+        kind = context.type_of(node.this)
+        if kind not in ("int4", "int8"):
+            continue
+        bits, wide, narrow = (32, "BIGINT", "INT") if kind == "int4" else (64, "HUGEINT", "BIGINT")
+        mask = exp.Cast(this=exp.Literal.number(2**bits - 1), to=exp.DataType.build(wide))
+        count = exp.BitwiseAnd(this=exp.Paren(this=node.expression.copy()), expression=exp.Literal.number(bits - 1))
+        unsigned = exp.Paren(this=exp.BitwiseAnd(this=exp.Paren(this=exp.BitwiseLeftShift(
+            this=exp.Paren(this=exp.BitwiseAnd(this=exp.Cast(this=node.this.copy(), to=exp.DataType.build(wide)),
+                                               expression=mask.copy())),
+            expression=exp.Cast(this=count, to=exp.DataType.build("INT")))), expression=mask))
+        half = exp.Cast(this=exp.Literal.number(2**(bits - 1)), to=exp.DataType.build(wide))
+        signed = exp.Case(ifs=[exp.If(this=exp.GTE(this=unsigned.copy(), expression=half),
+                                      true=exp.Sub(this=unsigned.copy(), expression=exp.Mul(
+                                          this=half.copy(), expression=exp.Literal.number(2))))],
+                          default=unsigned)
+        node.replace(exp.Cast(this=signed, to=exp.DataType.build(narrow)))
+    return tree
+
+
+def null_arrays(tree: exp.Expression, context: Context) -> exp.Expression:
+    """A NULL array: ``NULL::int[] || ARRAY[1]`` is ``{1}`` in PostgreSQL (array_cat skips it), NULL in
+    DuckDB, and ``x = ANY(NULL::int[])`` is NULL there, false in DuckDB. Array concatenation becomes
+    ``list_concat`` (NULL only when both are), and a comparison with ANY of an array is NULL when the
+    array is."""
+    concatenations = [node for node in tree.find_all(exp.DPipe)
+                      if context.type_of(node.this) == context.type_of(node.expression) == "array"]
+    for node in reversed(concatenations):  # the innermost first: the outer ones copy them done
+        left, right = node.this, node.expression
+        node.replace(exp.Case(ifs=[exp.If(this=exp.And(this=exp.Is(this=left.copy(), expression=exp.Null()),
+                                                       expression=exp.Is(this=right.copy(), expression=exp.Null())),
+                                          true=exp.Null())],
+                              default=exp.Anonymous(this="LIST_CONCAT", expressions=[left, right])))
+    for node in list(tree.find_all(exp.Any)):
+        comparison = node.parent
+        if isinstance(node.this, (exp.Subquery, exp.Select)) or not isinstance(comparison, exp.Binary) \
+                or node.arg_key != "expression":
+            continue
+        guarded = exp.Case(ifs=[exp.If(this=exp.Is(this=node.this.copy(), expression=exp.Null()),
+                                       true=exp.Cast(this=exp.Null(), to=exp.DataType.build("BOOLEAN")))])
+        comparison.replace(guarded)
+        guarded.set("default", comparison)
+    return tree
+
+
 #: PostgreSQL's dates: 4714-11-24 BC to 5874897-12-31 (DuckDB's reach further)
 _DATE_RANGE = ("4714-11-24 (BC)", "5874897-12-31")
 
@@ -1126,7 +1201,8 @@ RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
     extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
     negative_literals, octet_lengths, array_literals, constant_sort_keys, interval_aggregates, integer_sums,
-    date_difference, datetime_formats, integer_widths, integer_division, make_intervals, date_ranges,
+    date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
+    null_arrays,
 )
 
 

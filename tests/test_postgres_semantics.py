@@ -102,6 +102,36 @@ SAME: list[str] = [
     # PostgreSQL's schema: public is DuckDB's main, and schema.table.column references resolve
     f'SELECT "public"."reviews"."Rating", "reviews"."ReviewID" FROM "public"."reviews" {ORDERED}',
     f'SELECT public.reviews."Rating" FROM public.reviews {ORDERED}',
+    # found by the differential fuzzer: octet_length of text, array literals, make_interval of columns and
+    # negative values, sum of intervals, substring by a regular expression, <<, NULL arrays
+    f"SELECT octet_length('héllo'), octet_length(\"ReviewID\"), octet_length('') FROM reviews {ORDERED}",
+    "SELECT '{5,4}'::int[], '{x,\"y z\",NULL,\"NULL\", \" a\\\\b \"}'::text[], '{}'::int[], '{t,off}'::bool[], "
+    "3 = ANY('{5,4}'::int[]), cardinality('{x,y,NULL}'::text[])",
+    f"SELECT make_interval(days => 13), make_interval(days => (-7)), make_interval(weeks => 1, days => 2, hours => 3, "
+    f"mins => 4, secs => 1.5), make_interval(hours => \"Rating\"), - make_interval(days => \"Rating\") "
+    f"FROM reviews {ORDERED}",
+    'SELECT sum("Rating" * interval \'1 hour\'), sum(make_interval(days => "Rating") - interval \'36 hours\'), '
+    "sum(NULL::timestamp - timestamp '2000-02-29 23:59:59.5') FROM reviews",
+    "SELECT substring('abc.com' from 'com$'), substring('abc' from 'x'), substring('abcd' from 'b(c)'), "
+    "(-1) << 2, 1 << 31, 5 << 33, (-3)::int8 << 62, 7 << 2",
+    "SELECT NULL::int[] || ARRAY[1, 2], 3 = ANY(NULL::int[]), 2 = ANY(ARRAY[1, NULL]), NULL::int[] || NULL::int[], "
+    "1 = ANY(ARRAY[3] || '{5,1}'::int[])",
+    "SELECT date '2024-03-01' - 30, date '2024-03-01' + 2000000",
+]
+
+#: statements PostgreSQL rejects, with its SQLSTATE: the front door rejects them with the same one
+ERRORS: list[tuple[str, str]] = [
+    ("SELECT 1 FROM reviews ORDER BY 'a'", "42601"),  # non-integer constant in ORDER BY
+    ('SELECT count(*) FROM reviews GROUP BY \'a\'', "42601"),  # non-integer constant in GROUP BY
+    ("SELECT CAST('1e10'::float8 AS integer)", "22003"),  # integer out of range
+    ("SELECT 2147483647 + 1", "22003"),
+    ('SELECT "Rating" * 2147483647 * 2 FROM reviews', "22003"),
+    ("SELECT 1 / 0", "22012"),  # division by zero
+    ('SELECT "Rating" % 0 FROM reviews', "22012"),
+    ("SELECT 'abc'::int", "22P02"),  # invalid input syntax for type integer
+    ("SELECT DATE '2000-02-29' + (-2147483648)", "22008"),  # date out of range (DuckDB's dates reach further)
+    ("SELECT make_date(2020, 13, 1)", "22008"),
+    ("SELECT substr('abc', 1, -1)", "22011"),  # negative substring length not allowed
 ]
 
 REFUSED: list[str] = [
@@ -127,6 +157,11 @@ REFUSED: list[str] = [
     'SELECT stddev("Rating") FROM reviews',  # numeric, value-dependent scale
     "SELECT extract(epoch from timestamp '2024-03-09 13:05:07')",  # numeric with 6 decimals
     "SELECT extract(year from date '2024-03-09'), date_part('year', date '2024-03-09')",  # one node in sqlglot
+    "SELECT '{{1,2},{3,4}}'::int[]",  # a two-dimensional array: DuckDB's lists of lists are another thing
+    "SELECT '{1.5,2.25}'::numeric[]",  # each element keeps its own scale there
+    "SELECT avg(interval '1 day')",  # fractions of months carried into days of 30
+    "SELECT to_char(interval '1 hour', 'HH24')",  # DuckDB's strftime takes no interval
+    "SELECT substring('abc' from '(a)\\1')",  # a back reference
 ]
 
 
@@ -191,6 +226,42 @@ def test_what_cannot_keep_postgresql_meaning_is_refused(postgresql, front, sql):
     with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
         front.execute(sql)
     assert "PostgreSQL's exact meaning" in str(refused.value)
+    assert front.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(("sql", "sqlstate"), ERRORS)
+def test_errors_have_postgresql_sqlstate(postgresql, front, sql, sqlstate):
+    """The same SQLSTATE as PostgreSQL's, with a fixed text (never the value DuckDB's message printed),
+    and the session goes on."""
+    with pytest.raises(psycopg.Error) as failed:
+        postgresql.execute(sql)
+    assert failed.value.sqlstate == sqlstate
+    with pytest.raises(psycopg.Error) as refused:
+        front.execute(sql)
+    assert refused.value.sqlstate == sqlstate, str(refused.value)
+    assert "2147483648" not in str(refused.value) and "abc" not in str(refused.value)
+    assert front.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_an_interval_beyond_what_the_server_sends_is_refused(postgresql, front):
+    """make_interval(days => 2147483647) is an interval PostgreSQL holds (its client here cannot parse
+    it); a Python timedelta cannot, and reading the row ended the session: it is refused, the session
+    goes on."""
+    assert postgresql.execute("SELECT make_interval(days => 2147483647)::text").fetchone() == ("2147483647 days",)
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        front.execute("SELECT make_interval(days => 2147483647)")
+    assert "PostgreSQL's exact meaning" in str(refused.value)
+    assert front.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_what_postgresql_itself_rejects_as_ambiguous_is_refused(postgresql, front):
+    """array_agg() of an untyped literal: PostgreSQL's 42725 (the front door says 0A000, naming it)."""
+    sql = "SELECT array_agg('x' ORDER BY 'x') FROM reviews"
+    with pytest.raises(psycopg.Error) as failed:
+        postgresql.execute(sql)
+    assert failed.value.sqlstate == "42725"
+    with pytest.raises(psycopg.errors.FeatureNotSupported):
+        front.execute(sql)
     assert front.execute("SELECT 1").fetchone() == (1,)
 
 

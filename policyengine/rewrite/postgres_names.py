@@ -83,6 +83,8 @@ def figure(node: exp.Expression, sql: str) -> tuple[str | None, int]:
         if strength > 1:
             return name, strength
         kind = node.to
+        while kind.this == exp.DataType.Type.ARRAY and kind.expressions:  # int[] is named int4, as its element
+            kind = kind.expressions[0]
         typename = PG_TYPE_NAMES.get(kind.this) or kind.sql(dialect="postgres").split("(")[0].split()[0].lower()
         return typename, 1
     if isinstance(node, exp.Interval):

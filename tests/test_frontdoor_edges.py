@@ -8,7 +8,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from policyengine import crypto
@@ -92,22 +91,23 @@ def test_map_over_protected_columns_is_protected_json(frontdoor):
 
 # --- result names -------------------------------------------------------------------------------
 
-NAMED = [
-    "SELECT EXISTS (SELECT 1 FROM reviews), (SELECT max(Rating) FROM reviews)",
-    "SELECT (SELECT count(*) FROM user_demographics WHERE Email LIKE '%a%'), upper(ReviewText) FROM reviews LIMIT 1",
-    "SELECT count(*), Rating + 1 FROM reviews GROUP BY Rating",
-]
+#: statement -> the names PostgreSQL 15 gives its columns (parse_target.c's FigureColname: a function's
+#: name, a sublink's inner column, ?column? for an operator), whatever the rewrite did to the tables
+NAMED = {
+    "SELECT EXISTS (SELECT 1 FROM reviews), (SELECT max(Rating) FROM reviews)": ["exists", "max"],
+    "SELECT (SELECT count(*) FROM user_demographics WHERE Email LIKE '%a%'), upper(ReviewText) FROM reviews LIMIT 1":
+        ["count", "upper"],
+    "SELECT count(*), Rating + 1 FROM reviews GROUP BY Rating": ["count", "?column?"],
+}
 
 
-@pytest.mark.parametrize("sql", NAMED)
-def test_front_door_names_equal_raw_duckdb(frontdoor, sql):
-    with duckdb.connect(str(frontdoor.raw), read_only=True) as raw:
-        expected = [column[0] for column in raw.execute(sql).description]
+@pytest.mark.parametrize("sql", list(NAMED))
+def test_front_door_names_are_postgresqls_for_masked_and_raw_readers(frontdoor, sql):
     for user in ("bob", "frank"):
         with connect(frontdoor, user) as connection:
             cursor = connection.execute(sql)
             cursor.fetchall()
-            assert [column.name for column in cursor.description] == expected
+            assert [column.name for column in cursor.description] == NAMED[sql], user
             assert not any("__pe_" in column.name for column in cursor.description)
 
 

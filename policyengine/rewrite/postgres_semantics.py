@@ -173,6 +173,11 @@ class Context:
             return _arithmetic(exp.Mul, left, right)
         if isinstance(node, exp.Pow):
             return "float8"
+        if isinstance(node, exp.Case):  # one type for every branch (NULL and untyped constants take it)
+            branches = [*(when.args.get("true") for when in node.args.get("ifs") or []), node.args.get("default")]
+            kinds = {self.type_of(branch) for branch in branches
+                     if branch is not None and not isinstance(branch, exp.Null)} - {"unknown"}
+            return kinds.pop() if len(kinds) == 1 else None
         if isinstance(node, (exp.Interval, exp.MakeInterval)):
             return "interval"
         if isinstance(node, exp.Anonymous) and node.name.lower() == "octet_length":
@@ -1153,6 +1158,44 @@ def null_arrays(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+def regex_replacements(tree: exp.Expression, context: Context) -> exp.Expression:
+    """regexp_replace's replacement text: PostgreSQL's ``\\&`` is the whole match and a backslash before
+    any other character (``\\0`` too) is itself; DuckDB's RE2 writes the whole match ``\\0`` and
+    fails on other escapes. A constant replacement is translated; a reference to a group the pattern
+    has not, or a replacement that is not a constant, is refused."""
+    for node in tree.find_all(exp.RegexpReplace):
+        replacement, pattern = node.args.get("replacement"), node.expression
+        if replacement is None or "\\" not in str(getattr(replacement, "this", "\\")):
+            continue
+        if not (isinstance(replacement, exp.Literal) and replacement.is_string):
+            raise unsupported("regexp_replace() with a replacement that is not a constant string")
+        text, out, i = str(replacement.this), [], 0
+        groups = len(re.findall(r"(?<!\\)\((?!\?)", str(pattern.this))) \
+            if isinstance(pattern, exp.Literal) and pattern.is_string else None
+        while i < len(text):
+            char = text[i]
+            following = text[i + 1] if i + 1 < len(text) else ""
+            if char != "\\":
+                out.append(char)
+            elif following == "&":
+                out.append("\\0")
+                i += 1
+            elif following in "123456789" and following:
+                if groups is None or int(following) > groups:
+                    raise unsupported(f"regexp_replace() with the replacement '{text}'",
+                                      "it names a group the pattern does not have")
+                out.append("\\" + following)
+                i += 1
+            elif following == "\\":
+                out.append("\\\\")
+                i += 1
+            else:
+                out.append("\\\\")  # itself; the next character is read as usual
+            i += 1
+        replacement.replace(exp.Literal.string("".join(out)))
+    return tree
+
+
 #: PostgreSQL's dates: 4714-11-24 BC to 5874897-12-31 (DuckDB's reach further)
 _DATE_RANGE = ("4714-11-24 (BC)", "5874897-12-31")
 
@@ -1202,7 +1245,7 @@ RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
     negative_literals, octet_lengths, array_literals, constant_sort_keys, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
-    null_arrays,
+    null_arrays, regex_replacements,
 )
 
 

@@ -117,6 +117,8 @@ SAME: list[str] = [
     "SELECT NULL::int[] || ARRAY[1, 2], 3 = ANY(NULL::int[]), 2 = ANY(ARRAY[1, NULL]), NULL::int[] || NULL::int[], "
     "1 = ANY(ARRAY[3] || '{5,1}'::int[])",
     "SELECT date '2024-03-01' - 30, date '2024-03-01' + 2000000",
+    r"SELECT regexp_replace('xabey', 'a(.)e', '<\&|\1|\\|\0|\q>', 'g'), regexp_replace('abc', 'b', '[\&]')",
+    "SELECT sum(7 & (-7)), make_date(2023, 6, 30) - make_date(1999, 12, 15), CASE WHEN true THEN 7 ELSE 2 END / 2",
 ]
 
 #: statements PostgreSQL rejects, with its SQLSTATE: the front door rejects them with the same one

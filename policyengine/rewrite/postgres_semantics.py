@@ -168,6 +168,11 @@ class Context:
             return "int4"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.IntDiv)):
             return _arithmetic(type(node), self.type_of(node.this), self.type_of(node.expression))
+        if isinstance(node, (exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor)):
+            kind = _arithmetic(exp.Add, self.type_of(node.this), self.type_of(node.expression))
+            return kind if kind in _INT else None
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "make_date":
+            return "date"
         if isinstance(node, exp.Div):
             left, right = self.type_of(node.this), self.type_of(node.expression)
             return _arithmetic(exp.Mul, left, right)

@@ -323,6 +323,19 @@ def float_rounding(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+def numeric_round_scales(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``round(x, n)`` and ``trunc(x, n)`` of a numeric (or an integer) have scale n in PostgreSQL
+    (``round(-2.5, 3)`` is -2.500, ``round(round(x), 2)`` 1.00); DuckDB keeps the argument's scale. A
+    constant n makes the result DECIMAL(38, n) (a negative n: 0)."""
+    for node in list(tree.find_all(exp.Round, exp.Trunc)):
+        decimals = node.args.get("decimals")
+        if not (isinstance(decimals, exp.Literal) and decimals.is_int) \
+                or context.type_of(node.this) not in (*_INT, "numeric"):
+            continue
+        _cast_in_place(node, f"DECIMAL({MAX_PRECISION}, {min(max(int(decimals.this), 0), MAX_PRECISION)})")
+    return tree
+
+
 def exponent_literals(tree: exp.Expression, context: Context) -> exp.Expression:
     """A literal with an exponent (``1e3``, ``1.5e-3``) is a numeric in PostgreSQL, a double in DuckDB:
     it becomes the decimal it is (``1e3`` is 1000, ``1.5e-3`` 0.0015)."""
@@ -1246,7 +1259,8 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 
 #: the rules, in order: names first (the types below read the contracts of the tables they name)
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
-    public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding, signs,
+    public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding,
+    numeric_round_scales, signs,
     extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
     negative_literals, octet_lengths, array_literals, constant_sort_keys, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,

@@ -329,10 +329,14 @@ def numeric_round_scales(tree: exp.Expression, context: Context) -> exp.Expressi
     constant n makes the result DECIMAL(38, n) (a negative n: 0)."""
     for node in list(tree.find_all(exp.Round, exp.Trunc)):
         decimals = node.args.get("decimals")
+        negative = isinstance(decimals, exp.Neg)
+        if negative:
+            decimals = decimals.this
         if not (isinstance(decimals, exp.Literal) and decimals.is_int) \
                 or context.type_of(node.this) not in (*_INT, "numeric"):
             continue
-        _cast_in_place(node, f"DECIMAL({MAX_PRECISION}, {min(max(int(decimals.this), 0), MAX_PRECISION)})")
+        scale = 0 if negative else min(int(decimals.this), MAX_PRECISION)
+        _cast_in_place(node, f"DECIMAL({MAX_PRECISION}, {scale})")
     return tree
 
 

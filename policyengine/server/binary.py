@@ -519,11 +519,13 @@ def _text_timestamptz(value: Any) -> str:
 
 @lru_cache(maxsize=64)
 def _timestamptz_in(zone: str) -> Formatter:
-    """timestamptz text output in a session's TimeZone (an IANA name), as PostgreSQL prints it there:
-    the local time and that instant's offset (``2024-07-01 08:00:00-04``, LMT's ``+05:53:28``)."""
+    """timestamptz text output in a session's TimeZone (an IANA name, or ``fixed:<seconds east>``), as
+    PostgreSQL prints it there: the local time and that instant's offset (``2024-07-01 08:00:00-04``,
+    LMT's ``+05:53:28``)."""
     if zone == "UTC":
         return _text_timestamptz
-    where = zoneinfo.ZoneInfo(zone)
+    where: dt.tzinfo = dt.timezone(dt.timedelta(seconds=int(zone[6:]))) if zone.startswith("fixed:") \
+        else zoneinfo.ZoneInfo(zone)
 
     def formatter(value: Any) -> str:
         if not isinstance(value, dt.datetime):

@@ -46,13 +46,15 @@ def _zone_names() -> dict[str, str]:
 
 
 def _fixed_zone(east: int, shown: str) -> tuple[str, str]:
-    """The IANA name for a fixed offset ``east`` seconds east of UTC: Etc/GMT-N, POSIX-signed."""
+    """The zone for a fixed offset ``east`` seconds east of UTC: UTC, Etc/GMT-N (POSIX-signed) for whole
+    hours, else ``fixed:<seconds>`` (binary.py prints it with that offset: ``-05:30``)."""
     if east == 0:
         return shown, "UTC"
-    if east % 3600 or not -12 <= east // 3600 <= 14:
-        raise Refused(f'time zone "{shown}" is not supported: only whole-hour offsets from -12 to +14 are; '
-                      "use a zone name (such as Asia/Kolkata)", kind="unsupported")
-    return shown, f"Etc/GMT{-east // 3600:+d}"
+    if abs(east) >= 86_400:  # PostgreSQL takes up to a week; no datetime can carry that offset
+        raise Refused(f'time zone "{shown}" is not supported: its offset is a day or more', kind="unsupported")
+    if east % 3600 == 0 and -12 <= east // 3600 <= 14:
+        return shown, f"Etc/GMT{-east // 3600:+d}"
+    return shown, f"fixed:{east}"
 
 
 def time_zone(value: str) -> tuple[str, str]:
@@ -67,8 +69,6 @@ def time_zone(value: str) -> tuple[str, str]:
         hours = math.nan
     if math.isfinite(hours):
         east = round(hours * 3600)
-        if abs(east) > 15 * 3600 + 59 * 60:
-            raise Refused(f'invalid value for parameter "TimeZone": "{value}"', kind="invalid")
         hh, mm = divmod(abs(east) // 60, 60)
         clock = f"{hh:02d}" + (f":{mm:02d}" if mm else "")
         return _fixed_zone(east, f"<{'-' if east < 0 else '+'}{clock}>{'+' if east < 0 else '-'}{clock}")
@@ -76,7 +76,7 @@ def time_zone(value: str) -> tuple[str, str]:
     if name is not None:
         return name, name
     posix = _POSIX_ZONE.fullmatch(text)
-    if posix is not None and int(posix.group(2)) <= 24:
+    if posix is not None:
         west = int(posix.group(2)) * 3600 + int(posix.group(3) or 0) * 60 + int(posix.group(4) or 0)
         return _fixed_zone(west if posix.group(1) == "-" else -west, text)
     raise Refused(f'invalid value for parameter "TimeZone": "{value}"', kind="invalid")

@@ -219,6 +219,24 @@ def test_statement_timeout_cancels_a_slow_query_in_both_protocols(frontdoor):
         assert connection.execute("SHOW statement_timeout").fetchone()[0] == "0"
 
 
+def test_a_cancel_request_says_user_request_as_postgresql(frontdoor):
+    import threading
+    import time
+
+    import psycopg
+
+    with connect(ours(frontdoor)) as connection:
+        timer = threading.Timer(0.3, connection.cancel_safe)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled) as canceled:
+            connection.execute(SLOW)
+        timer.join()
+        assert str(canceled.value) == "canceling statement due to user request"
+        assert time.monotonic() - started < 30
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
 @pytest.mark.parametrize(("value", "shown"), [("50", "50ms"), ("1s", "1s"), ("60s", "1min"), ("1500ms", "1500ms"),
                                               ("1.5", "2ms"), ("100us", "0")])
 def test_statement_timeout_values_as_postgresql_shows_them(frontdoor, value, shown):

@@ -34,8 +34,9 @@ from policyengine.server.server import Server
 from policyengine.server.users import load_users, set_password
 from tests.conftest import EXAMPLE, ROOT
 from tests.harness.frontdoor import KEY, PASSWORDS
+from tests.harness.process_lines import SERVED_KEY_HEX, expect_line, read_lines
 
-KEY_HEX = "7073716c2066726f6e7420646f6f7221"  # KEY's text, to check it never reaches a log line
+KEY_HEX = SERVED_KEY_HEX  # KEY's text, to check it never reaches a log line
 INTERVAL = 0.1
 WAIT = 10.0  # generous upper bound; each wait normally ends within a few polls
 
@@ -315,24 +316,6 @@ def test_the_watcher_reloads_once_for_a_write_in_several_steps_and_not_for_a_tou
 # --- 4. SIGHUP through `policyengine serve` --------------------------------------------------------
 
 
-def _lines(stream: Any, into: queue.Queue[str]) -> None:
-    for line in stream:
-        into.put(line)
-
-
-def _expect(lines: queue.Queue[str], containing: str, seen: list[str], timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if containing in line:
-            return line
-    raise AssertionError(f"no line with {containing!r}; got: {''.join(seen)}")
-
-
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
 def test_sighup_reloads_policy_serve(material, tmp_path):
     """The command as deployed: --watch-interval 0, so only SIGHUP can have reloaded."""
@@ -348,13 +331,13 @@ def test_sighup_reloads_policy_serve(material, tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out: queue.Queue[str] = queue.Queue()
     err: queue.Queue[str] = queue.Queue()
-    readers = [threading.Thread(target=_lines, args=(stream, into), daemon=True)
+    readers = [threading.Thread(target=read_lines, args=(stream, into), daemon=True)
                for stream, into in ((proc.stdout, out), (proc.stderr, err))]
     for reader in readers:
         reader.start()
     seen: list[str] = []
     try:
-        serving = _expect(out, "policyengine serving", seen)
+        serving = expect_line(out, "policyengine serving", seen)
         port = int(serving.split("127.0.0.1:")[1].split()[0])
         client = Running(server=None, port=port, policies=policies)  # type: ignore[arg-type]
         assert is_masked(client.emails())
@@ -362,14 +345,14 @@ def test_sighup_reloads_policy_serve(material, tmp_path):
         client.edit("roles.yaml", "bob: {roles: [bi_analyst]", "bob: {roles: [bi_analystt]")
         client.edit("tables/user_demographics.yaml", MASKED, REDACTED)
         os.kill(proc.pid, signal.SIGHUP)
-        line = _expect(err, "policy reload rejected (SIGHUP)", seen)
+        line = expect_line(err, "policy reload rejected (SIGHUP)", seen)
         assert "roles.yaml: principals.bob.roles[0]: undefined role 'bi_analystt'" in line
         assert is_masked(client.emails())  # the old set: neither change is in force
         assert proc.poll() is None
 
         client.edit("roles.yaml", "bob: {roles: [bi_analystt]", "bob: {roles: [bi_analyst]")
         os.kill(proc.pid, signal.SIGHUP)
-        _expect(err, "policy set reloaded (SIGHUP)", seen)
+        expect_line(err, "policy set reloaded (SIGHUP)", seen)
         assert is_redacted(client.emails())
         reloads = [json.loads(x) for x in audit.read_text().splitlines() if '"policy_reload"' in x]
         assert [(r["outcome"], r["trigger"]) for r in reloads] \

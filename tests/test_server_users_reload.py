@@ -21,7 +21,9 @@ from policyengine.server.reload import reload_users
 from policyengine.server.users import load_users, remove_user, set_password
 from tests.conftest import ROOT
 from tests.harness.frontdoor import PASSWORDS
-from tests.test_server_reload import KEY_HEX, _expect, _lines
+from tests.harness.process_lines import SERVED_KEY_HEX as KEY_HEX
+from tests.harness.process_lines import expect_line as _expect
+from tests.harness.process_lines import read_lines as _lines
 
 
 def login(port: int, user: str, password: str) -> str | None:

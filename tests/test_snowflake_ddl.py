@@ -28,8 +28,8 @@ from policyengine.engine import Engine
 from policyengine.fuzz.oracle import normalize_rows
 from policyengine.model import name_key
 from policyengine.rewrite import Refused, keyed
-from policyengine.rewrite.templates import cast
 from tests.conftest import EXAMPLE
+from tests.harness.snowflake_policy_simulator import keyed_sql
 
 GOLDEN = Path(__file__).parent / "fixtures" / "snowflake"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -160,22 +160,6 @@ def test_no_key_in_printed_ddl_and_the_handler_matches_crypto(policy_set, tmp_pa
 
 
 # --- equivalence -----------------------------------------------------------------------------------
-
-INTEGER_TYPES = {("hash", 1): "TINYINT", ("hash", 3): "SMALLINT", ("hash", 7): "INTEGER", ("hash", 15): "BIGINT",
-                 ("tokenize", 2**7 - 1): "TINYINT", ("tokenize", 2**15 - 1): "SMALLINT",
-                 ("tokenize", 2**31 - 1): "INTEGER", ("tokenize", 2**63 - 1): "BIGINT"}
-
-
-def keyed_sql(kind: str, value: exp.Expression, parameter: exp.Expression | None) -> exp.Expression:
-    """The DuckDB SQL of the same algorithm the Snowflake UDF runs."""
-    if parameter is None:
-        return {"hash": lambda v: keyed.hash_value(v, "VARCHAR"),
-                "tokenize": lambda v: keyed.tokenize_value(v, "VARCHAR"),
-                "encrypt": keyed.encrypt_value}[kind](value)
-    sql_type = INTEGER_TYPES[(kind, int(parameter.name))]
-    builder = keyed.hash_value if kind == "hash" else keyed.tokenize_value
-    return builder(cast(value, sql_type), sql_type)
-
 
 def to_duckdb(body: exp.Expression, held: set[str], user: str | None, tags: dict[str, str] | None = None) -> str:
     """A Snowflake body as DuckDB SQL, with the session's roles and user bound and the keyed UDFs inlined."""

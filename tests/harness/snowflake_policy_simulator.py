@@ -86,7 +86,7 @@ class ProgrammingError(Exception):
 
 
 def keyed_sql(kind: str, value: exp.Expression, parameter: exp.Expression | None) -> exp.Expression:
-    """The DuckDB SQL of the algorithm the secure UDF runs (the same as tests/test_snowflake_ddl.py's)."""
+    """The DuckDB SQL of the algorithm the secure UDF runs (the simulator and the DDL equivalence test share it)."""
     if parameter is None:
         return {"hash": lambda v: keyed.hash_value(v, "VARCHAR"),
                 "tokenize": lambda v: keyed.tokenize_value(v, "VARCHAR"),

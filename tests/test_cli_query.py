@@ -66,7 +66,7 @@ def test_query_environment_without_access_exits_2(workdir):
 def test_query_error_is_sanitized_and_exits_1(workdir):
     result = run(workdir, "query", "-r", "admin", "SELECT CAST(Email AS INTEGER) FROM user_demographics")
     assert result.returncode == 1
-    assert result.stderr.startswith("error: Conversion error")
+    assert result.stderr.startswith("error: invalid input syntax for type integer")
     assert "@" not in result.stderr  # no email value echoed
 
 

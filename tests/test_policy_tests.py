@@ -158,7 +158,7 @@ def test_wrong_cases_fail_with_expected_and_got(workdir, tmp_path):
     assert "expected 2 rows, got 2: missing [[\"someone@example.com\"], [\"other@example.com\"]]; unexpected" in out
     assert "expected 1 row, got 0" not in out
     assert "expected the statement to run, got refused: role developer has no access in prod" in out
-    assert "expected the statement to run, got an error: Conversion error" in out
+    assert "expected the statement to run, got an error: invalid input syntax for type integer" in out
 
     # what a failure shows of the data is what the case's subject sees: masked addresses, never raw ones
     with duckdb.connect(str(workdir / "demo.duckdb"), read_only=True) as con:
@@ -430,7 +430,8 @@ cases:
     assert failures["not refused, and it is not"] == []
     assert failures["not refused, but it is"] == [
         "expected the statement to run, got refused: role developer has no access in prod"]
-    assert failures["a database error is no refusal"][0].startswith("expected refused, got an error: Conversion error")
+    assert failures["a database error is no refusal"][0].startswith(
+        "expected refused, got an error: invalid input syntax for type integer")
     assert failures["masked needs a column the result has"] == [
         "expected Email masked, got: the result has no column 'Email' (columns: country)"]
 

@@ -61,10 +61,12 @@ class PolicyNotice(UserWarning):
 
 
 def from_sqlstate(message: str, sqlstate: str) -> DatabaseError:
+    """PEP 249's class for a SQLSTATE: every data exception (class 22: 22003 overflow, 22012 division by
+    zero, 22P02 invalid input...) is a DataError, as psycopg maps them."""
     cls = {
         "42601": ProgrammingError, "42703": ProgrammingError, "42501": ProgrammingError,
-        "22000": DataError, "57014": OperationalError, "53200": OperationalError, "3D000": OperationalError,
-    }.get(sqlstate, DatabaseError)
+        "57014": OperationalError, "53200": OperationalError, "3D000": OperationalError,
+    }.get(sqlstate, DataError if sqlstate.startswith("22") else DatabaseError)
     error = cls(message)
     error.sqlstate = sqlstate
     return error

@@ -11,11 +11,8 @@ import asyncio
 import json
 import logging
 import os
-import queue
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,9 +29,9 @@ from policyengine.engine import Engine
 from policyengine.server.reload import PolicyWatcher
 from policyengine.server.server import Server
 from policyengine.server.users import load_users, set_password
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE
 from tests.harness.frontdoor import KEY, PASSWORDS
-from tests.harness.process_lines import SERVED_KEY_HEX, expect_line, read_lines
+from tests.harness.process_lines import SERVED_KEY_HEX, expect_line, served
 
 KEY_HEX = SERVED_KEY_HEX  # KEY's text, to check it never reaches a log line
 INTERVAL = 0.1
@@ -323,48 +320,22 @@ def test_sighup_reloads_policy_serve(material, tmp_path):
     policies = tmp_path / "policies"
     shutil.copytree(EXAMPLE, policies)
     audit = tmp_path / "audit.jsonl"
-    env = {**os.environ, "POLICYENGINE_KEY": KEY_HEX, "PYTHONUNBUFFERED": "1"}
-    env.pop("POLICYENGINE_KEY_FILE", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "policyengine", "--policies", str(policies), "serve", "--db", str(database),
-         "--port", "0", "--users", str(users_file), "--audit", str(audit), "--watch-interval", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out: queue.Queue[str] = queue.Queue()
-    err: queue.Queue[str] = queue.Queue()
-    readers = [threading.Thread(target=read_lines, args=(stream, into), daemon=True)
-               for stream, into in ((proc.stdout, out), (proc.stderr, err))]
-    for reader in readers:
-        reader.start()
-    seen: list[str] = []
-    try:
-        serving = expect_line(out, "policyengine serving", seen)
-        port = int(serving.split("127.0.0.1:")[1].split()[0])
-        client = Running(server=None, port=port, policies=policies)  # type: ignore[arg-type]
+    with served(policies, database, users_file, audit) as server:
+        client = Running(server=None, port=server.port, policies=policies)  # type: ignore[arg-type]
         assert is_masked(client.emails())
 
         client.edit("roles.yaml", "bob: {roles: [bi_analyst]", "bob: {roles: [bi_analystt]")
         client.edit("tables/user_demographics.yaml", MASKED, REDACTED)
-        os.kill(proc.pid, signal.SIGHUP)
-        line = expect_line(err, "policy reload rejected (SIGHUP)", seen)
+        os.kill(server.process.pid, signal.SIGHUP)
+        line = expect_line(server.err, "policy reload rejected (SIGHUP)", server.seen)
         assert "roles.yaml: principals.bob.roles[0]: undefined role 'bi_analystt'" in line
         assert is_masked(client.emails())  # the old set: neither change is in force
-        assert proc.poll() is None
+        assert server.process.poll() is None
 
         client.edit("roles.yaml", "bob: {roles: [bi_analystt]", "bob: {roles: [bi_analyst]")
-        os.kill(proc.pid, signal.SIGHUP)
-        expect_line(err, "policy set reloaded (SIGHUP)", seen)
+        os.kill(server.process.pid, signal.SIGHUP)
+        expect_line(server.err, "policy set reloaded (SIGHUP)", server.seen)
         assert is_redacted(client.emails())
         reloads = [json.loads(x) for x in audit.read_text().splitlines() if '"policy_reload"' in x]
         assert [(r["outcome"], r["trigger"]) for r in reloads] \
             == [("rejected", "SIGHUP"), ("reloaded", "SIGHUP")]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        for reader in readers:  # at end of file now that the process is gone
-            reader.join(5)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]

@@ -7,11 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 
 import psycopg
 import pytest
@@ -21,9 +17,8 @@ from policyengine.server.reload import reload_users
 from policyengine.server.users import load_users, remove_user, set_password
 from tests.conftest import ROOT
 from tests.harness.frontdoor import PASSWORDS
-from tests.harness.process_lines import SERVED_KEY_HEX as KEY_HEX
 from tests.harness.process_lines import expect_line as _expect
-from tests.harness.process_lines import read_lines as _lines
+from tests.harness.process_lines import served
 
 
 def login(port: int, user: str, password: str) -> str | None:
@@ -67,56 +62,31 @@ def test_sighup_reloads_the_users_file_of_policyengine_serve(tmp_path):
     for name, password in PASSWORDS.items():
         set_password(users_file, name, password)
     audit = tmp_path / "audit.jsonl"
-    env = {**os.environ, "POLICYENGINE_KEY": KEY_HEX, "PYTHONUNBUFFERED": "1"}
-    env.pop("POLICYENGINE_KEY_FILE", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "policyengine", "--policies", str(ROOT / "policies"), "serve", "--db", str(database),
-         "--port", "0", "--users", str(users_file), "--audit", str(audit), "--watch-interval", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out: queue.Queue[str] = queue.Queue()
-    err: queue.Queue[str] = queue.Queue()
-    readers = [threading.Thread(target=_lines, args=(stream, into), daemon=True)
-               for stream, into in ((proc.stdout, out), (proc.stderr, err))]
-    for reader in readers:
-        reader.start()
-    seen: list[str] = []
-    try:
-        serving = _expect(out, "policyengine serving", seen)
-        port = int(serving.split("127.0.0.1:")[1].split()[0])
-        assert login(port, "bob", PASSWORDS["bob"]) is None
+    with served(ROOT / "policies", database, users_file, audit) as server:
+        assert login(server.port, "bob", PASSWORDS["bob"]) is None
 
         set_password(users_file, "bob", "bob-pass-2")
-        os.kill(proc.pid, signal.SIGHUP)
-        _expect(err, "users file reloaded (SIGHUP): 3 users (0 added, 0 removed, 1 new passwords)", seen)
-        assert login(port, "bob", PASSWORDS["bob"]) == "28P01"
-        assert login(port, "bob", "bob-pass-2") is None
+        os.kill(server.process.pid, signal.SIGHUP)
+        _expect(server.err, "users file reloaded (SIGHUP): 3 users (0 added, 0 removed, 1 new passwords)", server.seen)
+        assert login(server.port, "bob", PASSWORDS["bob"]) == "28P01"
+        assert login(server.port, "bob", "bob-pass-2") is None
 
         good = users_file.read_text()
         users_file.write_text(good.replace("frank:", "frank: not-a-verifier\n  x:", 1))  # half-edited
-        os.kill(proc.pid, signal.SIGHUP)
-        line = _expect(err, "users file reload rejected (SIGHUP)", seen)
+        os.kill(server.process.pid, signal.SIGHUP)
+        line = _expect(server.err, "users file reload rejected (SIGHUP)", server.seen)
         assert "the 3 users in force stay" in line and "SCRAM-SHA-256$" not in line
-        assert login(port, "bob", "bob-pass-2") is None and login(port, "frank", PASSWORDS["frank"]) is None
+        assert login(server.port, "bob", "bob-pass-2") is None
+        assert login(server.port, "frank", PASSWORDS["frank"]) is None
 
         users_file.write_text(good)
         remove_user(users_file, "frank")
-        os.kill(proc.pid, signal.SIGHUP)
-        _expect(err, "users file reloaded (SIGHUP): 2 users (0 added, 1 removed, 0 new passwords)", seen)
-        assert login(port, "frank", PASSWORDS["frank"]) == "28P01"
-        assert login(port, "erin", PASSWORDS["erin"]) is None
-        assert proc.poll() is None
+        os.kill(server.process.pid, signal.SIGHUP)
+        _expect(server.err, "users file reloaded (SIGHUP): 2 users (0 added, 1 removed, 0 new passwords)", server.seen)
+        assert login(server.port, "frank", PASSWORDS["frank"]) == "28P01"
+        assert login(server.port, "erin", PASSWORDS["erin"]) is None
+        assert server.process.poll() is None
         reloads = [json.loads(x) for x in audit.read_text().splitlines() if '"users_reload"' in x]
         assert [(r["outcome"], r["trigger"]) for r in reloads] \
             == [("reloaded", "SIGHUP"), ("rejected", "SIGHUP"), ("reloaded", "SIGHUP")]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        for reader in readers:
-            reader.join(5)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
 

@@ -192,18 +192,18 @@ class Engine:
         return self.rewrite_for(subject, sql, env=env, read=read, write=write)
 
     def rewrite_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
-                    write: str = "duckdb") -> Rewritten:
+                    write: str = "duckdb", time_zone: str = "UTC") -> Rewritten:
         # One set for the whole rewrite: a reload may swap self.policy_set meanwhile, and a result made
         # with the new set must not be cached under the old set's version (or the other way round).
         policy_set = self.policy_set
         udf_prefix = self.backend.udf_prefix if self.backend is not None else None
         key = (policy_set.version, subject.roles, subject.name, tuple(sorted(subject.attributes.items())),
-               env, read, write, udf_prefix, sql)
+               env, read, write, udf_prefix, time_zone, sql)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         result = rewrite(sql, policy_set, subject, env, read=read, write=write,
-                         resolver=self._resolver(policy_set), udf_prefix=udf_prefix)
+                         resolver=self._resolver(policy_set), udf_prefix=udf_prefix, time_zone=time_zone)
         self._cache.put(key, result)
         return result
 
@@ -217,11 +217,13 @@ class Engine:
     def query_for(self, subject: Subject, sql: str, *, env: str | None = None, read: str = "duckdb",
                   parameters: Parameters = None, on_start: Callable[[Any], None] | None = None,
                   audit_context: dict[str, Any] | None = None,
-                  arrow: Callable[[list[str]], bool] | None = None) -> QueryResult:
+                  arrow: Callable[[list[str]], bool] | None = None, time_zone: str = "UTC") -> QueryResult:
         """Rewrite, check and run; ``on_start`` gets an object whose ``interrupt()`` cancels the query;
         ``audit_context`` (a front door's session, client...) goes into the statement's audit line;
         ``arrow``: which result types the caller can take as Arrow record batches (the backend may
-        ignore it; never when a result hook applies, such as the egress check, which reads rows)."""
+        ignore it; never when a result hook applies, such as the egress check, which reads rows);
+        ``time_zone``: the session's TimeZone (an IANA name), which a statement read as PostgreSQL
+        computes local dates and times in."""
         backend = self.backend
         if backend is None:
             raise QueryFailed("no database: load the engine with db=...", "3D000")
@@ -238,7 +240,7 @@ class Engine:
             "statement": sql, "fingerprint": _Later(lambda: fingerprint(sql, read)), **(audit_context or {}),
         }
         try:
-            rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=backend.dialect)
+            rewritten = self.rewrite_for(subject, sql, env=env, read=read, write=backend.dialect, time_zone=time_zone)
             self._require_keys(rewritten)
             if arrow is not None and not hooks:
                 stream = backend.execute(rewritten, parameters, started=on_start, arrow=arrow)

@@ -7,7 +7,7 @@ class Refused(Exception):
     """Raised by the rewriter for anything it cannot fully analyse or the policy does not allow.
 
     ``kind`` lets front doors map a refusal to a protocol code: ``syntax`` (42601), ``policy``
-    (42501), ``unsupported`` (0A000).
+    (42501), ``unsupported`` (0A000), ``missing`` (42P01: a table no contract describes).
     """
 
     def __init__(self, reason: str, *, kind: str = "policy"):

@@ -24,6 +24,7 @@ from policyengine.rewrite.gate import gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
 from policyengine.rewrite.postgres_semantics import postgres_semantics
+from policyengine.rewrite.postgres_zones import postgres_zones
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.rename_ctes import rename_ctes
 from policyengine.rewrite.resolve import TableResolver
@@ -51,7 +52,8 @@ class Rule:
 
 
 #: what :func:`rewrite` gives every rule that names it
-INPUTS = ("sql", "read", "write", "policy_set", "subject", "environment", "resolver", "nonce", "udf_prefix")
+INPUTS = ("sql", "read", "write", "policy_set", "subject", "environment", "resolver", "nonce", "udf_prefix",
+          "time_zone")
 
 RULES: tuple[Rule, ...] = (
     Rule("gate", gate, gives="scanned"),
@@ -59,6 +61,7 @@ RULES: tuple[Rule, ...] = (
     # transpile first, then protect: a statement read as PostgreSQL keeps PostgreSQL's meaning on DuckDB
     # (named before, so that names are the reader's; the stages after it are unchanged)
     Rule("postgres_semantics", postgres_semantics),
+    Rule("postgres_zones", postgres_zones),
     Rule("normalize", normalize),
     Rule("classify", classify, gives="classified"),
     Rule("rename_ctes", rename_ctes),
@@ -103,16 +106,18 @@ class Rewritten:
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,
             read: str = "duckdb", write: str = "duckdb", resolver: TableResolver | None = None,
-            nonce: str | None = None, udf_prefix: str | None = None) -> Rewritten:
+            nonce: str | None = None, udf_prefix: str | None = None, time_zone: str = "UTC") -> Rewritten:
     """Rewrite one query for ``subject`` in ``environment``; raises :class:`Refused` with a reason.
 
     ``udf_prefix`` (e.g. ``ANALYTICS.REVIEWS``; ``""`` for unqualified): keyed protections call the
     warehouse's secure UDFs of that schema instead of the session-variable form DuckDB uses.
+    ``time_zone`` (an IANA name): the front door session's TimeZone, in which PostgreSQL's local dates
+    and times are computed (:mod:`policyengine.rewrite.postgres_zones`).
     """
     values: dict[str, Any] = {
         "sql": sql, "read": read, "write": write, "policy_set": policy_set, "subject": subject,
         "environment": environment, "resolver": resolver or TableResolver(policy_set),
-        "nonce": nonce or secrets.token_hex(6), "udf_prefix": udf_prefix,
+        "nonce": nonce or secrets.token_hex(6), "udf_prefix": udf_prefix, "time_zone": time_zone,
     }
     tree = parse_statement(sql, read)
     try:

@@ -79,7 +79,10 @@ def wrap(tree: exp.Expression, scanned: Scanned, classified: Classified, policy_
         contract = resolver.resolve(parts)
         written = ".".join(parts)
         if contract is None:
-            raise Refused(f"unknown table '{written}': no contract describes it (or the name is ambiguous)")
+            # PostgreSQL's "relation does not exist" (42P01) at the front door: the same answer for a
+            # table that is not there and one no contract describes, so neither is told from the other
+            raise Refused(f"unknown table '{written}': no contract describes it (or the name is ambiguous)",
+                          kind="missing")
         for arg in REFUSED_ARGS:
             if table.args.get(arg):
                 raise Refused(f"{REFUSED_ARGS[arg]} on table '{written}' is not allowed", kind="unsupported")

@@ -524,7 +524,8 @@ class Session:
             feed = await self.server.run(_opened, self.server.engine.query_for, self.subject, sql,
                                          read=READ_DIALECT, parameters=parameters or None,
                                          on_start=self._running, audit_context=self._audit_context(),
-                                         arrow=arrow_rows.supports_types if text_rows else None)
+                                         arrow=arrow_rows.supports_types if text_rows else None,
+                                         time_zone=self.settings.zone)
             notices = feed.result.notices
             if notices:
                 # e.g. a row filter reads a principal attribute this user lacks: no rows, and why
@@ -658,7 +659,8 @@ class Session:
         masking details a principal need not see). The cost line keeps BI tools' parsers content."""
         self._refresh_subject()
         try:
-            rewritten = self.server.engine.rewrite_for(self.subject, statement.query, read=READ_DIALECT)
+            rewritten = self.server.engine.rewrite_for(self.subject, statement.query, read=READ_DIALECT,
+                                                       time_zone=self.settings.zone)
         except Refused as refusal:
             raise _refused(refusal) from None
         lines = ["Policy Scan  (cost=0.00..0.00 rows=0 width=0)"]

@@ -38,7 +38,7 @@ FEWER = {
     "pgjdbc-15": "columns of catalog relations", "pgjdbc-19": "foreign keys", "pgjdbc-23": "types",
     "pgjdbc-24": "types", "psqlodbc-14": "catalog relations' columns", "superset-0": "databases",
     "sqlalchemy-23": "operator classes", "pgjdbc-12": "catalog relations", "pgcli-3": "catalog relations",
-    "pgcli-4": "catalog relations", "psqlodbc-9": "columns of catalog relations",
+    "pgcli-4": "catalog relations", "psqlodbc-9": "columns of catalog relations", "pgcli-8": "system functions",
 }
 #: catalog statements whose values differ from PostgreSQL's on purpose (names and success still compared)
 DIFFERENT = {
@@ -50,9 +50,6 @@ DIFFERENT = {
 #: statements that fail outside the catalog (in the parser the session uses, the session's own statements):
 #: issue #17 is open on them; strict, so each one fixed fails here until it is taken off this list
 ELSEWHERE = {
-    "metabase-8": "sqlglot's PostgreSQL parser rejects reserved words as column aliases (as select, as table)",
-    "pgcli-8": "sqlglot's PostgreSQL parser rejects an array cast (proargtypes::regtype[])",
-    "npgsql-5": "session.py refuses SET SESSION AUTHORIZATION DEFAULT, the first statement of Npgsql's reset",
     "pgjdbc-29": "reads the corpus database's column customers.mood, which this test's shop database does not have "
                  "(PostgreSQL fails alike, 42703)",
 }
@@ -619,3 +616,31 @@ def test_pgjdbc_metadata_as_from_postgresql(shop, postgresql, tmp_path):
         [line.replace("bench", "policyengine") for line in theirs if not line.startswith("schemas")]
     assert [line for line in ours if line.startswith("schemas")] == \
         [line for line in theirs if line.startswith("schemas") and "pg_toast" not in line]
+
+
+RESETS = ["SET SESSION AUTHORIZATION DEFAULT", "RESET SESSION AUTHORIZATION", "SET ROLE NONE", "RESET ROLE",
+          "SET SESSION ROLE NONE", "RESET ALL", "CLOSE ALL", "UNLISTEN *", "SELECT pg_advisory_unlock_all()",
+          "DISCARD SEQUENCES", "DISCARD TEMP", "DISCARD TEMPORARY", "DISCARD PLANS", "DISCARD ALL",
+          "SET SESSION AUTHORIZATION policyengine", "SET SESSION AUTHORIZATION 'policyengine'", "SET ROLE policyengine",
+          "BEGIN", "DISCARD ALL", "ROLLBACK", "SELECT current_user, session_user"]
+
+
+def test_connection_resets_as_postgresql(shop, postgresql):
+    """What pools send to reset a connection (Npgsql's reset, DISCARD ALL) answers as in PostgreSQL: each
+    statement's command tag, or its SQLSTATE; changing the session's user stays refused (42501)."""
+    from psycopg import pq
+
+    def answers(port: int) -> list[tuple[str, str, list[Any]]]:
+        found = []
+        with _connect(port) as conn:
+            conn.execute("SET application_name = 'reset'")
+            for text in RESETS:
+                result = conn.pgconn.exec_(text.encode())
+                state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+                rows = [bytes(result.get_value(r, c) or b"").decode() for r in range(result.ntuples)
+                        for c in range(result.nfields)]
+                found.append((text, state or (result.command_status or b"").decode(), rows))
+            found.append(("application_name", conn.execute("SHOW application_name").fetchone()[0], []))
+        return found
+
+    assert answers(shop.port) == answers(postgresql.port)

@@ -160,6 +160,66 @@ def repair_typed_literal_casts(root: exp.Expression, sql: str) -> exp.Expression
     return root
 
 
+#: tokens after which a word that followed ``AS`` can only have been a column label (PostgreSQL's ColLabel)
+_LABEL_ENDS = frozenset({
+    TokenType.COMMA, TokenType.R_PAREN, TokenType.SEMICOLON, TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY,
+    TokenType.ORDER_BY, TokenType.HAVING, TokenType.LIMIT, TokenType.OFFSET, TokenType.FETCH, TokenType.UNION,
+    TokenType.EXCEPT, TokenType.INTERSECT, TokenType.WINDOW, TokenType.INTO,
+})
+#: word tokens sqlglot already reads as a name after AS
+_NAME_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING})
+
+
+def _postgres_spellings(sql: str) -> str:
+    """The same statement, in the spellings sqlglot's PostgreSQL reader accepts for two things
+    PostgreSQL's grammar allows and that reader rejects:
+
+    - any keyword as a column label after ``AS`` (``... AS select``, ``AS not``: PostgreSQL's
+      ColLabel) is written as the quoted name PostgreSQL makes of it, lower case (``AS "select"``);
+    - an array of an OID alias type (``x::regtype[]``, ``CAST(x AS oid[])``) names the type with its
+      schema (``pg_catalog.regtype[]``), which PostgreSQL reads as the same type.
+
+    Only those tokens change (never a string, quoted name or comment). The text is unchanged when
+    neither occurs or it cannot be tokenized."""
+    try:
+        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    except Exception:  # noqa: BLE001 - the parse reports what cannot be read
+        return sql
+    edits: list[tuple[int, int, str]] = []
+    for i, token in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        after = tokens[i + 2] if i + 2 < len(tokens) else None
+        if token.token_type is TokenType.ALIAS and following is not None \
+                and following.token_type not in _NAME_TOKENS and following.text.isidentifier() \
+                and (after is None or after.token_type in _LABEL_ENDS) \
+                and sql[following.start:following.end + 1] == following.text:
+            edits.append((following.start, following.end + 1, f'"{following.text.lower()}"'))
+        elif token.token_type is TokenType.OBJECT_IDENTIFIER and following is not None and after is not None \
+                and following.token_type is TokenType.L_BRACKET and after.token_type is TokenType.R_BRACKET \
+                and sql[token.start:token.end + 1] == token.text:
+            edits.append((token.start, token.end + 1, f"pg_catalog.{token.text}"))
+    for start, end, text in reversed(edits):
+        sql = sql[:start] + text + sql[end:]
+    return sql
+
+
+def read_postgres(sql: str) -> list[exp.Expression | None]:
+    """``sqlglot.parse(sql, read="postgres")``, and where that fails on what PostgreSQL's grammar
+    accepts (keywords as column labels, arrays of OID alias types), the statement in the spellings
+    sqlglot reads (:func:`_postgres_spellings`). The first reading's error is raised if neither reads."""
+    try:
+        return sqlglot.parse(sql, read="postgres")
+    except ParseError:
+        respelled = _postgres_spellings(sql)
+        if respelled == sql:
+            raise
+        try:
+            return sqlglot.parse(respelled, read="postgres")
+        except ParseError:
+            pass
+        raise
+
+
 def parse_statement(sql: str, dialect: str) -> exp.Expression:
     """The one query in ``sql``, parsed; :class:`Refused` for anything else."""
     if len(sql) > MAX_SQL_LENGTH:
@@ -169,7 +229,8 @@ def parse_statement(sql: str, dialect: str) -> exp.Expression:
     if "?::" in sql and dialect in PLACEHOLDER_DIALECTS:
         sql = _separate_placeholder_casts(sql, dialect)
     try:
-        trees = [tree for tree in sqlglot.parse(sql, read=dialect) if tree is not None]
+        parsed = read_postgres(sql) if dialect == "postgres" else sqlglot.parse(sql, read=dialect)
+        trees = [tree for tree in parsed if tree is not None]
     except ParseError as error:
         first = error.errors[0] if error.errors else {}
         where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""

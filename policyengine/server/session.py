@@ -19,12 +19,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
 from policyengine.backends.errors import QueryFailed
 from policyengine.decision import Subject, subject_for
 from policyengine.rewrite import Refused
+from policyengine.rewrite.statement import read_postgres
 from policyengine.server import arrow_rows, binary
 from policyengine.server import extended as ext
 from policyengine.server import messages as m
@@ -38,7 +38,7 @@ from policyengine.server.users import ITERATIONS
 
 READ_DIALECT = "postgres"
 REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000", "missing": "42P01",
-                    "invalid": "22023"}
+                    "invalid": "22023", "position": "42P10"}
 FLUSH_BYTES = 1 << 18
 TLS_HANDSHAKE_SECONDS = 10.0
 #: from connect to ReadyForQuery, as PostgreSQL's authentication_timeout: a silent client is dropped
@@ -124,7 +124,7 @@ _RECOGNIZED = _TextCache(entries=2048, budget=8 << 20, longest=16 << 10)
 
 def _parse_catalog(sql: str) -> exp.Expression | None:
     try:
-        trees = [t for t in sqlglot.parse(sql, read=READ_DIALECT) if t is not None]
+        trees = [t for t in read_postgres(sql) if t is not None]
     except Exception:  # noqa: BLE001 - not ours to judge: the engine refuses it with its reason
         return None
     return trees[0] if len(trees) == 1 and is_catalog_statement(trees[0]) else None
@@ -606,6 +606,14 @@ class Session:
         if isinstance(statement, u.Empty):
             return None, m.empty_query()
         if isinstance(statement, u.NoOp):
+            if statement.tag == "DISCARD ALL":  # PostgreSQL's CLOSE ALL; RESET ALL; DEALLOCATE ALL in one
+                if self.in_transaction:
+                    raise StatementError("25001", "DISCARD ALL cannot run inside a transaction block")
+                for name in list(self.cursors):
+                    self._close_cursor(name)
+                self.prepared.clear()
+                return None, m.command_complete(statement.tag) + b"".join(
+                    m.parameter_status(k, v) for k, v in self.settings.reset_all())
             if statement.tag.startswith("DEALLOCATE") and statement.tag.endswith("ALL"):
                 self.prepared.clear()
             return None, m.command_complete(statement.tag)
@@ -618,7 +626,7 @@ class Session:
                 if name not in self.cursors:
                     raise StatementError("34000", f'cursor "{name}" does not exist')
                 self._close_cursor(name)
-            return None, m.command_complete("CLOSE CURSOR")
+            return None, m.command_complete("CLOSE CURSOR" if statement.name else "CLOSE CURSOR ALL")
         if isinstance(statement, u.Copy):
             return None, await self._copy(statement, parameters)
         if isinstance(statement, u.Explain):

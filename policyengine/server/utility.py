@@ -139,10 +139,14 @@ def recognize(statement: str) -> Utility | None:
         return _set(text)
     if first == "RESET":
         name = text[5:].strip()
+        if re.fullmatch(r"ROLE|SESSION\s+AUTHORIZATION", name, re.I):
+            return NoOp("RESET")  # back to the principal that logged in, which the session never leaves
         return SetStatement(None if name.upper() == "ALL" else unquote(name), None, "RESET")
     if first == "SHOW":
         return _show(text[4:].strip())
-    if first in ("DISCARD", "DEALLOCATE", "UNLISTEN", "CHECKPOINT", "LOAD") and first != "LOAD":
+    if first == "DISCARD":
+        return _discard(text)
+    if first in ("DEALLOCATE", "UNLISTEN", "CHECKPOINT"):
         return NoOp(first if first != "DEALLOCATE" else "DEALLOCATE" + (" ALL" if second == "ALL" else ""))
     if first == "DECLARE":
         return _declare(text)
@@ -185,6 +189,10 @@ def _set(text: str) -> SetStatement:
     upper = body.upper()
     if upper.startswith("CHARACTERISTICS") or upper.startswith("TRANSACTION"):
         return SetStatement(None, None)
+    if re.fullmatch(r"ROLE\s+NONE|(?:SESSION\s+)?AUTHORIZATION\s+DEFAULT", body, re.I):
+        # PostgreSQL's way back to the principal that logged in (Npgsql's connection reset starts with it):
+        # the session never leaves that principal, so there is nothing to change
+        return SetStatement(None, None)
     if upper.startswith(("ROLE", "AUTHORIZATION", "SESSION AUTHORIZATION")):
         raise Refused("the principal of a session is the one that logged in; SET ROLE and SET SESSION "
                       "AUTHORIZATION are not available", kind="policy")
@@ -203,6 +211,17 @@ def _set(text: str) -> SetStatement:
         raise Refused("could not read the SET statement", kind="syntax")
     values = [_value(v) for v in re.split(r",(?=(?:[^']*'[^']*')*[^']*$)", match.group(2))]
     return SetStatement(unquote(match.group(1)), ", ".join(values) if values != ["DEFAULT"] else None)
+
+
+def _discard(text: str) -> NoOp:
+    """DISCARD ALL | PLANS | SEQUENCES | TEMP[ORARY], tagged as PostgreSQL tags it. The session keeps no
+    plans, sequence values or temporary tables; what else DISCARD ALL resets is the session's to do."""
+    match = re.fullmatch(r"DISCARD\s+(ALL|PLANS|SEQUENCES|TEMP|TEMPORARY)", text, re.I)
+    if not match:
+        words = text.split()
+        raise Refused(f'syntax error at or near "{words[1] if len(words) > 1 else "DISCARD"}"', kind="syntax")
+    what = match.group(1).upper()
+    return NoOp(f"DISCARD {'TEMP' if what == 'TEMPORARY' else what}")
 
 
 def _declare(text: str) -> Declare:

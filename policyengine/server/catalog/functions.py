@@ -101,6 +101,11 @@ MACROS: tuple[str, ...] = (
     "CAST(o AS VARCHAR))",
     f"CREATE MACRO {S}.regnamespace_name(o) AS coalesce((SELECT pe_name FROM {S}.pe_namespaces WHERE pe_oid = o), "
     "CAST(o AS VARCHAR))",
+    # ::regtype[] (and regclass[], regnamespace[]) of an OID list: the names, in order, as PostgreSQL prints them
+    *(f"CREATE MACRO {S}.{kind}_names(l) AS CASE WHEN l IS NULL THEN NULL ELSE coalesce((SELECT "
+      f"list({S}.{kind}_name(pe_e.pe_o) ORDER BY pe_e.pe_i) FROM (SELECT unnest(l) AS pe_o, "
+      "generate_subscripts(l, 1) AS pe_i) pe_e), CAST([] AS VARCHAR[])) END"
+      for kind in ("regtype", "regclass", "regnamespace")),
     # arrays, with PostgreSQL's 1-based bounds and NULL for an empty array
     f"CREATE MACRO {S}.array_upper(a, d) AS CASE WHEN len(a) = 0 THEN NULL ELSE len(a) END",
     f"CREATE MACRO {S}.array_lower(a, d) AS CASE WHEN len(a) = 0 THEN NULL ELSE 1 END",
@@ -132,6 +137,9 @@ MACROS: tuple[str, ...] = (
     f"CREATE MACRO {S}.pg_stat_get_blocks_fetched(o) AS CAST(0 AS BIGINT)",
     f"CREATE MACRO {S}.pg_indexes_size(o) AS CAST(0 AS BIGINT)",
     f"CREATE MACRO {S}.pg_size_pretty(n) AS CAST(n AS VARCHAR) || ' bytes'",
+    # the session can take no advisory lock, so it has none to release (Npgsql's connection reset calls it);
+    # void's text is empty
+    f"CREATE MACRO {S}.pg_advisory_unlock_all() AS ''",
     f"CREATE MACRO {S}.pg_cancel_backend(p) AS false",
     f"CREATE MACRO {S}.pg_terminate_backend(p) AS false, (p, t) AS false",
 )

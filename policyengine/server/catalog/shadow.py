@@ -92,8 +92,8 @@ TABLES: dict[str, str] = {
         "colliculocale VARCHAR, collversion VARCHAR"),
     "pg_proc": (
         "oid BIGINT, proname VARCHAR, pronamespace BIGINT, proowner BIGINT, prolang BIGINT, prokind VARCHAR, "
-        "proretset BOOLEAN, pronargs SMALLINT, prorettype BIGINT, proargtypes BIGINT[], proargnames VARCHAR[], "
-        "prosrc VARCHAR"),
+        "proretset BOOLEAN, pronargs SMALLINT, prorettype BIGINT, proargtypes BIGINT[], proallargtypes BIGINT[], "
+        "proargmodes VARCHAR[], proargnames VARCHAR[], proargdefaults VARCHAR, prosrc VARCHAR"),
     "pg_roles": (
         "oid BIGINT, rolname VARCHAR, rolsuper BOOLEAN, rolinherit BOOLEAN, rolcreaterole BOOLEAN, "
         "rolcreatedb BOOLEAN, rolcanlogin BOOLEAN, rolreplication BOOLEAN, rolconnlimit INTEGER, "

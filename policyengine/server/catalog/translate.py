@@ -321,6 +321,10 @@ def _casts(tree: exp.Expression, session: SessionValues) -> exp.Expression:
                         other.replace(_shadow_call(lookup, other.copy()))
                 return exp.Cast(this=value, to=exp.DataType.build("BIGINT"))  # already an OID
             return exp.Dot(this=exp.to_identifier(SHADOW), expression=exp.Anonymous(this=lookup, expressions=[value]))
+        element = _type_name(to.expressions[0]) if isinstance(to, exp.DataType) \
+            and to.this == exp.DataType.Type.ARRAY and to.expressions else None
+        if element in _NAMED_LOOKUPS and not _is_string(value):  # proargtypes::regtype[]: the types' names
+            return _shadow_call(_NAMED_LOOKUPS[element][1] + "s", value)
         if name == "regproc" and isinstance(value, exp.Literal) and value.is_string:
             return exp.Literal.string(value.name.split(".")[-1])
         is_array = isinstance(to, exp.DataType) and to.this == exp.DataType.Type.ARRAY

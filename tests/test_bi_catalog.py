@@ -42,7 +42,6 @@ FEWER = {
 DIFFERENT = {
     "metabase-11": "PostgreSQL's information_schema hides keys from a principal with only SELECT; the front door "
                    "shows the primary key it enforces (Metabase marks the key column)",
-    "psqlodbc-11": "int2vector columns (indkey, indoption) come as arrays ({1}), not PostgreSQL's '1'",
 }
 
 #: statements that fail outside the catalog (in the parser the session uses, the session's own statements):

@@ -479,6 +479,26 @@ def _zero_based(tree: exp.Expression, session: SessionValues) -> exp.Expression:
     return _bottom_up(tree, shift)
 
 
+def _vectors_shown(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """An int2vector or oidvector column among a statement's results (``indkey``, ``indoption``, ``proargtypes``)
+    is shown as PostgreSQL prints it, the numbers separated by spaces (``1 2``), not as a list (``{1,2}``):
+    psqlODBC's SQLStatistics splits that text (a list crashed it)."""
+    def shown(query: exp.Expression) -> None:
+        if isinstance(query, exp.SetOperation):
+            shown(query.left)
+            shown(query.right)
+        elif isinstance(query, exp.Subquery):
+            shown(query.this)
+        elif isinstance(query, exp.Select):
+            for item in query.expressions:
+                column = item.this if isinstance(item, exp.Alias) else item
+                if isinstance(column, exp.Column) and column.name.lower() in ZERO_BASED_COLUMNS:
+                    column.replace(exp.Anonymous(this="array_to_string",
+                                                 expressions=[column.copy(), exp.Literal.string(" ")]))
+    shown(tree)
+    return tree
+
+
 #: PostgreSQL functions DuckDB has under another name
 _RENAMES = {"json_build_object": "json_object", "jsonb_build_object": "json_object"}
 
@@ -499,7 +519,7 @@ def _macros(tree: exp.Expression, session: SessionValues) -> exp.Expression:
 
 RULES: tuple[Callable[[exp.Expression, SessionValues], exp.Expression], ...] = (
     _gate, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc, _any_arrays, _zero_based,
-    _tables, _macros,
+    _vectors_shown, _tables, _macros,
 )
 
 

@@ -124,6 +124,18 @@ SAME: list[str] = [
     f'round(extract(day from "CreatedAt"), 3), '
     f'date \'2022-12-31\' - NULLIF(date \'2020-01-01\', date \'2020-01-01\') FROM reviews {ORDERED}',
     f'SELECT round(round("Rating" * 1.5), 2), trunc("Rating"::numeric, 1), round("Rating", -1) FROM reviews {ORDERED}',
+    # seed 17: LIKE's default escape is backslash; a constant ORDER BY key in an aggregate orders nothing;
+    # -(-2147483648) is the int8 constant; sign() and mod() of numerics keep PostgreSQL's types and scales
+    r"SELECT 'a%b_c' LIKE '%\%%', 'a_' LIKE 'a\_', 'ab' LIKE 'a\_', 'A%' ILIKE 'a\%', 'ab' NOT LIKE 'a\%', "
+    r"'a%' LIKE 'a%' ESCAPE '', 'a\b' LIKE 'a\\b'",
+    "SELECT string_agg(x, ',' ORDER BY 'k'), array_agg(x ORDER BY NULL, x DESC) FROM (VALUES ('a'), ('b')) AS v(x)",
+    "SELECT -(-2147483648), sum(-(-2147483648)), sign(sign(1.5)), trunc(mod(sign(0.001), 7), 2), "
+    "mod(sign(0.001), 3.0), mod(extract(week from timestamp '1999-01-01'), 0.5), mod(7.25, 2)",
+    # the C locale: case mapping of ASCII letters only, and the settings that say so
+    "SELECT upper('ÄÖü straße'), lower('ÄÖü StraßE'), initcap('ÄÖü straße'), initcap('hello wORLD-foo_bar x1y 1ab')",
+    f'SELECT upper(lower("ReviewID")), initcap("ReviewID") FROM reviews {ORDERED}',
+    "SELECT current_setting('lc_collate'), current_setting('lc_ctype')",
+    "SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()",
 ]
 
 #: statements PostgreSQL rejects, with its SQLSTATE: the front door rejects them with the same one
@@ -139,6 +151,8 @@ ERRORS: list[tuple[str, str]] = [
     ("SELECT DATE '2000-02-29' + (-2147483648)", "22008"),  # date out of range (DuckDB's dates reach further)
     ("SELECT make_date(2020, 13, 1)", "22008"),
     ("SELECT substr('abc', 1, -1)", "22011"),  # negative substring length not allowed
+    ('SELECT "Rating" * 4, 13 AS g, count(*) FROM reviews GROUP BY 1, 13', "42P10"),  # position not in select list
+    ("SELECT 1 FROM reviews ORDER BY 2", "42P10"),
 ]
 
 REFUSED: list[str] = [
@@ -169,6 +183,8 @@ REFUSED: list[str] = [
     "SELECT avg(interval '1 day')",  # fractions of months carried into days of 30
     "SELECT to_char(interval '1 hour', 'HH24')",  # DuckDB's strftime takes no interval
     "SELECT substring('abc' from '(a)\\1')",  # a back reference
+    r"SELECT 'x' LIKE 'a\'",  # false there; 22025 only when matching reaches the lone escape
+    "SELECT 'a' LIKE ANY (ARRAY['a%'])",  # sqlglot drops the ANY
 ]
 
 

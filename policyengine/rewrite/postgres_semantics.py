@@ -32,6 +32,7 @@ from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType
 
 from policyengine.model import Column
+from policyengine.rewrite.postgres_case import ascii_case
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 
@@ -132,10 +133,14 @@ class Context:
         """The PostgreSQL type of an expression where the statement and the contracts tell it, else None."""
         if node is None:
             return None
-        if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
-            return "int4" if int(node.this.this) <= 2**31 else "int8" if int(node.this.this) <= 2**63 else "numeric"
+        value = signed_constant(node)
+        if value is not None:
+            return "int4" if -2**31 <= value < 2**31 else "int8" if -2**63 <= value < 2**63 else "numeric"
         if isinstance(node, (exp.Paren, exp.Neg, exp.Alias)):
             return self.type_of(node.this)
+        if isinstance(node, exp.Sign):  # sign(numeric) is a numeric; of an integer or a float a float8
+            inner = self.type_of(node.this)
+            return "numeric" if inner == "numeric" else "float8" if inner in (*_INT, *_FLOAT) else None
         if isinstance(node, (exp.Floor, exp.Ceil, exp.Round, exp.Trunc)):
             inner = self.type_of(node.this)
             return "float8" if inner in _FLOAT else "numeric" if inner in (*_INT, "numeric") else None
@@ -201,6 +206,20 @@ class Context:
         if isinstance(node, (exp.CurrentDate,)):
             return "date"
         return None
+
+
+def signed_constant(node: exp.Expression) -> int | None:
+    """The value of an integer constant with its signs, as PostgreSQL's grammar folds them (doNegate:
+    a minus before a constant, through parentheses, negates the constant itself, so ``-(-2147483648)``
+    is the int8 constant 2147483648, typed by its value); None for anything else. A bare literal
+    without a sign is not one (its type is the literal's)."""
+    signs = 0
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        signs += isinstance(node, exp.Neg)
+        node = node.this
+    if not signs or not (isinstance(node, exp.Literal) and node.is_int):
+        return None
+    return int(node.this) * (-1) ** signs
 
 
 def _contract_type(sql: str) -> str | None:
@@ -380,6 +399,23 @@ def signs(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+def numeric_modulo(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``mod()`` and ``%`` of a numeric are a numeric of the larger scale of the two in PostgreSQL
+    (``mod(1, 3.0)`` is 1.0); DuckDB brings both to one scale within 38 digits, and where that does
+    not fit (a DECIMAL(38, 0) and a 3.0) computes a double instead. Operands of different scales are
+    cast to DECIMAL(38, the larger scale) first."""
+    for node in list(tree.find_all(exp.Mod)):
+        kinds = (context.type_of(node.this), context.type_of(node.expression))
+        if "numeric" not in kinds or not set(kinds) <= {*_INT, "numeric"}:
+            continue
+        scales = (_value_scale(node.this, context), _value_scale(node.expression, context))
+        if None in scales or scales[0] == scales[1]:
+            continue
+        for operand in (node.this, node.expression):
+            _cast_in_place(operand, f"DECIMAL({MAX_PRECISION}, {max(scales)})")  # type: ignore[type-var]
+    return tree
+
+
 #: fields whose PostgreSQL extract() is a whole number, as DuckDB's (the rest have fractions or zones)
 _WHOLE_FIELDS = frozenset({"year", "month", "day", "hour", "minute", "quarter", "dow", "doy", "isodow", "isoyear",
                            "week", "decade", "century", "millennium"})
@@ -518,6 +554,8 @@ def _value_scale(node: exp.Expression, context: Context) -> int | None:
             return None
         return left + right if isinstance(node, exp.Mul) else max(left, right)
     if isinstance(node, (exp.Floor, exp.Ceil)) and not node.args.get("decimals"):
+        return 0
+    if isinstance(node, (exp.Sign, exp.Extract)) and kind == "numeric":  # sign() and extract() are whole
         return 0
     if isinstance(node, (exp.Round, exp.Trunc)):
         decimals = node.args.get("decimals")
@@ -689,10 +727,21 @@ def output_texts(tree: exp.Expression, context: Context) -> exp.Expression:
 
 def negative_literals(tree: exp.Expression, context: Context) -> exp.Expression:
     """``-2147483648`` is an int4 in PostgreSQL (its grammar folds the minus into the constant);
-    DuckDB reads 2147483648 as a BIGINT and negates it: cast to INT."""
+    DuckDB reads 2147483648 as a BIGINT and negates it: cast to INT. A minus before a signed constant
+    negates the constant too (``-(-2147483648)`` is the int8 2147483648, where DuckDB would negate an
+    INT and overflow): such a constant becomes its value, of the type its value gives it."""
     for node in list(tree.find_all(exp.Neg)):
-        if isinstance(node.this, exp.Literal) and node.this.is_int and int(node.this.this) == 2**31:
-            _cast_in_place(node, "INT")
+        value = signed_constant(node)
+        up = node.parent
+        while isinstance(up, exp.Paren):
+            up = up.parent
+        if value is None or isinstance(up, exp.Neg):
+            continue  # not a constant, or the inner part of one
+        nested = isinstance(node.this, (exp.Paren, exp.Neg))
+        kind = context.type_of(node)
+        if kind in ("int4", "int8") and (nested or value == -2**31):
+            node.replace(exp.Cast(this=exp.Literal.number(value),
+                                  to=exp.DataType.build("INT" if kind == "int4" else "BIGINT")))
     return tree
 
 
@@ -1140,6 +1189,95 @@ def constant_sort_keys(tree: exp.Expression, context: Context) -> exp.Expression
     return tree
 
 
+def _position(node: exp.Expression) -> int | None:
+    """The integer constant (with its sign) PostgreSQL reads as a select-list position, or None."""
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    return signed_constant(node)
+
+
+def sort_positions(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``GROUP BY 13`` and ``ORDER BY 4`` name a column of the select list by its position; one that is
+    not there is PostgreSQL's error 42P10 ("position 13 is not in select list"), a binder error in
+    DuckDB. Refused with PostgreSQL's code where the list has no star (whose width the rewrite would
+    have to count)."""
+    for select in tree.find_all(exp.Select, exp.SetOperation):
+        leaf = _leaf_selects(select)[0] if isinstance(select, exp.SetOperation) and _leaf_selects(select) \
+            else select
+        if not isinstance(leaf, exp.Select) or any(isinstance(p, exp.Star) or isinstance(p, exp.Column)
+                                                   and isinstance(p.this, exp.Star) for p in leaf.expressions):
+            continue
+        width = len(leaf.expressions)
+        order = select.args.get("order")
+        group = select.args.get("group") if isinstance(select, exp.Select) else None
+        for clause, keys in (("ORDER BY", [o.this for o in order.expressions if isinstance(o, exp.Ordered)]
+                              if isinstance(order, exp.Order) else []),
+                             ("GROUP BY", list(group.expressions) if isinstance(group, exp.Group) else [])):
+            for key in keys:
+                position = _position(key)
+                if position is not None and not 1 <= position <= width:
+                    raise Refused(f"{clause} position {position} is not in select list", kind="position")
+    return tree
+
+
+def aggregate_constant_orders(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``string_agg(x, ',' ORDER BY 'a')``: a constant sort key inside an aggregate orders nothing in
+    PostgreSQL (SQL:1999 takes any expression there); DuckDB's binder rejects a non-integer constant
+    ("ORDER BY non-integer literal has no effect"). Constant keys are dropped, and an ORDER BY left with
+    none is removed."""
+    for order in list(tree.find_all(exp.Order)):
+        if isinstance(order.parent, (exp.Select, exp.SetOperation, exp.Subquery, exp.Window)) \
+                or order.arg_key != "this" or order.this is None:
+            continue
+        kept = [o for o in order.expressions if not (isinstance(o, exp.Ordered) and (
+            _bare_constant(o.this) or _position(o.this) is not None))]
+        if len(kept) == len(order.expressions):
+            continue
+        if kept:
+            order.set("expressions", kept)
+        else:
+            order.replace(order.this)
+    return tree
+
+
+def like_escapes(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``LIKE`` and ``ILIKE`` (and their NOT forms) take backslash as the escape character in
+    PostgreSQL when no ESCAPE is written (``'a%b' LIKE '%\\%%'`` is true); DuckDB's have none: ESCAPE
+    '\\' is added. A constant pattern ending with its escape character alone is PostgreSQL's error
+    22025 only when matching gets that far (DuckDB fails at once): refused. ``LIKE ANY (array)`` is
+    refused (sqlglot drops the ANY)."""
+    for node in list(tree.find_all(exp.Like, exp.ILike)):
+        word = "ILIKE" if isinstance(node, exp.ILike) else "LIKE"
+        if isinstance(node.expression, (exp.Any, exp.All)):
+            raise unsupported(f"{word} ANY or ALL ({_text(node)})", "write one LIKE per pattern, joined by OR")
+        written = isinstance(node.parent, exp.Escape) and node.arg_key == "this"
+        escape: str | None = "\\"
+        if written:
+            given = node.parent.expression
+            escape = str(given.this) if isinstance(given, exp.Literal) and given.is_string else None
+        pattern = node.expression
+        if escape and len(escape) == 1 and isinstance(pattern, exp.Literal) and pattern.is_string \
+                and _ends_with_escape(str(pattern.this), escape):
+            raise unsupported(f"a {word} pattern ending with its escape character ({_text(pattern)})",
+                              "PostgreSQL fails (22025) only when matching reaches it")
+        if not written:
+            holder = exp.Escape(expression=exp.Literal.string("\\"))
+            node.replace(holder)
+            holder.set("this", node)
+    return tree
+
+
+def _ends_with_escape(pattern: str, escape: str) -> bool:
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == escape:
+            if i + 1 == len(pattern):
+                return True
+            i += 1
+        i += 1
+    return False
+
+
 def left_shifts(tree: exp.Expression, context: Context) -> exp.Expression:
     """``a << n`` of an int4 or int8 is C's shift in PostgreSQL: the count taken modulo the width, the
     bits shifted out dropped (``-1 << 2`` is -4, ``1 << 31`` is -2147483648); DuckDB refuses negative
@@ -1271,13 +1409,16 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
 
 
 #: the rules, in order: names first (the types below read the contracts of the tables they name)
+
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding,
     numeric_round_scales, signs,
-    extracts, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings, similar_to, output_texts,
-    negative_literals, octet_lengths, array_literals, constant_sort_keys, interval_aggregates, integer_sums,
+    extracts, numeric_modulo, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings,
+    similar_to, output_texts,
+    negative_literals, octet_lengths, array_literals, constant_sort_keys, sort_positions, aggregate_constant_orders,
+    like_escapes, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
-    null_arrays, regex_replacements,
+    null_arrays, regex_replacements, ascii_case,
 )
 
 

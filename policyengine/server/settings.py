@@ -25,11 +25,14 @@ OTHERS = {
     "max_identifier_length": "63", "bytea_output": "hex", "lc_messages": "C", "lc_monetary": "C",
     "lc_numeric": "C", "lc_time": "C", "session_authorization": "", "default_transaction_isolation": "read committed",
     "max_index_keys": "32", "server_version_num": "150000", "idle_in_transaction_session_timeout": "0",
+    # the database's collation and character classes: C, as DuckDB sorts text (by its bytes) and as the
+    # front door maps case (ASCII letters only: policyengine/rewrite/postgres_case.py)
+    "lc_collate": "C", "lc_ctype": "C",
 }
 #: parameters a client may not change: the wire format and the identity depend on them
 FIXED = {"server_version", "server_encoding", "integer_datetimes", "is_superuser", "session_authorization",
          "standard_conforming_strings", "server_version_num", "max_index_keys", "max_identifier_length",
-         "in_hot_standby", "transaction_read_only", "default_transaction_read_only"}
+         "in_hot_standby", "transaction_read_only", "default_transaction_read_only", "lc_collate", "lc_ctype"}
 #: values a client may set these to (anything else changes what the bytes on the wire mean)
 ALLOWED = {"client_encoding": {"utf8", "utf-8", "unicode"}, "bytea_output": {"hex"},
            "intervalstyle": {"postgres"}}

@@ -35,6 +35,7 @@ from policyengine.rewrite.classify import Classified, classify
 from policyengine.rewrite.gate import Scanned, gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
+from policyengine.rewrite.postgres_constants import postgres_constants
 from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.rewrite.postgres_zones import postgres_zones
 from policyengine.rewrite.rename_ctes import rename_ctes
@@ -100,6 +101,8 @@ def apply_stage(stage: str, sql: str, meta: dict[str, str], policy_set: PolicySe
         if stage == "postgres_zones":
             return _generated(postgres_zones(tree, read, sql, TableResolver(policy_set), meta.get("time_zone", "UTC")),
                               write)
+        if stage == "postgres_constants":
+            return postgres_constants(tree, read, write) or "PASSED no constants to fold"
         if stage == "normalize":
             return _generated(normalize(tree, scanned), write)
         classified = classify(tree, scanned, read)
@@ -166,17 +169,17 @@ def test_decisions_are_kept_per_policy_set_object(policy_set):
 
 
 def test_rules_are_the_stages_in_order_ending_with_the_splice():
-    assert STAGES == ("gate", "name_results", "postgres_semantics", "postgres_zones", "normalize", "classify",
-                      "rename_ctes", "wrap", "splice")
+    assert STAGES == ("gate", "name_results", "postgres_semantics", "postgres_zones", "postgres_constants",
+                      "normalize", "classify", "rename_ctes", "wrap", "splice")
     assert all(rule.run.__module__ == f"policyengine.rewrite.{rule.name}" for rule in RULES)
 
 
 def test_a_misordered_composition_is_refused_at_import():
     """A rule placed before the rule whose finding it takes, or a composition not ending with the
     splice, fails when composed rather than on some query."""
-    gate_rule, names, semantics, zones, normalize_rule, *rest = RULES
+    gate_rule, names, semantics, zones, constants, normalize_rule, *rest = RULES
     with pytest.raises(TypeError, match="normalize needs scanned"):
-        _check_order((names, normalize_rule, gate_rule, semantics, zones, *rest))
+        _check_order((names, normalize_rule, gate_rule, semantics, zones, constants, *rest))
     with pytest.raises(TypeError, match="last rule must be the splice"):
         _check_order(RULES[:-1])
     _check_order(RULES)

@@ -204,6 +204,8 @@ class DuckDBBackend:
         values = _parameters(parameters)
         key = _statement_key(rewritten.sql, values)
         try:
+            if rewritten.preflight is not None:  # PostgreSQL's planning-time errors (postgres_constants.py)
+                cursor.execute(rewritten.preflight)
             run = self._statement(cursor, rewritten, values)
             if (arrow is not None and key in self._large and hasattr(cursor, "_submit")
                     and arrow(self._result_types(cursor, key, values))):

@@ -23,6 +23,7 @@ from policyengine.rewrite.context import attribute_notices
 from policyengine.rewrite.gate import gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
+from policyengine.rewrite.postgres_constants import postgres_constants
 from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.rewrite.postgres_zones import postgres_zones
 from policyengine.rewrite.refusal import Refused
@@ -62,6 +63,7 @@ RULES: tuple[Rule, ...] = (
     # (named before, so that names are the reader's; the stages after it are unchanged)
     Rule("postgres_semantics", postgres_semantics),
     Rule("postgres_zones", postgres_zones),
+    Rule("postgres_constants", postgres_constants, gives="preflight"),
     Rule("normalize", normalize),
     Rule("classify", classify, gives="classified"),
     Rule("rename_ctes", rename_ctes),
@@ -102,6 +104,9 @@ class Rewritten:
     listed: frozenset[str] | None = None
     #: what the reader should be told (a row filter reading a principal attribute the reader lacks)
     notices: tuple[str, ...] = ()
+    #: constant expressions PostgreSQL would evaluate while planning, as one SELECT the backend runs
+    #: first so that their errors are raised even when no row reaches them (postgres_constants.py)
+    preflight: str | None = None
 
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,
@@ -133,4 +138,4 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     wrapped: Wrapped = values["wrapped"]
     decisions = wrapped.decisions
     return Rewritten(spliced.sql, write, values["nonce"], decisions, spliced.reads, spliced.row_bound,
-                     spliced.listed, notices=attribute_notices(decisions))
+                     spliced.listed, notices=attribute_notices(decisions), preflight=values["preflight"])

@@ -1,0 +1,58 @@
+"""Issue #17: the errors PostgreSQL 15 raises while planning (its constant folding), raised by the front door
+too, even when no row reaches the expression (policyengine/rewrite/postgres_constants.py); and none
+where PostgreSQL's planner does not fold (a CASE branch after a false condition, COALESCE after a
+constant, AND after false, a CTE no one reads).
+
+Each statement runs on the front door and on the real PostgreSQL 15; the SQLSTATE (or the answer)
+must be the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.harness.frontdoor import PASSWORDS
+
+#: (statement on the front door's demo table, the same on a table PostgreSQL has: no rows either way)
+STATEMENTS = [
+    "SELECT 1/0 FROM {t} WHERE false",
+    "SELECT count(*) FROM {t} WHERE false AND 1/0 = 1",
+    "SELECT count(*) FROM {t} WHERE (true OR 1/0 = 1) AND false",
+    "SELECT CASE WHEN false THEN 1/0 ELSE 2 END FROM {t} WHERE false",
+    "SELECT coalesce(1, 1/0) FROM {t} WHERE false",
+    "SELECT sum(7 % 0) FROM {t} WHERE false",
+    "SELECT 1 FROM {t} WHERE (-2147483648) * 4 > 0",
+    "SELECT 1 FROM {t} WHERE (5 & 2) IS DISTINCT FROM ((-2147483648) * 4)",
+    "SELECT 1 FROM {t} WHERE DATE '2024-01-15' + 2147483647 > DATE '2000-01-01'",
+    "SELECT abs(-3) / 0 FROM {t} WHERE false",
+    "SELECT CAST('NaN'::float8 AS integer) FROM {t} WHERE false",
+    "WITH unused AS (SELECT 1/0 AS x) SELECT count(*) FROM {t} WHERE false",
+    "SELECT count(*) FROM {t} WHERE false AND 1 IN (1, 2/0)",
+    "SELECT 'x'::int FROM {t} WHERE false",
+]
+
+
+@pytest.fixture
+def postgresql(postgres15: Any) -> dict[str, Any]:
+    return {"host": "127.0.0.1", "port": postgres15.port, "user": postgres15.user,
+            "password": postgres15.password, "dbname": "postgres"}
+
+
+def answer(where: dict[str, Any], statement: str) -> tuple[Any, ...]:
+    import psycopg
+
+    with psycopg.connect(**where, autocommit=True, prepare_threshold=None, sslmode="disable") as connection:
+        try:
+            return ("rows", connection.execute(statement).fetchall())
+        except psycopg.Error as error:
+            return ("ERROR", error.sqlstate)
+
+
+@pytest.mark.parametrize("statement", STATEMENTS)
+def test_planning_errors_as_postgresql(frontdoor, postgresql, statement):
+    ours = {"host": "127.0.0.1", "port": frontdoor.port, "user": "frank", "password": PASSWORDS["frank"],
+            "dbname": "demo"}
+    expected = answer(postgresql, statement.format(t="(SELECT 1 AS x) AS t"))
+    assert answer(ours, statement.format(t="reviews")) == expected

@@ -11,6 +11,7 @@ are the reference these are tested against.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 try:  # the fast path needs pyarrow and numpy; without them results use binary.py's encoders
@@ -22,7 +23,7 @@ except ImportError:  # pragma: no cover - exercised only where pyarrow is not in
 
 _INTEGER = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT)$")
 _DECIMAL = re.compile(r"^DECIMAL\(\d+,\d+\)$")
-_SIMPLE = {"VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP"}
+_SIMPLE = {"VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP", "INTERVAL"}
 #: batches up to this many rows are encoded value by value (binary.py)
 SMALL_BATCH = 32
 
@@ -63,6 +64,11 @@ def _as_text(column: Any) -> Any:
         return pc.replace_substring_regex(text, r"\.?0+$", "")
     if pa.types.is_date32(kind) or pa.types.is_integer(kind):
         return pc.cast(column, pa.string())
+    if pa.types.is_interval(kind):  # PostgreSQL's EncodeInterval, value by value, from the exact parts
+        from policyengine.server.binary import interval_text
+
+        return pa.array([None if parts is None else interval_text(*parts) for parts in interval_parts(column)],
+                        pa.string())
     if pa.types.is_decimal(kind):
         text = pc.cast(column, pa.string())
         # Arrow writes |x| < 1e-6 (and zero at scale > 6) as 1E-9; PostgreSQL never does
@@ -153,4 +159,122 @@ def encode_batch(batch: Any, encoders: list[Any]) -> bytes | memoryview:
         return fast
     from policyengine.server import binary
 
-    return binary.data_rows(list(zip(*[column.to_pylist() for column in batch.columns])), encoders)
+    return binary.data_rows(list(zip(*[interval_parts(column) if pa.types.is_interval(column.type) else
+                                       column.to_pylist() for column in batch.columns])), encoders)
+
+
+# --- exact Python values for results with intervals --------------------------------------------------
+#
+# DuckDB's Python rows give an INTERVAL as a ``datetime.timedelta``: months folded into days of 30 and
+# days into the time (``1 year 2 mons`` is 420 days, ``1 day -36:00:00`` is -12:00:00). PostgreSQL keeps
+# months, days and microseconds apart and prints them apart, and so does DuckDB; its Arrow export
+# (month_day_nano_interval) keeps them too. So a result with an interval column is read as Arrow, and
+# its columns turned into the Python values DuckDB's own rows would hold, intervals as exact
+# ``(months, days, microseconds)`` tuples (binary.py's encoders take them). Only the column types whose
+# Arrow values convert to exactly DuckDB's Python values are read this way; a result with another type
+# keeps DuckDB's rows.
+
+_INTERVAL_TYPE = re.compile(r"\bINTERVAL\b")
+#: DuckDB types whose Arrow values ``to_pylist`` gives exactly as DuckDB's own rows do (dates and
+#: timestamps only within years 1-9999: :func:`_column_values` sends the others through DuckDB)
+_PLAIN = re.compile(r"^(VARCHAR|BOOLEAN|TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|"
+                    r"FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BLOB|JSON|DATE|TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|"
+                    r"TIMESTAMP WITH TIME ZONE|TIME|UUID|HUGEINT|UHUGEINT|INTERVAL)$")
+_LIST = re.compile(r"^(.*)\[\]$")
+
+
+def has_interval(types: list[str]) -> bool:
+    """Whether a result with these DuckDB types holds an interval (in a column or an array's elements)."""
+    return any("INTERVAL" in t and _INTERVAL_TYPE.search(t) for t in types)
+
+
+def exact_types(types: list[str]) -> bool:
+    """Whether every column of these DuckDB types can be read from Arrow as DuckDB's rows hold it,
+    intervals exactly."""
+    return pa is not None and all(_convertible(t) for t in types)
+
+
+def _convertible(duckdb_type: str) -> bool:
+    kind = duckdb_type.upper()
+    if _PLAIN.match(kind):
+        return True
+    listed = _LIST.match(kind)
+    return listed is not None and _PLAIN.match(listed.group(1)) is not None and listed.group(1) not in (
+        "DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP WITH TIME ZONE", "TIME")
+
+
+_MDN = None if pa is None else np.dtype([("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
+
+
+def interval_parts(column: Any) -> list[tuple[int, int, int] | None]:
+    """A month_day_nano_interval array as (months, days, microseconds) tuples, None for NULL
+    (DuckDB's intervals hold whole microseconds)."""
+    count = len(column)
+    raw = np.frombuffer(column.buffers()[1], _MDN)[column.offset:column.offset + count]
+    if (raw["nanos"] % 1000).any():
+        raise _beyond()
+    values = [(months, days, nanos // 1000) for months, days, nanos in raw.tolist()]
+    if column.null_count:
+        valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+        values = [value if ok else None for value, ok in zip(values, valid.tolist())]
+    return values
+
+
+def _exact(value: Any) -> Any:
+    """A MonthDayNano (or a list of them) as (months, days, microseconds)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_exact(item) for item in value]
+    if value.nanoseconds % 1000:
+        raise _beyond()
+    return (value.months, value.days, value.nanoseconds // 1000)
+
+
+def _beyond() -> Exception:
+    """DuckDB exports an interval's microseconds to Arrow as nanoseconds, which wrap past 2^63: beyond
+    about 2,562,047 hours the time part arrives wrong. A wrapped value is (but for a few magnitudes of
+    hundreds of millions of hours) not a whole number of microseconds: refused, never sent wrong."""
+    from policyengine.backends.errors import QueryFailed
+
+    return QueryFailed("an interval whose time part is beyond 2562047 hours cannot be given PostgreSQL's exact "
+                       "meaning here", "0A000")
+
+
+def _through_duckdb(column: Any) -> list[Any]:
+    """A date or timestamp column as DuckDB's rows give it: the values outside years 1-9999 are DuckDB's
+    own strings (``'0044-03-15 (BC)'``), which Arrow cannot make into Python dates."""
+    import duckdb
+
+    with duckdb.connect() as connection:
+        kind = column.type
+        if pa.types.is_timestamp(kind) and kind.tz is not None:
+            connection.execute("SET TimeZone = ?", [kind.tz])
+        return [row[0] for row in connection.from_arrow(pa.table({"v": column})).fetchall()]
+
+
+def _column_values(column: Any, duckdb_type: str) -> list[Any]:
+    kind = column.type
+    if pa.types.is_interval(kind):
+        return interval_parts(column)
+    if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and pa.types.is_interval(kind.value_type):
+        return [_exact(value) for value in column.to_pylist()]
+    if pa.types.is_time(kind):  # TIME '24:00:00' is DuckDB's string; Arrow would make it midnight
+        micros = column.cast(pa.int64()).to_pylist()
+        return [None if m is None else "24:00:00" if m == 86_400_000_000 else v
+                for m, v in zip(micros, column.to_pylist())]
+    if not _in_range(column):
+        return _through_duckdb(column)
+    values = column.to_pylist()
+    upper = duckdb_type.upper()
+    if upper in ("HUGEINT", "UHUGEINT"):  # Arrow's decimal128(38, 0): DuckDB gives int
+        return [None if v is None else int(v) for v in values]
+    if upper == "UUID":  # Arrow's string
+        return [None if v is None else uuid.UUID(v) for v in values]
+    return values
+
+
+def python_rows(batch: Any, types: list[str]) -> list[tuple[Any, ...]]:
+    """A record batch's rows as DuckDB's Python rows would hold them, intervals as exact
+    (months, days, microseconds) (types: the result's DuckDB types, :func:`exact_types`)."""
+    return list(zip(*[_column_values(column, t) for column, t in zip(batch.columns, types)]))

@@ -10,9 +10,11 @@ send functions (``numeric_send``, ``array_send``, ``timestamp_send``...).
 What DuckDB 2.0's Python API hands over, which shapes the encoders:
 
 * INTERVAL comes back as ``datetime.timedelta`` with months already folded into 30-day blocks, and
-  Python normalises the rest (``-1 hour`` arrives as ``days=-1, seconds=82800``). The original
-  (months, days, micros) split is gone; intervals are sent sign-symmetrically (``-01:00:00``,
-  not ``-1 days +23:00:00``), which is what DuckDB held whenever days and time had the same sign.
+  Python normalises the rest (``-1 hour`` arrives as ``days=-1, seconds=82800``): the (months, days,
+  micros) split PostgreSQL prints is gone. So the front door reads a result holding intervals through
+  Arrow (``arrow_rows.python_rows``), which keeps the split, and the encoders here take an exact
+  ``(months, days, microseconds)`` tuple. A timedelta (a caller without the split) is sent
+  sign-symmetrically (``-01:00:00``, not ``-1 days +23:00:00``).
 * TIMESTAMP WITH TIME ZONE comes back as an aware ``datetime`` in DuckDB's TimeZone, which the session
   set to its own TimeZone; text output prints it in that zone, binary output as UTC microseconds.
 * HUGEINT, UHUGEINT and UBIGINT come back as ``int``; they travel as numeric, the only PostgreSQL type
@@ -62,6 +64,7 @@ _KINDS: dict[str, tuple[int, int, int]] = {
     "bool": (16, 1, 1000), "int2": (21, 2, 1005), "int4": (23, 4, 1007), "int8": (20, 8, 1016),
     "numeric": (1700, -1, 1231), "float4": (700, 4, 1021), "float8": (701, 8, 1022),
     "text": (25, -1, 1009), "bytea": (17, -1, 1001), "date": (1082, 4, 1182), "time": (1083, 8, 1183),
+    "varchar": (1043, -1, 1015),  # text on the wire, announced as PostgreSQL's (CHARACTER_VARYING below)
     "timetz": (1266, 12, 1270), "timestamp": (1114, 8, 1115), "timestamptz": (1184, 8, 1185),
     "interval": (1186, 16, 1187), "uuid": (2950, 16, 2951), "json": (114, -1, 199),
     # text on the wire, but DuckDB values PostgreSQL has no type for (ENUM, BIT, anything unknown)
@@ -84,6 +87,7 @@ _DUCKDB_KIND: dict[str, str] = {
     "FLOAT": "float4", "FLOAT4": "float4", "REAL": "float4",
     "DOUBLE": "float8", "FLOAT8": "float8", "DOUBLE PRECISION": "float8",
     "VARCHAR": "text", "TEXT": "text", "STRING": "text", "CHAR": "text", "BPCHAR": "text",
+    "CHARACTER VARYING": "varchar",  # no DuckDB type: a result column PostgreSQL says is varchar
     "BLOB": "bytea", "BYTEA": "bytea", "BINARY": "bytea", "VARBINARY": "bytea",
     "DATE": "date", "TIME": "time", "TIME WITHOUT TIME ZONE": "time",
     "TIME WITH TIME ZONE": "timetz", "TIMETZ": "timetz",
@@ -552,8 +556,10 @@ def _interval_parts(value: Any) -> tuple[int, int, int]:
         total = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
         days, micros = divmod(abs(total), _DAY_US)
         return (0, -days, -micros) if total < 0 else (0, days, micros)
-    if isinstance(value, tuple) and len(value) == 3:  # an exact (months, days, micros), for callers with one
-        return int(value[0]), int(value[1]), int(value[2])
+    if isinstance(value, tuple) and len(value) == 3:
+        if hasattr(value, "nanoseconds"):  # pyarrow's MonthDayNano (an Arrow batch's value)
+            return int(value.months), int(value.days), int(value.nanoseconds) // 1000
+        return int(value[0]), int(value[1]), int(value[2])  # an exact (months, days, micros): arrow_rows
     raise TypeError(f"not an interval: {value!r}")
 
 
@@ -575,7 +581,12 @@ def _interval_text_from_parts(months: int, days: int, micros: int) -> str:
     return " ".join(parts)
 
 
+interval_text = _interval_text_from_parts
+
+
 def _text_interval(value: Any) -> str:
+    if type(value) is tuple:  # the exact parts: the common case, no conversion
+        return _interval_text_from_parts(*value)
     return _interval_text_from_parts(*_interval_parts(value))
 
 
@@ -661,6 +672,7 @@ def _array_text(value: Iterable[Any], element: Formatter) -> str:
 _TEXT_FORMATTERS: dict[str, Formatter] = {
     "bool": _text_bool, "int2": _text_int, "int4": _text_int, "int8": _text_int, "numeric": _text_numeric,
     "float4": _text_float4, "float8": _text_float8, "text": _text_str, "bytea": _text_bytea,
+    "varchar": _text_str,
     "date": _text_date, "time": _text_time, "timetz": _text_timetz, "timestamp": _text_timestamp,
     "timestamptz": _text_timestamptz, "interval": _text_interval, "uuid": _text_uuid, "json": _text_str,
     "map": _text_map,
@@ -840,6 +852,7 @@ def _bin_uuid(value: Any) -> bytes:
 _BINARY_ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "bool": _bin_bool, "int2": _bin_int2, "int4": _bin_int4, "int8": _bin_int8, "numeric": _bin_numeric,
     "float4": _bin_float4, "float8": _bin_float8, "text": _bin_text, "bytea": _bin_bytea, "date": _bin_date,
+    "varchar": _bin_text,
     "time": _bin_time, "timetz": _bin_timetz, "timestamp": _bin_timestamp, "timestamptz": _bin_timestamptz,
     "interval": _bin_interval, "uuid": _bin_uuid, "json": _bin_text, "other": _bin_other,
     "map": lambda value: _text_map(value).encode(),
@@ -861,8 +874,8 @@ def _array_binary(element: Callable[[Any], bytes], element_oid: int) -> Callable
                 parts.append(_NULL_FIELD)
                 has_null = 1
             else:
-                if isinstance(item, (list, tuple)):
-                    raise BinaryUnsupported("nested list")
+                if isinstance(item, list) or isinstance(item, tuple) and element is not _bin_interval:
+                    raise BinaryUnsupported("nested list")  # (an interval is its (months, days, micros))
                 data = element(item)
                 parts.append(pack_length(len(data)))
                 parts.append(data)

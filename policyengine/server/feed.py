@@ -10,11 +10,15 @@ CommandComplete instead of three. The invariant after every step: ``pending`` ho
 A result that streams Arrow record batches (text-format results of types ``arrow_rows`` encodes)
 keeps a record batch pending instead of a list of tuples: both slice and measure alike, and such
 a batch becomes DataRows column by column, with no Python per row.
+
+A result holding intervals is read as Arrow too, and made rows here (``arrow_rows.python_rows``):
+DuckDB's Python rows fold an interval's months into days of 30 and its days into its time, which
+PostgreSQL keeps apart (``1 year 2 mons``, ``1 day -36:00:00``); Arrow's intervals keep all three.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from policyengine.server import arrow_rows, binary
@@ -23,13 +27,24 @@ from policyengine.server import arrow_rows, binary
 INLINE_ROWS = 32
 
 
+def _exact_batches(result: Any, types: list[str]) -> Iterator[list[tuple[Any, ...]]]:
+    """The result's rows batch by batch, read through Arrow: intervals as exact (months, days, micros)."""
+    for batch in result.arrow_batches():
+        yield arrow_rows.python_rows(batch, types)
+
+
 class Feed:
     def __init__(self, result: Any):
         self.result = result
         self.columns: list[str] = result.columns
         self.types: list[str] = result.types
         self.streams_arrow: bool = getattr(result, "streams_arrow", False)
-        self._batches = result.arrow_batches() if self.streams_arrow else result.batches()
+        if self.streams_arrow:
+            self._batches = result.arrow_batches()
+        elif arrow_rows.has_interval(self.types) and arrow_rows.exact_types(self.types):
+            self._batches = _exact_batches(result, self.types)
+        else:
+            self._batches = result.batches()
         self.pending: Any = []  # a list of row tuples, or an Arrow record batch
         self.finished = False
 

@@ -11,7 +11,7 @@ A construct whose PostgreSQL meaning the engine cannot give exactly on DuckDB is
 0A000 at the front door) with the construct named and how to say it so that it can, never answered
 differently: numeric division and ``avg`` of exact numbers (PostgreSQL's result scale depends on the
 values), ``^`` of a numeric, an operand whose type the engine cannot tell (a column of a derived table),
-``age()``, and date formats with patterns it does not translate.
+and date formats with patterns it does not translate. The interval rules are in postgres_intervals.py.
 
 Types come from the literals and casts of the statement and from the contracts of the tables it reads
 (a column's declared type); expected values were each checked against a real PostgreSQL 15
@@ -65,6 +65,11 @@ _CONTRACT_TYPES = {
 
 #: DuckDB's widest exact number
 MAX_PRECISION = 38
+
+#: functions whose result is an interval (PostgreSQL's, and the DuckDB ones the interval rules write)
+_INTERVAL_FUNCTIONS = frozenset({"age", "justify_hours", "justify_days", "justify_interval", "to_years",
+                                 "to_months", "to_days", "to_hours", "to_minutes", "to_seconds",
+                                 "to_microseconds"})
 
 
 def unsupported(what: str, hint: str = "") -> Refused:
@@ -165,7 +170,7 @@ class Context:
         if isinstance(node, exp.Sum):
             inner = self.type_of(node.this)
             return {"int2": "int8", "int4": "int8", "int8": "numeric", "numeric": "numeric", "float4": "float4",
-                    "float8": "float8"}.get(inner or "")
+                    "float8": "float8", "interval": "interval"}.get(inner or "")
         if isinstance(node, (exp.Max, exp.Min, exp.Abs, exp.BitwiseLeftShift, exp.BitwiseRightShift)):
             return self.type_of(node.this)
         if isinstance(node, (exp.Length, exp.StrPosition, exp.ArraySize, exp.Ntile, exp.Ascii)) or (
@@ -178,6 +183,8 @@ class Context:
             return kind if kind in _INT else None
         if isinstance(node, exp.Anonymous) and node.name.lower() == "make_date":
             return "date"
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _INTERVAL_FUNCTIONS:
+            return "interval"
         if isinstance(node, exp.Div):
             left, right = self.type_of(node.this), self.type_of(node.expression)
             return _arithmetic(exp.Mul, left, right)
@@ -243,11 +250,11 @@ def _arithmetic(kind: type, left: str | None, right: str | None) -> str | None:
         return "numeric"
     if kind is exp.Sub and left == right == "date":
         return "int4"
-    if kind is exp.Mul and "interval" in (left, right) and {left, right} - {"interval"} <= {*_INT, *_FLOAT}:
-        return "interval"
+    if kind is exp.Mul and "interval" in (left, right) and {left, right} - {"interval"} <= {*_NUMBERS}:
+        return "interval"  # a numeric factor is a float8 in PostgreSQL's interval_mul
     if kind in (exp.Add, exp.Sub) and left == right == "interval":
         return "interval"
-    if kind is exp.Sub and left == right and left in ("timestamp", "timestamptz"):
+    if kind is exp.Sub and left == right and left in ("timestamp", "timestamptz", "time"):
         return "interval"
     if kind in (exp.Add, exp.Sub) and left == "date" and right in _INT:
         return "date"
@@ -816,15 +823,6 @@ def _exact_scale(node: exp.Expression, context: Context) -> int | None:
 def _declared_scale(sql: str) -> int | None:
     match = re.search(r"\(\s*\d+\s*,\s*(\d+)\s*\)", sql)
     return int(match.group(1)) if match else None
-
-
-def age(tree: exp.Expression, context: Context) -> exp.Expression:
-    """PostgreSQL's ``age()`` counts months and days from the later date's calendar; DuckDB's counts
-    otherwise (age('2024-03-01', '2023-01-15') is 1 year 1 mon 15 days there, 14 days here): refused."""
-    for node in tree.find_all(exp.Anonymous):
-        if node.name.lower() == "age":
-            raise unsupported("age()", "subtract the timestamps")
-    return tree
 
 
 def datetime_formats(tree: exp.Expression, context: Context) -> exp.Expression:
@@ -1408,17 +1406,19 @@ def _cast_in_place(node: exp.Expression, to: str) -> None:
     cast.set("this", node)
 
 
-#: the rules, in order: names first (the types below read the contracts of the tables they name)
+from policyengine.rewrite.postgres_intervals import LAST_RULES as _LAST_INTERVAL_RULES  # noqa: E402 - reads Context
+from policyengine.rewrite.postgres_intervals import RULES as _INTERVAL_RULES  # noqa: E402
 
+#: the rules, in order: names first (the types below read the contracts of the tables they name)
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
-    public_schema, session_schema, age, numeric_casts, exponent_literals, average, power, float_rounding,
+    public_schema, session_schema, *_INTERVAL_RULES, numeric_casts, exponent_literals, average, power, float_rounding,
     numeric_round_scales, signs,
     extracts, numeric_modulo, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings,
     similar_to, output_texts,
     negative_literals, octet_lengths, array_literals, constant_sort_keys, sort_positions, aggregate_constant_orders,
     like_escapes, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
-    null_arrays, regex_replacements, ascii_case,
+    null_arrays, regex_replacements, ascii_case, *_LAST_INTERVAL_RULES,
 )
 
 

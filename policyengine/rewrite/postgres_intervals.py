@@ -1,0 +1,157 @@
+"""PostgreSQL's meaning for intervals on DuckDB: rules of the ``postgres_semantics`` stage (:data:`RULES`).
+
+PostgreSQL and DuckDB hold an interval alike, as months, days and microseconds kept apart (``1 day
+-36:00:00`` is not ``-12:00:00``, ``1 year 2 mons`` not ``420 days``); the front door sends the three
+parts exactly (policyengine/server/arrow_rows.py reads them from DuckDB's Arrow export). DuckDB's
+arithmetic on them (``+``, ``-``, unary minus, ``*``, ``timestamp - timestamp``, ``age()`` of two
+timestamps, comparisons, ``min``/``max``) computes what PostgreSQL 15 computes; these rules cover the
+rest:
+
+- sqlglot reads ``INTERVAL '10 days 04:05:06'`` and the ``'...'`` of ``INTERVAL '1 day' + '...'`` as
+  ``INTERVAL '10' DAYS`` (the first number and unit of the string: the time, ``ago``, a sign are lost):
+  :func:`interval_strings` puts the reader's string back, for DuckDB to read as PostgreSQL does;
+- ``age(a, b)`` of two timestamps or dates is DuckDB's ``age``, which counts as PostgreSQL's
+  timestamp_age does (years, months and days from the calendar, then the time); of a timestamptz (the
+  session's zone), of one argument (today, in which zone) or of an operand whose type the engine
+  cannot tell it is refused (:func:`age`);
+- ``greatest()``/``least()`` of intervals compare as PostgreSQL does (:func:`interval_extremes`);
+- ``time - time`` is an interval (:func:`time_differences`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+
+from policyengine.rewrite.refusal import Refused
+
+if TYPE_CHECKING:  # postgres_semantics imports this module for its RULES
+    from policyengine.rewrite.postgres_semantics import Context
+
+#: sqlglot's reading of an interval string: each number and unit (sqlglot.expressions.INTERVAL_STRING_RE)
+_PART = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]+)\s*")
+
+
+def unsupported(what: str, hint: str = "") -> Refused:
+    """postgres_semantics.unsupported: a refusal naming the construct, never a value."""
+    return Refused(f"{what} cannot be given PostgreSQL's exact meaning here" + (f": {hint}" if hint else ""),
+                   kind="unsupported")
+
+
+def _interval_literals(context: Context) -> tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]]]:
+    """The reader's interval strings sqlglot makes ``INTERVAL 'n' UNIT`` of, by (n, UNIT): the strings
+    each key stands for, and the keys of the strings that say more than n and UNIT (lossy)."""
+    tokens = context.tokens()
+    written: dict[tuple[str, str], set[str]] = {}
+    lossy: set[tuple[str, str]] = set()
+    index = 0
+    while index < len(tokens):
+        if tokens[index].token_type is not TokenType.INTERVAL:
+            index += 1
+            continue
+        index += 1
+        while index < len(tokens) and tokens[index].token_type is TokenType.STRING:  # sqlglot's parser
+            text = tokens[index].text
+            index += 1
+            parts = _PART.findall(text)
+            if not parts and index < len(tokens) and tokens[index].token_type is TokenType.VAR:
+                key = (text, tokens[index].text.upper())  # INTERVAL '1' DAY: the unit written after
+                written.setdefault(key, set()).add(f"{text} {key[1]}")
+                index += 1
+            elif len(parts) == 1:
+                key = (parts[0][0], parts[0][1].upper())
+                written.setdefault(key, set()).add(text)
+                if not _PART.fullmatch(text):
+                    lossy.add(key)
+            # INTERVAL 'a' + 'b' is read as the sum of two intervals
+            if index + 1 < len(tokens) and tokens[index].token_type is TokenType.PLUS \
+                    and tokens[index + 1].token_type is TokenType.STRING:
+                index += 1
+    return written, lossy
+
+
+def interval_strings(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``INTERVAL '10 days 04:05:06'`` is ten days, four hours, five minutes and six seconds; sqlglot
+    keeps only the string's first number and unit (``INTERVAL '10' DAYS``), dropping the rest (the
+    time, ``ago``, a leading ``+``), and DuckDB reads ``INTERVAL '1.5' MONTHS`` as one month and
+    ``INTERVAL '1' MON`` not at all. Each such interval becomes the reader's string cast, ``CAST('10
+    days 04:05:06' AS INTERVAL)``, which DuckDB reads as PostgreSQL does (``1 mon``, ``1.5 months`` is
+    1 mon 15 days). When two different strings of the statement read alike and one of them said more,
+    which is which cannot be told: refused."""
+    if "'" not in context.sql or not any(token.token_type is TokenType.INTERVAL for token in context.tokens()):
+        return tree
+    written, lossy = _interval_literals(context)
+    if not written:
+        return tree
+    for node in list(tree.find_all(exp.Interval)):
+        value, unit = node.this, node.args.get("unit")
+        if not (isinstance(value, exp.Literal) and value.is_string and isinstance(unit, exp.Var)):
+            continue
+        key = (value.this, unit.name.upper())
+        if key not in written:
+            continue
+        originals = written[key]
+        if len(originals) != 1 and key in lossy:
+            raise unsupported(f"interval strings that read alike ({', '.join(sorted(map(repr, originals)))})",
+                              "write each as 'string'::interval")
+        node.replace(exp.Cast(this=exp.Literal.string(next(iter(originals))), to=exp.DataType.build("INTERVAL")))
+    return tree
+
+
+def age(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``age(a, b)`` of timestamps or dates (PostgreSQL's timestamp_age: whole years, months and days
+    by the calendar, borrowing from the later date's month, then the time) is what DuckDB's ``age``
+    computes. Refused: one argument (``age(x)`` counts from today's midnight, in the session's zone),
+    a timestamptz (PostgreSQL counts in the session's zone) and operands whose type the engine cannot
+    tell."""
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() != "age":
+            continue
+        arguments = list(node.expressions)
+        kinds = [context.type_of(argument) for argument in arguments]
+        if len(arguments) != 2:
+            raise unsupported("age() of one timestamp", "write age(current_date::timestamp, x)")
+        if not all(kind in ("timestamp", "date") for kind in kinds):
+            raise unsupported(f"age() of {' and '.join(kind or 'an expression of unknown type' for kind in kinds)}",
+                              "cast both arguments to timestamp")
+        for argument, kind in zip(arguments, kinds):
+            if kind == "date":  # PostgreSQL: the date's midnight
+                cast = exp.Cast(this=argument.copy(), to=exp.DataType.build("TIMESTAMP"))
+                argument.replace(cast)
+    return tree
+
+
+def interval_extremes(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``greatest()``/``least()`` of intervals compare them as PostgreSQL does (30-day months, 24-hour
+    days: ``31 days`` is greater than ``1 mon``) and keep the first of equal ones; DuckDB's compare the
+    months first. They become ``list_max``/``list_min`` of the arguments in reverse order (these compare
+    as PostgreSQL, skip NULLs, and keep the last of equal values)."""
+    for node in list(tree.find_all(exp.Greatest, exp.Least)):
+        arguments = [node.this, *node.expressions]
+        if "interval" not in (context.type_of(argument) for argument in arguments):
+            continue
+        listed = exp.Array(expressions=[argument.copy() for argument in reversed(arguments)])
+        node.replace(exp.Anonymous(this="LIST_MAX" if isinstance(node, exp.Greatest) else "LIST_MIN",
+                                   expressions=[listed]))
+    return tree
+
+
+def time_differences(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``time - time`` is an interval of the microseconds between them in PostgreSQL (``10:00 - 23:30``
+    is ``-13:30:00``); DuckDB has no such operator."""
+    for node in list(tree.find_all(exp.Sub)):
+        if context.type_of(node.this) != "time" or context.type_of(node.expression) != "time":
+            continue
+        micros = exp.Sub(this=exp.Anonymous(this="EPOCH_US", expressions=[node.this.copy()]),
+                         expression=exp.Anonymous(this="EPOCH_US", expressions=[node.expression.copy()]))
+        node.replace(exp.Anonymous(this="TO_MICROSECONDS", expressions=[micros]))
+    return tree
+
+
+#: the rules, in order, run first: interval_strings before any rule reads an interval's type or value
+RULES = (interval_strings, age)
+#: run last: they write DuckDB functions in place of what the other rules reason about
+LAST_RULES = (interval_extremes, time_differences)

@@ -136,6 +136,13 @@ SAME: list[str] = [
     f'SELECT upper(lower("ReviewID")), initcap("ReviewID") FROM reviews {ORDERED}',
     "SELECT current_setting('lc_collate'), current_setting('lc_ctype')",
     "SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()",
+    # varchar results: RowDescription says varchar where PostgreSQL's type resolution keeps it
+    f'SELECT CAST("Rating" AS varchar), "ReviewID"::varchar(10), CASE WHEN "Rating" > 3 THEN "ReviewID" '
+    f'ELSE CAST("Rating" AS varchar) END, coalesce(NULL, "Rating"::varchar), max("Rating"::varchar) OVER (), '
+    f'(SELECT array_agg("Rating"::varchar ORDER BY "ReviewID") FROM reviews) FROM reviews {ORDERED}',
+    'SELECT CAST("Rating" AS varchar) AS c FROM reviews UNION SELECT initcap(\'abc\') ORDER BY 1',
+    'WITH t AS (SELECT CAST("Rating" AS varchar) AS k FROM reviews) SELECT t.k, upper(t.k), * FROM t '
+    "ORDER BY 1 LIMIT 3",
 ]
 
 #: statements PostgreSQL rejects, with its SQLSTATE: the front door rejects them with the same one
@@ -185,6 +192,7 @@ REFUSED: list[str] = [
     "SELECT substring('abc' from '(a)\\1')",  # a back reference
     r"SELECT 'x' LIKE 'a\'",  # false there; 22025 only when matching reaches the lone escape
     "SELECT 'a' LIKE ANY (ARRAY['a%'])",  # sqlglot drops the ANY
+    'SELECT *, "Rating"::varchar FROM reviews',  # varchar beside a * over a table (its width is the policy's)
 ]
 
 

@@ -36,6 +36,7 @@ from policyengine.rewrite.gate import Scanned, gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
 from policyengine.rewrite.postgres_constants import postgres_constants
+from policyengine.rewrite.postgres_result_types import postgres_result_types
 from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.rewrite.postgres_zones import postgres_zones
 from policyengine.rewrite.rename_ctes import rename_ctes
@@ -96,6 +97,9 @@ def apply_stage(stage: str, sql: str, meta: dict[str, str], policy_set: PolicySe
             return _summary_of_scan(scanned)
         if stage == "name_results":
             return _generated(name_results(tree, sql, read), write)
+        if stage == "postgres_result_types":
+            found = postgres_result_types(tree, read)
+            return ", ".join(kind or "-" for kind in found) if found else "PASSED no varchar column"
         if stage == "postgres_semantics":
             return _generated(postgres_semantics(tree, read, sql, TableResolver(policy_set)), write)
         if stage == "postgres_zones":
@@ -169,17 +173,17 @@ def test_decisions_are_kept_per_policy_set_object(policy_set):
 
 
 def test_rules_are_the_stages_in_order_ending_with_the_splice():
-    assert STAGES == ("gate", "name_results", "postgres_semantics", "postgres_zones", "postgres_constants",
-                      "normalize", "classify", "rename_ctes", "wrap", "splice")
+    assert STAGES == ("gate", "name_results", "postgres_result_types", "postgres_semantics", "postgres_zones",
+                      "postgres_constants", "normalize", "classify", "rename_ctes", "wrap", "splice")
     assert all(rule.run.__module__ == f"policyengine.rewrite.{rule.name}" for rule in RULES)
 
 
 def test_a_misordered_composition_is_refused_at_import():
     """A rule placed before the rule whose finding it takes, or a composition not ending with the
     splice, fails when composed rather than on some query."""
-    gate_rule, names, semantics, zones, constants, normalize_rule, *rest = RULES
+    gate_rule, names, result_types, semantics, zones, constants, normalize_rule, *rest = RULES
     with pytest.raises(TypeError, match="normalize needs scanned"):
-        _check_order((names, normalize_rule, gate_rule, semantics, zones, constants, *rest))
+        _check_order((names, normalize_rule, gate_rule, result_types, semantics, zones, constants, *rest))
     with pytest.raises(TypeError, match="last rule must be the splice"):
         _check_order(RULES[:-1])
     _check_order(RULES)

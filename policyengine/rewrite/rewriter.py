@@ -24,6 +24,7 @@ from policyengine.rewrite.gate import gate
 from policyengine.rewrite.name_results import name_results
 from policyengine.rewrite.normalize import normalize
 from policyengine.rewrite.postgres_constants import postgres_constants
+from policyengine.rewrite.postgres_result_types import postgres_result_types
 from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.rewrite.postgres_zones import postgres_zones
 from policyengine.rewrite.refusal import Refused
@@ -61,6 +62,8 @@ RULES: tuple[Rule, ...] = (
     Rule("name_results", name_results),
     # transpile first, then protect: a statement read as PostgreSQL keeps PostgreSQL's meaning on DuckDB
     # (named before, so that names are the reader's; the stages after it are unchanged)
+    # the result columns' PostgreSQL types DuckDB's cannot say (varchar), from the tree as written
+    Rule("postgres_result_types", postgres_result_types, gives="result_types"),
     Rule("postgres_semantics", postgres_semantics),
     Rule("postgres_zones", postgres_zones),
     Rule("postgres_constants", postgres_constants, gives="preflight"),
@@ -104,6 +107,9 @@ class Rewritten:
     listed: frozenset[str] | None = None
     #: what the reader should be told (a row filter reading a principal attribute the reader lacks)
     notices: tuple[str, ...] = ()
+    #: per result column, PostgreSQL's type where DuckDB's result cannot say it ("varchar", "varchar[]"),
+    #: else None; empty when there is none (postgres_result_types.py)
+    result_types: tuple[str | None, ...] = ()
     #: constant expressions PostgreSQL would evaluate while planning, as one SELECT the backend runs
     #: first so that their errors are raised even when no row reaches them (postgres_constants.py)
     preflight: str | None = None
@@ -138,4 +144,5 @@ def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str 
     wrapped: Wrapped = values["wrapped"]
     decisions = wrapped.decisions
     return Rewritten(spliced.sql, write, values["nonce"], decisions, spliced.reads, spliced.row_bound,
-                     spliced.listed, notices=attribute_notices(decisions), preflight=values["preflight"])
+                     spliced.listed, notices=attribute_notices(decisions),
+                     result_types=values["result_types"], preflight=values["preflight"])

@@ -64,7 +64,7 @@ _KINDS: dict[str, tuple[int, int, int]] = {
     "bool": (16, 1, 1000), "int2": (21, 2, 1005), "int4": (23, 4, 1007), "int8": (20, 8, 1016),
     "numeric": (1700, -1, 1231), "float4": (700, 4, 1021), "float8": (701, 8, 1022),
     "text": (25, -1, 1009), "bytea": (17, -1, 1001), "date": (1082, 4, 1182), "time": (1083, 8, 1183),
-    "varchar": (1043, -1, 1015),  # text on the wire, announced as PostgreSQL's (CHARACTER_VARYING below)
+    "varchar": (1043, -1, 1015),  # text on the wire, announced as PostgreSQL's ("CHARACTER VARYING" below)
     "timetz": (1266, 12, 1270), "timestamp": (1114, 8, 1115), "timestamptz": (1184, 8, 1185),
     "interval": (1186, 16, 1187), "uuid": (2950, 16, 2951), "json": (114, -1, 199),
     # text on the wire, but DuckDB values PostgreSQL has no type for (ENUM, BIT, anything unknown)

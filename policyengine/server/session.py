@@ -142,6 +142,19 @@ def _recognized(text: str) -> u.Utility | None:
     return _RECOGNIZED.get_or_make(text, u.recognize, lambda text, _: len(text) + 200)
 
 
+#: the type names a result column is announced as where PostgreSQL's type is not DuckDB's (binary.py)
+_ANNOUNCED = {"varchar": "CHARACTER VARYING", "varchar[]": "CHARACTER VARYING[]"}
+
+
+def _announced(types: list[str], result_types: tuple[str | None, ...]) -> list[str]:
+    """DuckDB's result types, with the columns PostgreSQL announces as varchar (the rewrite's
+    ``result_types``: DuckDB has only VARCHAR) named so."""
+    if not result_types or len(result_types) != len(types):
+        return types
+    return [_ANNOUNCED.get(kind or "", duckdb_type) if duckdb_type.upper().startswith("VARCHAR") else duckdb_type
+            for duckdb_type, kind in zip(types, result_types)]
+
+
 def _opened(open_result: Any, *args: Any, **kwargs: Any) -> Feed:
     """Open a result and read its first rows (one batch ahead), in one worker-thread step."""
     return Feed(open_result(*args, **kwargs)).fill()
@@ -526,6 +539,7 @@ class Session:
                                          on_start=self._running, audit_context=self._audit_context(),
                                          arrow=arrow_rows.supports_types if text_rows else None,
                                          time_zone=self.settings.zone)
+            feed.types = _announced(feed.types, feed.result.rewritten.result_types)
             notices = feed.result.notices
             if notices:
                 # e.g. a row filter reads a principal attribute this user lacks: no rows, and why

@@ -199,26 +199,33 @@ class DuckDBBackend:
         """
         self.check(rewritten)
         cursor = self.cursor()
+        running = Running(cursor)
+        release = running.releasing(self.release)
         if started is not None:
-            started(cursor)
+            started(running)
         values = _parameters(parameters)
         key = _statement_key(rewritten.sql, values)
         try:
             if rewritten.preflight is not None:  # PostgreSQL's planning-time errors (postgres_constants.py)
-                cursor.execute(rewritten.preflight)
+                cursor.execute(rewritten.preflight).fetchall()  # one row, read so the cursor is free again
             run = self._statement(cursor, rewritten, values)
             if (arrow is not None and key in self._large and hasattr(cursor, "_submit")
                     and arrow(self._result_types(cursor, key, values))):
                 # the relation layer's own entry point: it streams Arrow batch by batch (a DB-API
                 # result's Arrow export would first copy every row)
+                running.begin()
                 return ArrowResultStream(cursor, cursor._submit(run, values, "stream", self.limits.arrow_rows),
-                                         self.release, lambda large: self._note_size(key, large),
+                                         release, lambda large: self._note_size(key, large),
                                          self.limits.batch_rows)
+            running.begin()
             cursor.execute(run, values)
         except duckdb.Error as error:
-            self.release(cursor)
+            release(cursor)
             raise sanitize(error) from None
-        return ResultStream(cursor, self.limits.batch_rows, self.release, lambda: self._note_size(key, True))
+        except QueryFailed:
+            release(cursor)
+            raise
+        return ResultStream(cursor, self.limits.batch_rows, release, lambda: self._note_size(key, True))
 
     def _statement(self, cursor: duckdb.DuckDBPyConnection, rewritten: Rewritten,
                    values: list[Any] | dict[str, Any] | None) -> str:
@@ -287,6 +294,40 @@ def _parameters(parameters: Parameters) -> list[Any] | dict[str, Any] | None:
     if isinstance(parameters, Mapping):
         return dict(parameters)
     return list(parameters)
+
+
+class Running:
+    """What :meth:`DuckDBBackend.execute` hands ``started``: ``interrupt()`` stops this statement's
+    query and only it. An interrupt before DuckDB has begun the query (the statement is being checked
+    or prepared) is kept and fails the statement as it begins: DuckDB forgets an interrupt that comes
+    before its query. One after the statement let its cursor go does nothing: the cursor then serves
+    other statements, which a late CancelRequest must not stop."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+        self._cursor: duckdb.DuckDBPyConnection | None = cursor
+        self._lock = threading.Lock()
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self.interrupted = True
+            if self._cursor is not None:
+                self._cursor.interrupt()
+
+    def begin(self) -> None:
+        """Just before DuckDB runs the query: 57014 if it was interrupted already."""
+        if self.interrupted:
+            raise QueryFailed("canceled: the query was interrupted", "57014")
+
+    def releasing(self, release: Callable[[duckdb.DuckDBPyConnection, bool], None]
+                  ) -> Callable[[duckdb.DuckDBPyConnection, bool], None]:
+        """``release`` that first makes this handle let go of the cursor."""
+        def let_go(cursor: duckdb.DuckDBPyConnection, reusable: bool = True) -> None:
+            with self._lock:
+                self._cursor = None
+            release(cursor, reusable)
+
+        return let_go
 
 
 class ResultStream:
@@ -363,7 +404,8 @@ class ResultStream:
             self.close()
 
     def interrupt(self) -> None:
-        self._cursor.interrupt()
+        if self._release is not None:  # once let go, the cursor serves other statements
+            self._cursor.interrupt()
 
     def _ended(self) -> None:
         self._read_out = True
@@ -444,7 +486,8 @@ class ArrowResultStream:
         return self.arrow().to_pandas()
 
     def interrupt(self) -> None:
-        self._cursor.interrupt()
+        if self._release is not None:  # once let go, the cursor serves other statements
+            self._cursor.interrupt()
 
     def close(self) -> None:
         """Stops the read-ahead thread first (interrupting DuckDB if the result was abandoned part-way):

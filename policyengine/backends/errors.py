@@ -61,6 +61,10 @@ _DATA_ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
 )
 
 
+#: DuckDB's "Catalog Error: Scalar Function with name width_bucket does not exist!"
+_MISSING_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name \"?(\w+)\"? does not exist")
+
+
 def _data_error(text: str) -> tuple[str, str] | None:
     """(SQLSTATE, fixed text) of a DuckDB data error PostgreSQL reports with a code of its own, or None.
 
@@ -94,6 +98,10 @@ def sanitize(error: BaseException) -> QueryFailed:
             return QueryFailed(known[1], known[0])
         kind = type(error).__name__.removesuffix("Exception")
         return QueryFailed(f"{kind} error: a value could not be converted, was out of range or was invalid", "22000")
+    if isinstance(error, duckdb.CatalogException):
+        missing = _MISSING_FUNCTION.search(str(error))
+        if missing is not None:  # a function of the reader's dialect that DuckDB has not: not supported
+            return QueryFailed(f"function {missing.group(1).lower()}() is not available on this database", "0A000")
     if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):
         return QueryFailed(_first_line(error), "42703")
     if isinstance(error, (duckdb.ParserException, duckdb.SyntaxException)):

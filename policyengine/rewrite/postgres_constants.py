@@ -22,6 +22,7 @@ make_date); anything else is not constant, and only its constant parts are check
 from __future__ import annotations
 
 import datetime
+import decimal
 import re
 
 from sqlglot import exp
@@ -87,6 +88,22 @@ def _constant(node: exp.Expression, memo: dict[int, bool]) -> bool:
     return result
 
 
+def _fits_decimal(text: str, to: exp.DataType) -> bool:
+    """Whether a number's text fits DECIMAL(p, s) (DuckDB's default: 18, 3) with its whole digits."""
+    try:
+        value = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return False
+    if not value.is_finite():
+        return False
+    params = [int(param.this.this) if isinstance(param.this, exp.Literal) else None for param in to.expressions]
+    precision, scale = (params + [18, 3][len(params):])[:2] if params else (18, 3)
+    if precision is None or scale is None:
+        return False
+    whole = len(str(abs(int(value)))) if int(value) != 0 else 0
+    return whole <= precision - scale
+
+
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Pow, exp.BitwiseLeftShift)
 _LAZY = (exp.Case, exp.If, exp.Coalesce, exp.And, exp.Or)
 
@@ -145,7 +162,7 @@ def _can_fail(node: exp.Expression) -> bool:
         if isinstance(sub, exp.Cast):
             operand = sub.this.this if isinstance(sub.this, exp.Neg) else sub.this
             if not (isinstance(sub.this, exp.Null)
-                    or isinstance(operand, exp.Literal) and _reads_as(sub.this, sub.to.this)):
+                    or isinstance(operand, exp.Literal) and _reads_as(sub.this, sub.to)):
                 return True
         elif isinstance(sub, exp.Neg):
             if not isinstance(sub.this, exp.Literal):
@@ -159,9 +176,10 @@ def _can_fail(node: exp.Expression) -> bool:
     return False
 
 
-def _reads_as(literal: exp.Expression, kind: exp.DataType.Type) -> bool:
-    """Whether a literal's text (or a negative number) is a value of ``kind`` (so casting it cannot
-    fail)."""
+def _reads_as(literal: exp.Expression, to: exp.DataType) -> bool:
+    """Whether a literal's text (or a negative number) is a value of the type ``to`` (so casting it
+    cannot fail)."""
+    kind = to.this
     text = str(literal.this.this if isinstance(literal, exp.Neg) else literal.this).strip()
     if isinstance(literal, exp.Neg):
         text = "-" + text
@@ -174,6 +192,8 @@ def _reads_as(literal: exp.Expression, kind: exp.DataType.Type) -> bool:
             return read(text.removesuffix(" (BC)")) is not None
         except ValueError:
             return False
+    if kind == exp.DataType.Type.DECIMAL:
+        return _fits_decimal(text, to)
     if kind in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
         try:
             return bool(float(text)) or True

@@ -151,7 +151,103 @@ def time_differences(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+_NUMBER_TYPES = ("int2", "int4", "int8", "numeric", "float4", "float8", "unknown")
+
+
+def _call(name: str, *arguments: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(arguments))
+
+
+def _double(value: float | int) -> exp.Expression:
+    return exp.Cast(this=exp.Literal.number(value), to=exp.DataType.build("DOUBLE"))
+
+
+def _paren(node: exp.Expression) -> exp.Expression:
+    return exp.Paren(this=node)
+
+
+def _ts_round(value: exp.Expression) -> exp.Expression:
+    """timestamp.c's TSROUND: rint(value * 1e6) / 1e6 (rint rounds half to even)."""
+    rounded = _call("ROUND_EVEN", exp.Mul(this=_paren(value), expression=_double(1000000)), exp.Literal.number(0))
+    # typed (a double over a double), so the later division rules leave it as it is
+    return exp.Div(this=exp.Cast(this=rounded, to=exp.DataType.build("DOUBLE")), expression=_double(1000000))
+
+
+def interval_product(interval: exp.Expression, factor: exp.Expression, divide: bool) -> exp.Expression:
+    """PostgreSQL 15's interval_mul / interval_div, step by step in DuckDB's doubles: whole months and
+    days multiplied (truncated toward zero), the fraction of the months cascaded into days of 30 and
+    that of the days into seconds, each rounded to microseconds (TSROUND), a whole day of seconds
+    carried into the days, and the time multiplied and rounded half to even (rint)."""
+    from policyengine.rewrite.postgres_semantics import _interval_fields
+
+    months, days, micros = _interval_fields(interval)
+    by = exp.Cast(this=_paren(factor.copy()), to=exp.DataType.build("DOUBLE"))
+
+    def scaled(value: exp.Expression) -> exp.Expression:
+        value = exp.Cast(this=_paren(value.copy()), to=exp.DataType.build("DOUBLE"))
+        operator = exp.Div if divide else exp.Mul
+        return _paren(operator(this=value, expression=by.copy()))
+
+    def trunc(value: exp.Expression) -> exp.Expression:
+        return exp.Cast(this=_call("TRUNC", value.copy()), to=exp.DataType.build("DOUBLE"))
+
+    whole_months, whole_days = trunc(scaled(months)), trunc(scaled(days))
+    month_days = _ts_round(exp.Mul(this=_paren(exp.Sub(this=scaled(months), expression=whole_months.copy())),
+                                   expression=_double(30)))
+    seconds = _ts_round(exp.Mul(this=_paren(exp.Sub(
+        this=exp.Add(this=exp.Sub(this=scaled(days), expression=whole_days.copy()), expression=month_days.copy()),
+        expression=trunc(month_days))), expression=_double(86400)))
+    carried = exp.Case(ifs=[exp.If(this=exp.GTE(this=_call("ABS", seconds.copy()), expression=_double(86400)),
+                                   true=trunc(exp.Div(this=seconds.copy(), expression=_double(86400))))],
+                       default=_double(0))
+    rest = exp.Sub(this=seconds.copy(), expression=exp.Mul(this=_paren(carried.copy()), expression=_double(86400)))
+    time = _call("ROUND_EVEN", exp.Add(this=scaled(micros), expression=exp.Mul(this=_paren(rest),
+                                                                             expression=_double(1000000))),
+                 exp.Literal.number(0))
+    total_days = exp.Add(this=exp.Add(this=whole_days, expression=_paren(carried)), expression=trunc(month_days))
+    return _paren(exp.Add(this=exp.Add(
+        this=_call("TO_MONTHS", exp.Cast(this=whole_months, to=exp.DataType.build("INT"))),
+        expression=_call("TO_DAYS", exp.Cast(this=total_days, to=exp.DataType.build("INT")))),
+        expression=_call("TO_MICROSECONDS", exp.Cast(this=time, to=exp.DataType.build("BIGINT")))))
+
+
+def interval_products(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``interval * x`` and ``interval / x`` of a number that is not an integer (and ``/`` of any
+    number): PostgreSQL cascades the fractions of months and days down with its own rounding
+    (:func:`interval_product`), which DuckDB's operators miss by a microsecond now and then (and its
+    division counts months as days). Division by zero is PostgreSQL's 22012. An integer factor is
+    DuckDB's exact product of each part, as PostgreSQL's. A factor whose type the engine cannot tell
+    is refused."""
+    for node in list(tree.find_all(exp.Mul, exp.Div)):
+        left, right = context.type_of(node.this), context.type_of(node.expression)
+        if isinstance(node, exp.Mul) and right == "interval" and left != "interval":
+            interval, factor, kind = node.expression, node.this, left
+        elif left == "interval" and right != "interval":
+            interval, factor, kind = node.this, node.expression, right
+        else:
+            continue
+        if kind not in _NUMBER_TYPES:
+            raise unsupported(f"an interval {'divided' if isinstance(node, exp.Div) else 'multiplied'} by an "
+                              f"operand whose type the engine cannot tell ({_text(factor)})", "cast it to float8")
+        if isinstance(node, exp.Mul) and kind in ("int2", "int4", "int8"):
+            continue
+        product = interval_product(interval, factor, isinstance(node, exp.Div))
+        if isinstance(node, exp.Div):
+            zero = exp.EQ(this=exp.Cast(this=_paren(factor.copy()), to=exp.DataType.build("DOUBLE")),
+                          expression=_double(0))
+            product = exp.Case(ifs=[exp.If(this=zero, true=exp.Cast(
+                this=_call("ERROR", exp.Literal.string("Division by zero")), to=exp.DataType.build("INTERVAL")))],
+                default=product)
+        node.replace(_paren(product))
+    return tree
+
+
+def _text(node: exp.Expression) -> str:
+    text = node.sql(dialect="postgres", comments=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 #: the rules, in order, run first: interval_strings before any rule reads an interval's type or value
-RULES = (interval_strings, age)
+RULES = (interval_strings, age, interval_products)
 #: run last: they write DuckDB functions in place of what the other rules reason about
 LAST_RULES = (interval_extremes, time_differences)

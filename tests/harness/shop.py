@@ -141,6 +141,7 @@ def start_reference(shop: Shop, *, rows: bool = False) -> Iterator[Reference]:
         with psycopg.connect(dbname="postgres", **admin) as conn:
             conn.execute("CREATE ROLE policyengine")
             conn.execute(f"CREATE DATABASE {DATABASE} OWNER policyengine")
+            conn.execute(f"ALTER DATABASE {DATABASE} SET TimeZone TO 'UTC'")  # the front door's default zone
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(PRINCIPAL),
                                                                             sql.Literal(PASSWORD)))
         with connect(shop.port) as ours, psycopg.connect(dbname=DATABASE, **admin) as conn:

@@ -101,6 +101,9 @@ MACROS: tuple[str, ...] = (
     "CAST(o AS VARCHAR))",
     f"CREATE MACRO {S}.regnamespace_name(o) AS coalesce((SELECT pe_name FROM {S}.pe_namespaces WHERE pe_oid = o), "
     "CAST(o AS VARCHAR))",
+    f"CREATE MACRO {S}.to_regrole(n) AS (SELECT pe_oid FROM {S}.pe_roles WHERE pe_name = n)",
+    f"CREATE MACRO {S}.regrole_name(o) AS coalesce((SELECT pe_name FROM {S}.pe_roles WHERE pe_oid = o), "
+    "CAST(o AS VARCHAR))",
     # ::regtype[] (and regclass[], regnamespace[]) of an OID list: the names, in order, as PostgreSQL prints them
     *(f"CREATE MACRO {S}.{kind}_names(l) AS CASE WHEN l IS NULL THEN NULL ELSE coalesce((SELECT "
       f"list({S}.{kind}_name(pe_e.pe_o) ORDER BY pe_e.pe_i) FROM (SELECT unnest(l) AS pe_o, "

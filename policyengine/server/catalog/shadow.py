@@ -33,7 +33,7 @@ ROW_OIDS = 4  # a table takes oid, oid + 1 (its key's index), oid + 2 (its row t
 CATALOG_RELATIONS = {
     "pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": PG_CLASS_OID, "pg_database": 1262,
     "pg_namespace": 2615, "pg_constraint": 2606, "pg_description": 2609, "pg_index": 2610, "pg_attrdef": 2604,
-    "pg_am": 2601, "pg_inherits": 2611, "pg_trigger": 2620, "pg_rewrite": 2618, "pg_enum": 3501,
+    "pg_am": 2601, "pg_language": 2612, "pg_inherits": 2611, "pg_trigger": 2620, "pg_rewrite": 2618, "pg_enum": 3501,
     "pg_collation": 3456, "pg_range": 3541, "pg_roles": 4000, "pg_settings": 4001,
 }
 
@@ -86,6 +86,9 @@ TABLES: dict[str, str] = {
     "pg_description": "objoid BIGINT, classoid BIGINT, objsubid INTEGER, description VARCHAR",
     "pg_attrdef": "oid BIGINT, adrelid BIGINT, adnum SMALLINT, adbin VARCHAR",
     "pg_am": "oid BIGINT, amname VARCHAR, amhandler VARCHAR, amtype VARCHAR",
+    "pg_language": (
+        "oid BIGINT, lanname VARCHAR, lanowner BIGINT, lanispl BOOLEAN, lanpltrusted BOOLEAN, lanplcallfoid BIGINT, "
+        "laninline BIGINT, lanvalidator BIGINT, lanacl VARCHAR[]"),
     "pg_collation": (
         "oid BIGINT, collname VARCHAR, collnamespace BIGINT, collowner BIGINT, collprovider VARCHAR, "
         "collisdeterministic BOOLEAN, collencoding INTEGER, collcollate VARCHAR, collctype VARCHAR, "
@@ -266,6 +269,11 @@ def catalog_rows(listing: Listing, settings: dict[str, str]) -> dict[str, list[d
     rows["pg_user"] = [{"usename": listing.user, "usesysid": OWNER_OID + 1, "passwd": "********"}]
     rows["pg_am"] = [{"oid": 2, "amname": "heap", "amhandler": "heap_tableam_handler", "amtype": "t"},
                      {"oid": 403, "amname": "btree", "amhandler": "bthandler", "amtype": "i"}]
+    # PostgreSQL 15's built-in languages (plpgsql is an extension, with an OID of its own per cluster)
+    rows["pg_language"] = [{"oid": oid, "lanname": name, "lanowner": OWNER_OID, "lanispl": False,
+                            "lanpltrusted": name == "sql", "lanplcallfoid": 0, "laninline": 0,
+                            "lanvalidator": validator}
+                           for oid, name, validator in ((12, "internal", 2246), (13, "c", 2247), (14, "sql", 2248))]
     rows["pg_tablespace"] = [{"oid": 1663, "spcname": "pg_default", "spcowner": OWNER_OID}]
     rows["pg_collation"] = [{"oid": 100, "collname": "default", "collnamespace": PG_CATALOG_OID,
                              "collowner": OWNER_OID, "collprovider": "d", "collisdeterministic": True,

@@ -38,9 +38,9 @@ _TYPED_SESSION = {exp.CurrentUser: "current_user", exp.SessionUser: "session_use
 _CAST_TYPES = {"oid": "BIGINT", "name": "VARCHAR", "char": "VARCHAR", "text": "VARCHAR", "regproc": "VARCHAR",
                "int2vector": "SMALLINT[]", "oidvector": "BIGINT[]", "aclitem": "VARCHAR", "xid": "BIGINT",
                "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "bool": "BOOLEAN", "float4": "REAL",
-               "float8": "DOUBLE", "varchar": "VARCHAR", "bpchar": "VARCHAR", "regrole": "BIGINT"}
+               "float8": "DOUBLE", "varchar": "VARCHAR", "bpchar": "VARCHAR"}
 _NAMED_LOOKUPS = {"regclass": ("to_regclass", "regclass_name"), "regtype": ("to_regtype", "regtype_name"),
-                  "regnamespace": ("to_regnamespace", "regnamespace_name")}
+                  "regnamespace": ("to_regnamespace", "regnamespace_name"), "regrole": ("to_regrole", "regrole_name")}
 
 
 @dataclass
@@ -517,8 +517,25 @@ def _macros(tree: exp.Expression, session: SessionValues) -> exp.Expression:
     return _bottom_up(tree, point)
 
 
+def _name_inner_results(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """The columns of a CTE or subquery are named as PostgreSQL names them, so the query around it finds
+    them: pgcli's ``WITH Words AS (SELECT ..., COUNT(1) ...) ... ORDER BY Count`` reads a column PostgreSQL
+    calls ``count`` (DuckDB: ``count(1)``). The statement's own results are named at the end (translate)."""
+    outermost = _first_select(tree)
+    for select in list(tree.find_all(exp.Select)):
+        if select is outermost:
+            continue
+        for projection in list(select.expressions):
+            if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+                continue
+            name, strength = _figure(projection)
+            if strength:
+                projection.replace(exp.alias_(projection.copy(), exp.to_identifier(name, quoted=True)))
+    return tree
+
+
 RULES: tuple[Callable[[exp.Expression, SessionValues], exp.Expression], ...] = (
-    _gate, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc, _any_arrays, _zero_based,
+    _gate, _name_inner_results, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc, _any_arrays, _zero_based,
     _vectors_shown, _tables, _macros,
 )
 
@@ -557,7 +574,7 @@ def _figure(node: exp.Expression) -> tuple[str, int]:
         return (node.name, 2) if not isinstance(node.this, exp.Star) else (UNNAMED, 0)
     if isinstance(node, exp.Dot):
         return _figure(node.expression)
-    if isinstance(node, exp.Bracket):
+    if isinstance(node, (exp.Bracket, exp.Window)):  # a window function is named after its function
         return _figure(node.this)
     if isinstance(node, exp.Cast):
         name, strength = _figure(node.this)

@@ -535,8 +535,8 @@ def _name_inner_results(tree: exp.Expression, session: SessionValues) -> exp.Exp
 
 
 RULES: tuple[Callable[[exp.Expression, SessionValues], exp.Expression], ...] = (
-    _gate, _name_inner_results, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc, _any_arrays, _zero_based,
-    _vectors_shown, _tables, _macros,
+    _gate, _name_inner_results, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc,
+    _any_arrays, _zero_based, _vectors_shown, _tables, _macros,
 )
 
 

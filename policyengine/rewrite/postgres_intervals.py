@@ -242,6 +242,87 @@ def interval_products(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+_DAY_US = 86_400_000_000
+
+
+def _case(*branches: tuple[exp.Expression, int]) -> exp.Expression:
+    ifs = [exp.If(this=condition, true=exp.Literal.number(value)) for condition, value in branches]
+    return _paren(exp.Case(ifs=ifs, default=exp.Literal.number(0)))
+
+
+def _interval_of(months: exp.Expression, days: exp.Expression, micros: exp.Expression) -> exp.Expression:
+    return _paren(exp.Add(this=exp.Add(
+        this=_call("TO_MONTHS", exp.Cast(this=_paren(months), to=exp.DataType.build("INT"))),
+        expression=_call("TO_DAYS", exp.Cast(this=_paren(days), to=exp.DataType.build("INT")))),
+        expression=_call("TO_MICROSECONDS", exp.Cast(this=_paren(micros), to=exp.DataType.build("BIGINT")))))
+
+
+def _lt(value: exp.Expression, than: int) -> exp.Expression:
+    return exp.LT(this=value.copy(), expression=exp.Literal.number(than))
+
+
+def _gt(value: exp.Expression, than: int) -> exp.Expression:
+    return exp.GT(this=value.copy(), expression=exp.Literal.number(than))
+
+
+def _carry_sign(high: exp.Expression, low: exp.Expression, unit: int, ties: exp.Expression | None = None,
+                tie_low: exp.Expression | None = None) -> tuple[exp.Expression, exp.Expression]:
+    """timestamp.c's sign fix-up: when ``high`` and ``low`` have opposite signs, one ``unit`` of ``low``
+    moves into ``high`` (``low == 0`` defers to ``tie_low``'s sign, for justify_interval's months)."""
+    def below(value: exp.Expression) -> exp.Expression:
+        if ties is None:
+            return _lt(value, 0)
+        return exp.Or(this=_lt(value, 0), expression=_paren(exp.And(
+            this=exp.EQ(this=value.copy(), expression=exp.Literal.number(0)), expression=_lt(tie_low, 0))))
+
+    def above(value: exp.Expression) -> exp.Expression:
+        if ties is None:
+            return _gt(value, 0)
+        return exp.Or(this=_gt(value, 0), expression=_paren(exp.And(
+            this=exp.EQ(this=value.copy(), expression=exp.Literal.number(0)), expression=_gt(tie_low, 0))))
+
+    step = _case((exp.And(this=_gt(high, 0), expression=_paren(below(low))), -1),
+                 (exp.And(this=_lt(high, 0), expression=_paren(above(low))), 1))
+    return (exp.Add(this=_paren(high.copy()), expression=step.copy()),
+            exp.Sub(this=_paren(low.copy()), expression=exp.Mul(this=step, expression=exp.Literal.number(unit))))
+
+
+def justify(name: str, interval: exp.Expression) -> exp.Expression:
+    """PostgreSQL 15's justify_hours (24-hour periods of the time into days), justify_days (30-day
+    periods of the days into months) and justify_interval (both), each ending with the sign fix-up
+    that leaves the parts with one sign, on the parts DuckDB keeps."""
+    from policyengine.rewrite.postgres_semantics import _interval_fields
+
+    months, days, micros = _interval_fields(interval)
+    if name in ("justify_hours", "justify_interval"):
+        whole = exp.IntDiv(this=_paren(micros.copy()), expression=exp.Literal.number(_DAY_US))
+        micros = exp.Mod(this=_paren(micros), expression=exp.Literal.number(_DAY_US))
+        days = exp.Add(this=_paren(days), expression=_paren(whole))
+    if name in ("justify_days", "justify_interval"):
+        whole = exp.IntDiv(this=_paren(days.copy()), expression=exp.Literal.number(30))
+        days = exp.Mod(this=_paren(days), expression=exp.Literal.number(30))
+        months = exp.Add(this=_paren(months), expression=_paren(whole))
+        if name == "justify_days":
+            months, days = _carry_sign(months, days, 30)
+        else:
+            months, days = _carry_sign(months, days, 30, ties=micros, tie_low=micros)
+    if name in ("justify_hours", "justify_interval"):
+        days, micros = _carry_sign(days, micros, _DAY_US)
+    return _interval_of(months, days, micros)
+
+
+def justifications(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``justify_hours``, ``justify_days``, ``justify_interval`` (DuckDB has none): :func:`justify`."""
+    kinds = {exp.JustifyHours: "justify_hours", exp.JustifyDays: "justify_days",
+             exp.JustifyInterval: "justify_interval"}
+    for node in list(tree.find_all(exp.JustifyHours, exp.JustifyDays, exp.JustifyInterval, exp.Anonymous)):
+        name = kinds.get(type(node)) or node.name.lower()
+        argument = node.this if type(node) in kinds else (node.expressions[0] if len(node.expressions) == 1 else None)
+        if name in kinds.values() and argument is not None:
+            node.replace(justify(name, argument))
+    return tree
+
+
 def _text(node: exp.Expression) -> str:
     text = node.sql(dialect="postgres", comments=False)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -250,4 +331,4 @@ def _text(node: exp.Expression) -> str:
 #: the rules, in order, run first: interval_strings before any rule reads an interval's type or value
 RULES = (interval_strings, age, interval_products)
 #: run last: they write DuckDB functions in place of what the other rules reason about
-LAST_RULES = (interval_extremes, time_differences)
+LAST_RULES = (interval_extremes, time_differences, justifications)

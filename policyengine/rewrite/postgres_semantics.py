@@ -183,7 +183,8 @@ class Context:
             return kind if kind in _INT else None
         if isinstance(node, exp.Anonymous) and node.name.lower() == "make_date":
             return "date"
-        if isinstance(node, exp.Anonymous) and node.name.lower() in _INTERVAL_FUNCTIONS:
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _INTERVAL_FUNCTIONS or isinstance(
+                node, (exp.JustifyHours, exp.JustifyDays, exp.JustifyInterval)):
             return "interval"
         if isinstance(node, exp.Div):
             left, right = self.type_of(node.this), self.type_of(node.expression)

@@ -117,7 +117,9 @@ MACROS: tuple[str, ...] = (
     "unnest(list_transform(range(1, len(a) + 1), lambda pe_i: {'x': a[pe_i], 'n': pe_i}))",
     f"CREATE MACRO {S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*') THEN x "
     "ELSE '\"' || replace(x, '\"', '\"\"') || '\"' END",
-    f"CREATE MACRO {S}.quote_literal(x) AS chr(39) || replace(CAST(x AS VARCHAR), chr(39), chr(39) || chr(39)) "
+    # PostgreSQL's quote_literal: quotes doubled, and a text with a backslash written E'...' with it doubled
+    f"CREATE MACRO {S}.quote_literal(x) AS CASE WHEN contains(CAST(x AS VARCHAR), chr(92)) THEN 'E' ELSE '' END "
+    "|| chr(39) || replace(replace(CAST(x AS VARCHAR), chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) "
     "|| chr(39)",
     f"CREATE MACRO {S}.quote_nullable(x) AS coalesce({S}.quote_literal(x), 'NULL')",
     f"CREATE MACRO {S}.parse_ident(x) AS list_transform(string_split(x, '.'), lambda pe_p: trim(pe_p, '\"')), "

@@ -107,3 +107,20 @@ def test_what_cannot_follow_the_zone_is_refused_never_answered_differently(front
 @pytest.mark.parametrize("statement", REFUSED[:2])
 def test_in_utc_nothing_is_refused(frontdoor, postgresql, statement):
     assert answer(ours(frontdoor), "UTC", statement) == answer(postgresql, "UTC", statement)
+
+
+def copied(where: dict[str, Any], zone: str, statement: str) -> bytes:
+    import psycopg
+
+    with psycopg.connect(**where, autocommit=True, sslmode="disable") as connection:
+        connection.execute(f"SET TimeZone = '{zone}'")
+        with connection.cursor().copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
+            return b"".join(bytes(chunk) for chunk in copy)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "5.75"])
+def test_copy_writes_timestamptz_in_the_sessions_zone(frontdoor, postgresql, zone):
+    statement = ("SELECT TIMESTAMPTZ '2024-07-01 02:00:00+00' AS t, "
+                 "TIMESTAMPTZ '2024-01-01 12:00:00.25+00'::date AS d, "
+                 "date_trunc('day', TIMESTAMPTZ '2024-07-01 02:00:00+00') AS day")
+    assert copied(ours(frontdoor), zone, statement) == copied(postgresql, zone, statement)

@@ -60,7 +60,7 @@ class CopyEncoder:
 
     def __init__(self, types: Sequence[str], fmt: str, *, header: bool = False, delimiter: str | None = None,
                  null: str | None = None, quote: str | None = '"', escape: str | None = None,
-                 columns: Sequence[str] | None = None):
+                 columns: Sequence[str] | None = None, zone: str = "UTC"):
         self.format = fmt.lower()
         if self.format not in _FORMATS:
             raise ValueError(f"COPY format {fmt!r} not recognized")
@@ -77,7 +77,7 @@ class CopyEncoder:
                 raise ValueError("cannot specify DELIMITER or NULL in BINARY mode")
             self._encoders = [binary_encoder(kind) for kind in self.types]
             return
-        self._formatters = [text_formatter(kind) for kind in self.types]
+        self._formatters = [text_formatter(kind, zone) for kind in self.types]  # timestamptz in the session's zone
         csv = self.format == "csv"
         default_delimiter = "," if csv else "\t"
         self.delimiter = _single_byte("delimiter", delimiter if delimiter is not None else default_delimiter)

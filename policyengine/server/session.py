@@ -757,7 +757,7 @@ class Session:
                     feed.types, statement.format, columns=feed.columns,
                     header=options.get("header", "false").lower() in ("true", "on", "1"),
                     delimiter=options.get("delimiter"), null=options.get("null"),
-                    quote=options.get("quote", '"'), escape=options.get("escape"))
+                    quote=options.get("quote", '"'), escape=options.get("escape"), zone=self.settings.zone)
             except ValueError as wrong:
                 raise StatementError("22023", str(wrong)) from None
             await self._send(copyout.copy_out_response(statement.format, len(feed.columns)) + encoder.start())

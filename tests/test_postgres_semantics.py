@@ -134,6 +134,8 @@ SAME: list[str] = [
     # the C locale: case mapping of ASCII letters only, and the settings that say so
     "SELECT upper('ÄÖü straße'), lower('ÄÖü StraßE'), initcap('ÄÖü straße'), initcap('hello wORLD-foo_bar x1y 1ab')",
     f'SELECT upper(lower("ReviewID")), initcap("ReviewID") FROM reviews {ORDERED}',
+    r"SELECT 'Ä' ILIKE 'ä', 'Äx' ILIKE '%X', 'straße' ILIKE '%SS%', 'ABC' NOT ILIKE 'a_c', 'a%' ILIKE 'A\%', "
+    "'É' ~* 'e'",
     "SELECT current_setting('lc_collate'), current_setting('lc_ctype')",
     "SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()",
     # varchar results: RowDescription says varchar where PostgreSQL's type resolution keeps it
@@ -193,6 +195,8 @@ REFUSED: list[str] = [
     r"SELECT 'x' LIKE 'a\'",  # false there; 22025 only when matching reaches the lone escape
     "SELECT 'a' LIKE ANY (ARRAY['a%'])",  # sqlglot drops the ANY
     'SELECT *, "Rating"::varchar FROM reviews',  # varchar beside a * over a table (its width is the policy's)
+    "SELECT 'Ä' ~* 'ä'",  # PostgreSQL folds ASCII letters only in the C locale, DuckDB's regular expressions all
+    "SELECT 'aX%' ILIKE 'aX%' ESCAPE 'X'",  # PostgreSQL applies a letter escape before lower-casing
 ]
 
 

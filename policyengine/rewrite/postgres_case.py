@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
+from policyengine.rewrite.refusal import Refused
+
 if TYPE_CHECKING:
     from policyengine.rewrite.postgres_semantics import Context
 
@@ -25,7 +27,13 @@ _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = _UPPER.lower()
 
 
+def _refused(what: str, hint: str) -> Refused:
+    return Refused(f"{what} cannot be given PostgreSQL's exact meaning here: {hint}", kind="unsupported")
+
+
 def _translate(value: exp.Expression, source: str, target: str) -> exp.Expression:
+    if isinstance(value, exp.Literal) and value.is_string:  # a constant: mapped here
+        return exp.Literal.string(str(value.this).translate(str.maketrans(source, target)))
     return exp.Anonymous(this="TRANSLATE", expressions=[value, exp.Literal.string(source), exp.Literal.string(target)])
 
 
@@ -38,7 +46,28 @@ _INITCAP = sqlglot.parse_one(
 
 
 def ascii_case(tree: exp.Expression, context: Context) -> exp.Expression:
-    """``upper``, ``lower`` and ``initcap`` map ASCII letters only, as PostgreSQL's do in the C locale."""
+    """``upper``, ``lower`` and ``initcap`` map ASCII letters only, as PostgreSQL's do in the C locale.
+
+    So does ``ILIKE``: PostgreSQL lower-cases the text and the pattern with ``lower()`` and matches them
+    with LIKE (like.c, Generic_Text_IC_like), so ``'Ä' ILIKE 'ä'`` is false there, true in DuckDB. It
+    becomes LIKE of the two ASCII-lower-cased (an ESCAPE that is a letter, which PostgreSQL applies before
+    lower-casing, is refused). ``~*`` with a constant pattern of other than ASCII characters is refused:
+    PostgreSQL's regular expressions fold only ASCII letters in the C locale, DuckDB's all of Unicode."""
+    for node in list(tree.find_all(exp.ILike)):
+        holder = node.parent if isinstance(node.parent, exp.Escape) and node.arg_key == "this" else None
+        escape = holder.expression if holder is not None else None
+        if escape is not None and not (isinstance(escape, exp.Literal) and escape.is_string
+                                       and not str(escape.this).isalpha()):
+            raise _refused("ILIKE with an ESCAPE that is a letter or not a constant",
+                           "PostgreSQL applies the escape before lower-casing")
+        node.replace(exp.Like(this=_translate(node.this, _UPPER, _LOWER),
+                              expression=_translate(node.expression, _UPPER, _LOWER),
+                              negate=node.args.get("negate")))
+    for node in tree.find_all(exp.RegexpILike):
+        pattern = node.expression
+        if isinstance(pattern, exp.Literal) and pattern.is_string and not str(pattern.this).isascii():
+            raise _refused(f"~* of the pattern '{pattern.this}'",
+                           "PostgreSQL folds the case of ASCII letters only (the C locale)")
     for node in list(tree.find_all(exp.Upper, exp.Lower, exp.Initcap)):
         value = node.this
         if isinstance(node, exp.Initcap):

@@ -1384,7 +1384,9 @@ def date_ranges(tree: exp.Expression, context: Context) -> exp.Expression:
             true=exp.Cast(this=exp.Anonymous(this="ERROR", expressions=[exp.Literal.string("date out of range")]),
                           to=exp.DataType.build("DATE")))])
         checked.meta["pe_date_range"] = True
-        node.replace(checked)
+        # in place of the parentheses around it, if any (a CASE needs none): a constant one is then what
+        # postgres_constants evaluates before the statement, as PostgreSQL's planner raises 22008
+        (node.parent if isinstance(node.parent, exp.Paren) else node).replace(checked)
         checked.set("default", node)
     return tree
 

@@ -1371,3 +1371,87 @@ def test_copy_out_response_matches_postgresql(postgres: Any, copy_table: str) ->
         overall, count = struct.unpack_from("!bh", message, 5)
         assert count == nfields and overall == result.binary_tuples
         assert list(struct.unpack_from(f"!{count}h", message, 8)) == formats
+
+
+# --- intervals as PostgreSQL holds them: the exact (months, days, microseconds) ---------------------------
+
+#: DuckDB intervals (read as the front door reads them, through Arrow) and the same on PostgreSQL: a
+#: timedelta would have folded the months into days of 30 and the days into the time
+EXACT_INTERVALS = [
+    "INTERVAL '1 day' - INTERVAL '36 hours'",
+    "INTERVAL '1 year 2 months'",
+    "-INTERVAL '1 year 2 months 3 days 04:05:06.5'",
+    "INTERVAL '1 month' - INTERVAL '1 day'",
+    "INTERVAL '-1 day' + INTERVAL '1 hour'",
+    "INTERVAL '10 days' - INTERVAL '100 hours'",
+    "INTERVAL '-3 days -00:00:00.000001'",
+    "INTERVAL '0 seconds'",
+    "INTERVAL '2147483647 days'",
+    "INTERVAL '-2147483648 months'",
+    "INTERVAL '2562047 hours'",
+]
+
+
+def _exact_rows(query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    from policyengine.server.arrow_rows import python_rows
+
+    relation = _DUCKDB.cursor().sql(query)
+    types = [str(t) for t in relation.types]
+    return types, [row for batch in relation.to_arrow_table().to_batches() for row in python_rows(batch, types)]
+
+
+@pytest.mark.parametrize("interval", EXACT_INTERVALS)
+def test_exact_intervals_encode_to_postgresql_bytes(postgres: Any, interval: str) -> None:
+    types, [(value, listed)] = _exact_rows(f"SELECT {interval}, [{interval}, NULL]")
+    assert types == ["INTERVAL", "INTERVAL[]"] and type(value) is tuple
+    pg_sql = f"SELECT {interval}, ARRAY[{interval}, NULL]"
+    (text, text_array), (binary, binary_array), _ = postgres_row(postgres, pg_sql)
+    assert encode("INTERVAL", 0, value) == text and encode("INTERVAL", 1, value) == binary
+    assert encode("INTERVAL[]", 0, listed) == text_array and encode("INTERVAL[]", 1, listed) == binary_array
+
+
+def test_interval_parts_of_arrow_values() -> None:
+    """pyarrow's MonthDayNano (an Arrow batch's value) is its months, days and nanoseconds / 1000; a
+    (months, days, microseconds) tuple is taken as it is."""
+    import pyarrow as pa
+
+    (value,) = pa.array([pa.MonthDayNano([14, -3, -129_600_000_000_000])], pa.month_day_nano_interval()).to_pylist()
+    assert encode("INTERVAL", 0, value) == b"1 year 2 mons -3 days -36:00:00"
+    assert encode("INTERVAL", 0, (14, -3, -129_600_000_000)) == b"1 year 2 mons -3 days -36:00:00"
+    assert encode("INTERVAL", 1, value) == struct.pack("!qii", -129_600_000_000, -3, 14)
+
+
+def test_a_wrapped_interval_export_is_refused() -> None:
+    """DuckDB exports an interval's microseconds as nanoseconds, which wrap beyond 2^63: refused (0A000)."""
+    from policyengine.backends.errors import QueryFailed
+
+    with pytest.raises(QueryFailed) as refused:
+        _exact_rows("SELECT (-2147483648)::BIGINT * INTERVAL '1 hour'")
+    assert refused.value.sqlstate == "0A000"
+
+
+def test_exact_rows_keep_duckdb_values_of_other_types() -> None:
+    """Beside an interval, every other column is the value DuckDB's own rows hold (HUGEINT an int, UUID
+    a UUID, a date outside years 1-9999 DuckDB's string, TIME '24:00:00' its string)."""
+    query = ("SELECT INTERVAL '1 day', 12::HUGEINT, uuid '6ba7b810-9dad-11d1-80b4-00c04fd430c8', "
+             "DATE '0044-03-15 (BC)', TIME '24:00:00', 1.50::DECIMAL(10,2), 'x', [1, NULL], TIMESTAMP '2020-01-01'")
+    _, [exact] = _exact_rows(query)
+    _, duck = _duckdb_rows(query)
+    assert exact[0] == (0, 1, 0)
+    assert exact[1:] == duck[1:] and [type(v) for v in exact[1:]] == [type(v) for v in duck[1:]]
+
+
+def test_interval_batches_encode_alike_column_wise_and_value_by_value() -> None:
+    """The Arrow fast path (a batch of more than SMALL_BATCH rows) sends the bytes the per-value
+    encoders send."""
+    from policyengine.server import arrow_rows
+
+    relation = _DUCKDB.cursor().sql(
+        "SELECT i, i * INTERVAL '1 day -25 hours' + (i % 5) * INTERVAL '-1 mon', "
+        "CASE WHEN i % 7 = 0 THEN NULL ELSE i * INTERVAL '1 second' END FROM range(500) AS r(i)")
+    types = [str(t) for t in relation.types]
+    assert arrow_rows.supports_types(types)
+    encoders = column_encoders(types, [])
+    for batch in relation.to_arrow_table().to_batches():
+        assert bytes(arrow_rows.encode_batch(batch, encoders)) == data_rows(arrow_rows.python_rows(batch, types),
+                                                                            encoders)

@@ -216,8 +216,8 @@ def interval_products(tree: exp.Expression, context: Context) -> exp.Expression:
     number): PostgreSQL cascades the fractions of months and days down with its own rounding
     (:func:`interval_product`), which DuckDB's operators miss by a microsecond now and then (and its
     division counts months as days). Division by zero is PostgreSQL's 22012. An integer factor is
-    DuckDB's exact product of each part, as PostgreSQL's. A factor whose type the engine cannot tell
-    is refused."""
+    DuckDB's exact product of each part, as PostgreSQL's; a factor whose type the engine cannot tell
+    (a derived table's column) takes PostgreSQL's steps too, which give an integer's product as well."""
     for node in list(tree.find_all(exp.Mul, exp.Div)):
         left, right = context.type_of(node.this), context.type_of(node.expression)
         if isinstance(node, exp.Mul) and right == "interval" and left != "interval":
@@ -226,9 +226,8 @@ def interval_products(tree: exp.Expression, context: Context) -> exp.Expression:
             interval, factor, kind = node.this, node.expression, right
         else:
             continue
-        if kind not in _NUMBER_TYPES:
-            raise unsupported(f"an interval {'divided' if isinstance(node, exp.Div) else 'multiplied'} by an "
-                              f"operand whose type the engine cannot tell ({_text(factor)})", "cast it to float8")
+        if kind is not None and kind not in _NUMBER_TYPES:
+            continue  # not a number: DuckDB's error, as PostgreSQL's
         if isinstance(node, exp.Mul) and kind in ("int2", "int4", "int8"):
             continue
         product = interval_product(interval, factor, isinstance(node, exp.Div))

@@ -56,3 +56,21 @@ def test_planning_errors_as_postgresql(frontdoor, postgresql, statement):
             "dbname": "demo"}
     expected = answer(postgresql, statement.format(t="(SELECT 1 AS x) AS t"))
     assert answer(ours, statement.format(t="reviews")) == expected
+
+
+def test_a_constant_beyond_what_python_holds_is_checked_and_sent(frontdoor, postgresql):
+    """The check reads its row as Arrow: an interval of 2147483647 days (a timedelta holds 999999999)
+    is PostgreSQL's answer, not an error, and the session goes on."""
+    import psycopg
+    from psycopg.types.string import TextLoader
+
+    statement = "SELECT make_interval(days => 2147483647), make_interval(days => -2147483648) FROM {t} LIMIT 1"
+    ours = {"host": "127.0.0.1", "port": frontdoor.port, "user": "frank", "password": PASSWORDS["frank"],
+            "dbname": "demo"}
+    answers = []
+    for where, table in ((ours, "reviews"), (postgresql, "(SELECT 1 AS x) AS t")):
+        with psycopg.connect(**where, autocommit=True, sslmode="disable") as connection:
+            connection.adapters.register_loader("interval", TextLoader)
+            answers.append(connection.execute(statement.format(t=table)).fetchall())
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    assert answers[0] == answers[1] == [("2147483647 days", "-2147483648 days")]

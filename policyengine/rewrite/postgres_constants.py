@@ -119,6 +119,11 @@ def _arithmetic_parts(node: exp.Expression) -> list[exp.Expression]:
     return parts
 
 
+def _raises(node: exp.Expression) -> bool:
+    """Whether ``node`` holds the semantics stages' ERROR(), which only its whole CASE may evaluate."""
+    return any(isinstance(sub, exp.Anonymous) and sub.name.lower() == "error" for sub in node.walk())
+
+
 def _literal_truth(node: exp.Expression) -> bool | None:
     """True or False for a literal boolean (NULL counts as False, as a CASE condition or an AND
     argument), None for anything else."""
@@ -138,12 +143,15 @@ def _collect(node: exp.Expression, memo: dict[int, bool], found: list[exp.Expres
     if _constant(node, memo):
         # the semantics stages' ERROR() stands for PostgreSQL's error when its CASE reaches it: only
         # the whole CASE is evaluated
-        if _can_fail(node) and not any(isinstance(sub, exp.Anonymous) and sub.name.lower() == "error"
-                                       for sub in node.walk()):
+        if not _can_fail(node):
+            return
+        if not _raises(node):
             found.extend(_arithmetic_parts(node))
             found.append(node)
-        elif isinstance(node, (exp.Case, exp.If)) and _can_fail(node):
-            found.append(node)
+            return
+        for sub in node.walk(prune=lambda n: isinstance(n, (exp.Case, exp.If)) and _raises(n)):
+            if isinstance(sub, (exp.Case, exp.If)) and _raises(sub):
+                found.append(sub)
         return
     for child in _folded_children(node, memo, read_ctes):
         _collect(child, memo, found, read_ctes)

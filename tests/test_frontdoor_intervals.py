@@ -127,3 +127,20 @@ def test_copy_out(servers, form):
             return b"".join(bytes(chunk) for chunk in copy)
 
     assert copied(ours) == copied(theirs)
+
+
+@pytest.mark.parametrize("value", [b"1 year 2 mons -36:00:00", b"1 day -36 hours", b"-12:00:00", b"@ 1 day 2 hours ago",
+                                   b"P1Y2M3DT4H5M6S", b"0.5 months"])
+def test_interval_parameters(servers, value):
+    """An interval Bind parameter keeps its months, days and time apart (a timedelta folded months into
+    30 days and wrote -12:00:00 as -1 days +12:00:00), in text and in binary."""
+    ours, theirs = servers
+    sql = b"SELECT $1::interval, TIMESTAMP '2024-01-31 10:00' + $1, $1 * 0.5"
+    forms = []
+    for connection in (ours, theirs):
+        text = connection.pgconn.exec_params(sql, [value], [1186], result_format=0)
+        binary = connection.pgconn.exec_params(sql, [text.get_value(0, 0)], [1186], [0], result_format=1)
+        raw = binary.get_value(0, 0)
+        again = connection.pgconn.exec_params(sql, [raw], [1186], [1], result_format=0)
+        forms.append([[bytes(result.get_value(0, i)) for i in range(3)] for result in (text, binary, again)])
+    assert forms[0] == forms[1]

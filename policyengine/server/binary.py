@@ -1237,25 +1237,32 @@ _ISO_INTERVAL = re.compile(
     r"(?:(?P<s>[+-]?\d+(?:\.\d+)?)S)?)?\s*", re.IGNORECASE)
 
 
-def _interval_from_fields(months: decimal.Decimal, days: decimal.Decimal,
-                          micros: decimal.Decimal) -> dt.timedelta:
-    """Spread fractions down as PostgreSQL does (0.5 month = 15 days), then fold months into 30 days.
-
-    DuckDB's Python API binds a timedelta, which has no months: 30 days per month is DuckDB's own rule
-    when it turns an INTERVAL into a timedelta.
-    """
+def _interval_from_fields(months: decimal.Decimal, days: decimal.Decimal, micros: decimal.Decimal) -> Any:
+    """Spread fractions down as PostgreSQL does (0.5 month = 15 days); the whole months, days and
+    microseconds kept apart (:func:`_interval_parameter`)."""
     whole_months = int(months)
     days += (months - whole_months) * 30
     whole_days = int(days)
     micros += (days - whole_days) * _DAY_US
-    total_micros = int(micros.to_integral_value(decimal.ROUND_HALF_EVEN))
-    try:
-        return dt.timedelta(days=whole_months * 30 + whole_days, microseconds=total_micros)
-    except OverflowError:
-        raise ValueError("interval out of range") from None
+    return _interval_parameter(whole_months, whole_days, int(micros.to_integral_value(decimal.ROUND_HALF_EVEN)))
 
 
-def _parse_interval(text: str) -> dt.timedelta:
+def _interval_parameter(months: int, days: int, micros: int) -> Any:
+    """An interval parameter DuckDB binds with its three parts. A timedelta when it holds them exactly
+    (no months, a time of 0 to 24 hours: DuckDB takes its days and seconds apart); else DuckDB's own
+    INTERVAL value, which keeps ``1 mon`` a month and ``-12:00:00`` twelve hours back (a timedelta
+    would bind 30 days and -1 days +12:00:00)."""
+    if not (-2**31 <= months < 2**31 and -2**31 <= days < 2**31 and -2**63 <= micros < 2**63):
+        raise ValueError("interval out of range")
+    if months == 0 and 0 <= micros < _DAY_US and abs(days) <= 999_999_999:
+        return dt.timedelta(days=days, microseconds=micros)
+    import duckdb
+    from duckdb.sqltypes import INTERVAL
+
+    return duckdb.Value(f"{months} months {days} days {micros} microseconds", INTERVAL)
+
+
+def _parse_interval(text: str) -> Any:
     iso = _ISO_INTERVAL.fullmatch(text)
     if iso and any(iso.groupdict().values()):
         get = {key: decimal.Decimal(value) for key, value in iso.groupdict().items() if value}
@@ -1495,10 +1502,7 @@ def _decode_binary_value(raw: bytes, oid: int) -> Any:
         return _python_timestamp(_I64.unpack(_exact(raw, 8, oid))[0], oid == 1184)
     if oid == 1186:
         micros, days, months = struct.unpack("!qii", _exact(raw, 16, oid))
-        try:
-            return dt.timedelta(days=days + 30 * months, microseconds=micros)
-        except OverflowError:
-            raise ValueError("interval out of range") from None
+        return _interval_parameter(months, days, micros)
     if oid == 2950:
         return uuid.UUID(bytes=_exact(raw, 16, oid))
     if oid == 3802:

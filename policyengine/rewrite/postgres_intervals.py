@@ -14,8 +14,14 @@ rest:
   timestamp_age does (years, months and days from the calendar, then the time); of a timestamptz (the
   session's zone), of one argument (today, in which zone) or of an operand whose type the engine
   cannot tell it is refused (:func:`age`);
+- ``interval * x`` of a fraction and ``interval / x`` follow PostgreSQL's interval_mul/interval_div
+  step by step (:func:`interval_products`; DuckDB's operators miss by a microsecond now and then,
+  and its division counts months as days);
 - ``greatest()``/``least()`` of intervals compare as PostgreSQL does (:func:`interval_extremes`);
-- ``time - time`` is an interval (:func:`time_differences`).
+- ``time - time`` is an interval (:func:`time_differences`);
+- ``justify_hours``/``justify_days``/``justify_interval``, which DuckDB lacks (:func:`justifications`).
+
+``sum(interval)`` (interval_aggregates) and ``make_interval`` (make_intervals) are in postgres_semantics.py.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    # intervals keep PostgreSQL's months (postgres_intervals.py): interval / 2, age()
     "SELECT interval '1 year' / 2",
     "SELECT age(timestamp '2024-03-01', timestamp '2023-01-15')",
     # arithmetic: integer division truncates toward zero; % keeps the dividend's sign; ^ is float8
@@ -140,6 +141,10 @@ SAME: list[str] = [
     "'É' ~* 'e'",
     "SELECT current_setting('lc_collate'), current_setting('lc_ctype')",
     "SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()",
+    # string_to_array of an empty string is empty; a NULL delimiter splits characters, an empty one none
+    "SELECT string_to_array('', ','), string_to_array('abc', ''), string_to_array('abc', NULL), "
+    "string_to_array('a,NULL', ',', 'NULL'), string_to_array('x,,y', ',', ''), string_to_array(NULL, ',')",
+    f'SELECT string_to_array(right("ReviewID", 0), \' \'), string_to_array("ReviewID", \'0\') FROM reviews {ORDERED}',
     # varchar results: RowDescription says varchar where PostgreSQL's type resolution keeps it
     f'SELECT CAST("Rating" AS varchar), "ReviewID"::varchar(10), CASE WHEN "Rating" > 3 THEN "ReviewID" '
     f'ELSE CAST("Rating" AS varchar) END, coalesce(NULL, "Rating"::varchar), max("Rating"::varchar) OVER (), '
@@ -164,6 +169,10 @@ ERRORS: list[tuple[str, str]] = [
     ("SELECT substr('abc', 1, -1)", "22011"),  # negative substring length not allowed
     ('SELECT "Rating" * 4, 13 AS g, count(*) FROM reviews GROUP BY 1, 13', "42P10"),  # position not in select list
     ("SELECT 1 FROM reviews ORDER BY 2", "42P10"),
+    # an integer beyond int4 is a Float constant to PostgreSQL's lexer: not a position
+    ("SELECT (-2147483648) AS g, count(*) FROM reviews GROUP BY (-2147483648)", "42601"),
+    ('SELECT 2 AS g, sum("Rating") FROM reviews GROUP BY 2', "42803"),  # an aggregate in GROUP BY
+    ("SELECT row_number() OVER () FROM reviews GROUP BY 1", "42P20"),  # a window function in GROUP BY
     # a constant out of range fails while PostgreSQL plans, even over no rows (in parentheses too)
     ("SELECT min(('2024-01-15'::date + (-2147483648))) FROM reviews WHERE false", "22008"),
 ]
@@ -199,6 +208,7 @@ REFUSED: list[str] = [
     'SELECT *, "Rating"::varchar FROM reviews',  # varchar beside a * over a table (its width is the policy's)
     "SELECT 'Ä' ~* 'ä'",  # PostgreSQL folds ASCII letters only in the C locale, DuckDB's regular expressions all
     "SELECT 'aX%' ILIKE 'aX%' ESCAPE 'X'",  # PostgreSQL applies a letter escape before lower-casing
+    'SELECT sign(x) FROM (SELECT "Rating" * 1.5 AS x FROM reviews) AS d',  # float8 or numeric: the type of x
 ]
 
 

@@ -397,13 +397,17 @@ def exponent_literals(tree: exp.Expression, context: Context) -> exp.Expression:
 
 def signs(tree: exp.Expression, context: Context) -> exp.Expression:
     """``sign()`` of an integer or a float is double precision in PostgreSQL, of a numeric a numeric
-    (DuckDB: a TINYINT)."""
+    (DuckDB: a TINYINT); of an operand whose type the engine cannot tell (a column of a derived table)
+    it is refused."""
     for node in list(tree.find_all(exp.Sign)):
         kind = context.type_of(node.this)
         if kind in (*_INT, *_FLOAT):
             _cast_in_place(node, "DOUBLE")
         elif kind == "numeric":
             _cast_in_place(node, f"DECIMAL({MAX_PRECISION}, 0)")
+        elif kind is None and not isinstance(node.this, exp.Null):
+            raise unsupported(f"sign() of an operand whose type the engine cannot tell ({_text(node)})",
+                              "cast it (::numeric, ::float8)")
     return tree
 
 
@@ -748,8 +752,10 @@ def negative_literals(tree: exp.Expression, context: Context) -> exp.Expression:
         nested = isinstance(node.this, (exp.Paren, exp.Neg))
         kind = context.type_of(node)
         if kind in ("int4", "int8") and (nested or value == -2**31):
-            node.replace(exp.Cast(this=exp.Literal.number(value),
-                                  to=exp.DataType.build("INT" if kind == "int4" else "BIGINT")))
+            constant = exp.Cast(this=exp.Literal.number(value), to=exp.DataType.build("INT" if kind == "int4"
+                                                                                       else "BIGINT"))
+            constant.meta["pe_float_constant"] = abs(value) >= 2**31  # what the lexer read: see _bare_constant
+            node.replace(constant)
     return tree
 
 
@@ -1161,9 +1167,11 @@ def _bare_constant(node: exp.Expression) -> bool:
         node = node.this
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
         node = node.this
-    if isinstance(node, (exp.Null, exp.Boolean)):
+    if isinstance(node, (exp.Null, exp.Boolean)) or node.meta.get("pe_float_constant"):
         return True
-    return isinstance(node, exp.Literal) and (node.is_string or not node.is_int)
+    # an integer beyond int4 is a Float constant to PostgreSQL's lexer (-2147483648 too: the minus is
+    # folded into it), so not a position
+    return isinstance(node, exp.Literal) and (node.is_string or not node.is_int or abs(int(node.this)) >= 2**31)
 
 
 def constant_sort_keys(tree: exp.Expression, context: Context) -> exp.Expression:
@@ -1216,7 +1224,19 @@ def sort_positions(tree: exp.Expression, context: Context) -> exp.Expression:
                 position = _position(key)
                 if position is not None and not 1 <= position <= width:
                     raise Refused(f"{clause} position {position} is not in select list", kind="position")
+                if position is not None and clause == "GROUP BY":
+                    _groupable(leaf.expressions[position - 1])
     return tree
+
+
+def _groupable(projection: exp.Expression) -> None:
+    """PostgreSQL's errors for grouping by an aggregate (42803) or a window function (42P20)."""
+    for node in projection.walk(prune=lambda n: isinstance(n, (exp.Subquery, exp.Select))):
+        if isinstance(node, exp.Window):
+            raise Refused("window functions are not allowed in GROUP BY", kind="windowing")
+    for node in projection.walk(prune=lambda n: isinstance(n, (exp.Subquery, exp.Select, exp.Window))):
+        if isinstance(node, exp.AggFunc):
+            raise Refused("aggregate functions are not allowed in GROUP BY", kind="grouping")
 
 
 def aggregate_constant_orders(tree: exp.Expression, context: Context) -> exp.Expression:
@@ -1326,6 +1346,37 @@ def null_arrays(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+#: elements equal to ``pe_null_text`` made NULL (string_to_array's third argument)
+_NULL_ELEMENTS = sqlglot.parse_one("LIST_TRANSFORM(pe_list, LAMBDA pe_element : CASE WHEN pe_element = pe_null_text "
+                                   "THEN NULL ELSE pe_element END)", read="duckdb")
+
+
+def string_to_arrays(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``string_to_array(s, d)`` of an empty string is an empty array in PostgreSQL (DuckDB: ``{""}``);
+    a NULL delimiter splits it into characters and an empty one keeps it whole (DuckDB: the other way
+    round); the third argument, the text read as NULL, DuckDB's does not take: its elements equal to it
+    become NULL after the split."""
+    for node in list(tree.find_all(exp.StringToArray)):
+        text, delimiter, null = node.this, node.expression, node.args.get("null")
+        ifs = [exp.If(this=exp.EQ(this=text.copy(), expression=exp.Literal.string("")),
+                      true=exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("VARCHAR[]")))]
+        if not (isinstance(delimiter, exp.Literal) and delimiter.is_string and str(delimiter.this)):
+            ifs.append(exp.If(this=exp.Is(this=delimiter.copy(), expression=exp.Null()),
+                              true=exp.Anonymous(this="STRING_SPLIT", expressions=[text.copy(),
+                                                                                   exp.Literal.string("")])))
+            ifs.append(exp.If(this=exp.EQ(this=delimiter.copy(), expression=exp.Literal.string("")),
+                              true=exp.Array(expressions=[text.copy()])))
+        result: exp.Expression = exp.Case(ifs=ifs, default=exp.Anonymous(this="STRING_SPLIT",
+                                                                          expressions=[text, delimiter]))
+        if null is not None:
+            made = _NULL_ELEMENTS.copy()
+            for column in list(made.find_all(exp.Column)):
+                column.replace(result if column.name == "pe_list" else null.copy())
+            result = made
+        node.replace(result)
+    return tree
+
+
 def regex_replacements(tree: exp.Expression, context: Context) -> exp.Expression:
     """regexp_replace's replacement text: PostgreSQL's ``\\&`` is the whole match and a backslash before
     any other character (``\\0`` too) is itself; DuckDB's RE2 writes the whole match ``\\0`` and
@@ -1421,7 +1472,7 @@ RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     negative_literals, octet_lengths, array_literals, constant_sort_keys, sort_positions, aggregate_constant_orders,
     like_escapes, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
-    null_arrays, regex_replacements, ascii_case, *_LAST_INTERVAL_RULES,
+    null_arrays, string_to_arrays, regex_replacements, ascii_case, *_LAST_INTERVAL_RULES,
 )
 
 

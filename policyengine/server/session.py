@@ -196,6 +196,7 @@ class Session:
     cursors: dict[str, Cursor] = field(default_factory=dict)
     failed: bool = False  # an extended-protocol error: messages are ignored until Sync
     canceled_by: str | None = None  # why the running statement was interrupted: PostgreSQL's 57014 text
+    _idle = False  # waiting for the client's next message
     _timer: asyncio.TimerHandle | None = None  # the statement_timeout of the statement running
     _out: list[bytes | memoryview] = field(default_factory=list)  # messages not yet written (see _send)
     _out_size: int = 0
@@ -397,7 +398,9 @@ class Session:
         while True:
             if self._out and not self._message_waiting():
                 await self._flush()
+            self._idle = True
             kind, payload = await m.read_message(self.reader)
+            self._idle = False
             if kind == b"X":
                 return
             if kind == b"Q":
@@ -435,17 +438,17 @@ class Session:
         """statement_timeout, as PostgreSQL: past it the running query is interrupted and the statement
         fails with 57014 "canceling statement due to statement timeout"."""
         milliseconds = self.settings.statement_timeout
-        self.canceled_by = None
-        if not milliseconds:
-            yield
-            return
-        self._timer = asyncio.get_running_loop().call_later(milliseconds / 1000, self._time_out)
+        if milliseconds:
+            self._timer = asyncio.get_running_loop().call_later(milliseconds / 1000, self._time_out)
         try:
             yield
         finally:
-            self._timer.cancel()
-            self._timer = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self.canceled_by = None
+            # a cancel between statements must not reach a cursor that now serves another statement
+            self.running = None
 
     def _time_out(self) -> None:
         """Interrupt the statement, and again every 10 ms until it ends: the query may not have
@@ -456,9 +459,14 @@ class Session:
         self._timer = asyncio.get_running_loop().call_later(0.01, self._time_out)
 
     def cancel(self) -> None:
-        """A CancelRequest for this session (server.py)."""
+        """A CancelRequest for this session (server.py). As in PostgreSQL it ends the statement in
+        progress wherever it is: one still being parsed or rewritten is stopped as its query starts
+        (:meth:`_running`), and so is the next one when the client's messages wait unread. A session
+        idle with nothing to read forgets it, as PostgreSQL does while it waits for a command."""
+        if self._idle and not self._message_waiting():
+            return
+        self.canceled_by = self.canceled_by or "user request"
         if self.running is not None:
-            self.canceled_by = self.canceled_by or "user request"
             self.running.interrupt()
 
     def _query_failed(self, failure: QueryFailed) -> StatementError:
@@ -467,8 +475,11 @@ class Session:
         return StatementError(failure.sqlstate, failure.message)
 
     def _running(self, cursor: Any) -> None:
-        """What a CancelRequest for this session interrupts (set before the query starts)."""
+        """What a CancelRequest for this session interrupts (set, in the worker thread, before the
+        query starts); interrupted at once if a cancel or the timeout came while it was rewritten."""
         self.running = cursor
+        if self.canceled_by is not None:
+            cursor.interrupt()
 
     # --- the simple protocol --------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ def _first_line(error: BaseException) -> str:
 
 #: DuckDB's type names as PostgreSQL's messages name them
 _TYPE_WORDS = {
+    "-32768": "smallint", "-2147483648": "integer", "-9223372036854775808": "bigint",
     "INT16": "smallint", "INT32": "integer", "INT64": "bigint", "INT128": "numeric", "DOUBLE": "double precision",
     "FLOAT": "real", "BOOL": "boolean", "INTERVAL": "interval", "DATE": "date", "UUID": "uuid", "DECIMAL": "numeric",
 }
@@ -46,6 +47,8 @@ _DATA_ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"^Invalid Input Error: date out of range$"), "22008", "date out of range"),
     (re.compile(r"Overflow in \w+ of (INT16|INT32|INT64)\b"), "22003", "{} out of range"),
     (re.compile(r"Overflow in \w+ of DECIMAL"), "22003", "numeric value out of range"),
+    # abs() of the smallest integer: the type read from the width of the value (which is never passed on)
+    (re.compile(r"Overflow on abs\((-32768|-2147483648|-9223372036854775808)\)"), "22003", "{} out of range"),
     (re.compile(r"out of range for the destination type (INT16|INT32|INT64)\b"), "22003", "{} out of range"),
     (re.compile(r"Failed to cast decimal value .* to type (INT16|INT32|INT64)\b"), "22003", "{} out of range"),
     (re.compile(r"Casting value .* to type DECIMAL.* failed: value is out of range"), "22003",
@@ -102,6 +105,8 @@ def sanitize(error: BaseException) -> QueryFailed:
         missing = _MISSING_FUNCTION.search(str(error))
         if missing is not None:  # a function of the reader's dialect that DuckDB has not: not supported
             return QueryFailed(f"function {missing.group(1).lower()}() is not available on this database", "0A000")
+    if isinstance(error, duckdb.BinderException) and "GROUP BY clause cannot contain aggregates" in str(error):
+        return QueryFailed("aggregate functions are not allowed in GROUP BY", "42803")  # PostgreSQL's grouping_error
     if isinstance(error, (duckdb.BinderException, duckdb.CatalogException)):
         return QueryFailed(_first_line(error), "42703")
     if isinstance(error, (duckdb.ParserException, duckdb.SyntaxException)):

@@ -27,7 +27,8 @@ SAME = [
     "'10 days 04:05:06'::interval - INTERVAL '1 year 2 mons', INTERVAL '00:00:01.5', - INTERVAL '00:00:01.5', "
     "INTERVAL '0 days'",
     "SELECT 1940 * INTERVAL '1 hour', (-2147483648) * INTERVAL '1 second', INTERVAL '-2147483648 mons', "
-    "INTERVAL '2147483647 days 2562047 hours'",
+    "INTERVAL '2147483647 days 2562047 hours', make_interval(days => 2147483647), "
+    "- make_interval(days => 2147483647)",
     # arrays of intervals
     "SELECT ARRAY[INTERVAL '1 year 2 mons', INTERVAL '1 day -36:00:00', NULL], ARRAY[]::interval[]",
     # interval strings as PostgreSQL reads them (sqlglot cut them to their first number and unit)

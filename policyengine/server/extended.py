@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
 
+from policyengine.rewrite.statement import read_postgres
 from policyengine.server import messages as m
 from policyengine.server.binary import decode_parameter
 
@@ -53,7 +53,7 @@ def parameter_count(sql: str) -> int:
 @lru_cache(maxsize=2048)
 def _parameter_count(sql: str) -> int:
     try:
-        trees = sqlglot.parse(sql, read="postgres")
+        trees = read_postgres(sql)
     except Exception:  # noqa: BLE001 - the engine reports the syntax error when it runs
         return 0
     highest = 0

@@ -8,11 +8,11 @@ else stays unknown (reported as text, which DuckDB casts where it is used).
 
 from __future__ import annotations
 
-import sqlglot
 from sqlglot import exp
 
 from policyengine.bounded_cache import BoundedCache
 from policyengine.model import PolicySet
+from policyengine.rewrite.statement import read_postgres
 from policyengine.server.catalog.pgtypes import column_type
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.Is)
@@ -48,7 +48,7 @@ def infer_parameter_types(sql: str, policy_set: PolicySet) -> dict[int, int]:
 
 def _infer(sql: str, policy_set: PolicySet) -> dict[int, int]:
     try:
-        trees = [t for t in sqlglot.parse(sql, read="postgres") if t is not None]
+        trees = [t for t in read_postgres(sql) if t is not None]
     except Exception:  # noqa: BLE001 - the engine reports the syntax error when it runs
         return {}
     found: dict[int, int] = {}

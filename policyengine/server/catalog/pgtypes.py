@@ -1,17 +1,25 @@
-"""PostgreSQL's built-in types as its catalog lists them, and the type each contract column shows.
+"""PostgreSQL 15's built-in types as its catalog lists them, and the type each contract column shows.
 
-Clients read ``pg_type`` to learn how to decode what arrives (asyncpg, Npgsql and the ADBC driver
-load it at connect), so the OIDs, names and array links here are PostgreSQL's own: a client that
-finds a familiar type decodes it with its built-in codec and asks nothing more.
+Clients read ``pg_type`` to learn how to decode what arrives (asyncpg, Npgsql, pgjdbc and the ADBC
+driver load it at connect), so the front door lists exactly the rows of a new PostgreSQL 15 database:
+every built-in type (base, array, pseudo, range, multirange, the information_schema domains and the row
+types of the system relations), with PostgreSQL's OIDs, names and every column, and the ``pg_proc`` and
+``pg_range`` rows they name. They are in pg15_types.json, taken from a real PostgreSQL 15 by
+pg15_snapshot.py (tests/test_catalog_pg15_types.py checks the file against a fresh cluster).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 #: pg_catalog's namespace OID, as in PostgreSQL
 PG_CATALOG_OID = 11
+DATA = Path(__file__).with_name("pg15_types.json")
 
 
 @dataclass(frozen=True)
@@ -23,63 +31,47 @@ class PgType:
     array_oid: int
     element_oid: int = 0
     by_value: bool = False
-    kind: str = "b"  # b base, p pseudo
-    stem: str = ""  # the in/out/recv/send function stem; defaults to the name
-
-    @property
-    def functions(self) -> tuple[str, str, str, str]:
-        stem = self.stem or self.name
-        if self.element_oid and self.name.startswith("_"):  # int2vector and oidvector have their own
-            return "array_in", "array_out", "array_recv", "array_send"
-        return f"{stem}in", f"{stem}out", f"{stem}recv", f"{stem}send"
+    kind: str = "b"  # b base, c composite, d domain, p pseudo, r range, m multirange
+    #: the input, output, receive and send functions (their names, as the regproc columns show them)
+    functions: tuple[str, str, str, str] = ("", "", "", "")
 
 
-_BASE = [
-    PgType(16, "bool", 1, "B", 1000, by_value=True, stem="bool"),
-    PgType(17, "bytea", -1, "U", 1001, stem="bytea"),
-    PgType(18, "char", 1, "Z", 1002, by_value=True, stem="char"),
-    PgType(19, "name", 64, "S", 1003, stem="name"),
-    PgType(20, "int8", 8, "N", 1016, by_value=True, stem="int8"),
-    PgType(21, "int2", 2, "N", 1005, by_value=True, stem="int2"),
-    PgType(22, "int2vector", -1, "A", 1006, element_oid=21, stem="int2vector"),
-    PgType(23, "int4", 4, "N", 1007, by_value=True, stem="int4"),
-    PgType(24, "regproc", 4, "N", 1008, by_value=True, stem="regproc"),
-    PgType(25, "text", -1, "S", 1009, stem="text"),
-    PgType(26, "oid", 4, "N", 1028, by_value=True, stem="oid"),
-    PgType(30, "oidvector", -1, "A", 1013, element_oid=26, stem="oidvector"),
-    PgType(114, "json", -1, "U", 199, stem="json_"),
-    PgType(700, "float4", 4, "N", 1021, by_value=True, stem="float4"),
-    PgType(701, "float8", 8, "N", 1022, by_value=True, stem="float8"),
-    PgType(1042, "bpchar", -1, "S", 1014, stem="bpchar"),
-    PgType(1043, "varchar", -1, "S", 1015, stem="varchar"),
-    PgType(1082, "date", 4, "D", 1182, by_value=True, stem="date_"),
-    PgType(1083, "time", 8, "D", 1183, by_value=True, stem="time_"),
-    PgType(1114, "timestamp", 8, "D", 1115, by_value=True, stem="timestamp_"),
-    PgType(1184, "timestamptz", 8, "D", 1185, by_value=True, stem="timestamptz_"),
-    PgType(1186, "interval", 16, "T", 1187, stem="interval_"),
-    PgType(1700, "numeric", -1, "N", 1231, stem="numeric_"),
-    PgType(2205, "regclass", 4, "N", 2210, by_value=True, stem="regclass"),
-    PgType(2206, "regtype", 4, "N", 2211, by_value=True, stem="regtype"),
-    PgType(2950, "uuid", 16, "U", 2951, stem="uuid_"),
-    PgType(3802, "jsonb", -1, "U", 3807, stem="jsonb_"),
-    PgType(4089, "regnamespace", 4, "N", 4090, by_value=True, stem="regnamespace"),
-]
-_PSEUDO = [
-    PgType(705, "unknown", -2, "X", 0, kind="p", stem="unknown"),
-    PgType(2249, "record", -1, "P", 2287, kind="p", stem="record_"),
-    PgType(2276, "any", 4, "P", 0, kind="p", stem="any_"),
-    PgType(2277, "anyarray", -1, "P", 0, kind="p", stem="anyarray_"),
-    PgType(2278, "void", 4, "P", 0, kind="p", stem="void_"),
-]
+def _load() -> dict[str, Any]:
+    return json.loads(DATA.read_text())
 
 
-def _arrays() -> list[PgType]:
-    return [PgType(t.array_oid, "_" + t.name, -1, "A" if t.kind == "b" else "P", 0, element_oid=t.oid, kind=t.kind)
-            for t in _BASE + _PSEUDO[1:2] if t.array_oid]
+_DATA = _load()
+#: information_schema's namespace OID in the cluster the types were taken from (its types' OIDs follow it)
+INFORMATION_SCHEMA_OID: int = _DATA["information_schema_oid"]
 
 
-BUILTIN_TYPES: tuple[PgType, ...] = tuple(_BASE + _PSEUDO + _arrays())
+def _records(table: str) -> list[dict[str, Any]]:
+    columns = _DATA[table]["columns"]
+    return [dict(zip(columns, row)) for row in _DATA[table]["rows"]]
+
+
+BUILTIN_TYPES: tuple[PgType, ...] = tuple(
+    PgType(r["oid"], r["typname"], r["typlen"], r["typcategory"], r["typarray"], r["typelem"], r["typbyval"],
+           r["typtype"], (r["typinput"], r["typoutput"], r["typreceive"], r["typsend"]))
+    for r in _records("pg_type"))
 BY_OID = {t.oid: t for t in BUILTIN_TYPES}
+#: PostgreSQL's ``format_type(oid, NULL)``, as ``::regtype`` prints a type
+DISPLAY: dict[int, str] = dict((oid, text) for oid, text in _DATA["format_type"])
+
+
+@cache
+def _builtin_rows() -> dict[str, tuple[dict[str, Any], ...]]:
+    return {"pg_type": tuple(_records("pg_type")), "pg_proc": tuple(_records("pg_proc")),
+            "pg_range": tuple(_records("pg_range")),
+            "pe_type_names": tuple({"pe_oid": t.oid, "pe_display": DISPLAY[t.oid], "pe_name": t.name}
+                                   for t in BUILTIN_TYPES)}
+
+
+def builtin_rows() -> dict[str, list[dict[str, Any]]]:
+    """The shadow catalog's rows for the built-in types: ``pg_type``, ``pg_proc`` (the functions the types
+    and ranges name), ``pg_range`` and the ``pe_type_names`` lookup (new lists; the rows are shared, unchanged)."""
+    return {table: list(rows) for table, rows in _builtin_rows().items()}
+
 
 #: canonical SQL type of a contract column -> PostgreSQL type OID
 _FROM_SQL = [
@@ -124,6 +116,6 @@ def format_type(oid: int | None, typmod: int | None) -> str | None:
     found = BY_OID.get(oid)
     if found is None:
         return "???"
-    if found.element_oid:
+    if found.functions[0] == "array_in":  # not name, int2vector, point...: their typelem is no array's element
         return (format_type(found.element_oid, typmod) or "???") + "[]"
-    return found.name
+    return DISPLAY.get(oid, found.name)

@@ -27,6 +27,12 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    # the string and array functions DuckDB lacks, written out (postgres_functions.py), on data and alone
+    "SELECT quote_literal('a\\b'), quote_literal('it''s'), quote_literal(42), quote_nullable(NULL::text), "
+    "quote_ident('Ab'), quote_ident('ab_1'), quote_ident('a\"b'), 7/2",
+    f'SELECT quote_literal("ReviewID"), quote_nullable("Rating"), quote_ident("ReviewID") FROM reviews {ORDERED}',
+    "SELECT array_upper(ARRAY[1, 2, 3], 1), array_lower(ARRAY[1, 2], 1), array_upper(ARRAY[1], 2), "
+    "array_lower('{}'::int[], 1)",
     # intervals keep PostgreSQL's months (postgres_intervals.py): interval / 2, age()
     "SELECT interval '1 year' / 2",
     "SELECT age(timestamp '2024-03-01', timestamp '2023-01-15')",

@@ -33,6 +33,7 @@ from sqlglot.tokens import TokenType
 
 from policyengine.model import Column
 from policyengine.rewrite.postgres_case import ascii_case
+from policyengine.rewrite.postgres_functions import inline_functions
 from policyengine.rewrite.refusal import Refused
 from policyengine.rewrite.resolve import TableResolver
 
@@ -1465,7 +1466,8 @@ from policyengine.rewrite.postgres_intervals import RULES as _INTERVAL_RULES  # 
 
 #: the rules, in order: names first (the types below read the contracts of the tables they name)
 RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
-    public_schema, session_schema, *_INTERVAL_RULES, numeric_casts, exponent_literals, average, power, float_rounding,
+    public_schema, inline_functions, session_schema, *_INTERVAL_RULES, numeric_casts, exponent_literals, average,
+    power, float_rounding,
     numeric_round_scales, signs,
     extracts, numeric_modulo, date_truncation, text_of_floats_and_intervals, numeric_branches, substrings,
     similar_to, output_texts,
@@ -1491,9 +1493,9 @@ def postgres_semantics(tree: exp.Expression, read: str, sql: str, resolver: Tabl
     if read != "postgres":
         return tree
     context = Context(sql, resolver)
-    for rule in RULES[:1]:
+    for rule in RULES[:2]:  # names, and the functions written out whose arguments the binding must see
         tree = rule(tree, context)
     context.bind(tree, resolver)
-    for rule in RULES[1:]:
+    for rule in RULES[2:]:
         tree = rule(tree, context)
     return tree

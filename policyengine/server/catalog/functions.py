@@ -10,6 +10,8 @@ columns are all pe_-prefixed: an argument such as ``oid`` or ``c.oid`` binds to 
 
 from __future__ import annotations
 
+from policyengine.rewrite.postgres_functions import BODIES
+
 S = "pgc"
 _NULL = "CAST(NULL AS VARCHAR)"
 
@@ -110,18 +112,11 @@ MACROS: tuple[str, ...] = (
       "generate_subscripts(l, 1) AS pe_i) pe_e), CAST([] AS VARCHAR[])) END"
       for kind in ("regtype", "regclass", "regnamespace")),
     # arrays, with PostgreSQL's 1-based bounds and NULL for an empty array
-    f"CREATE MACRO {S}.array_upper(a, d) AS CASE WHEN len(a) = 0 THEN NULL ELSE len(a) END",
-    f"CREATE MACRO {S}.array_lower(a, d) AS CASE WHEN len(a) = 0 THEN NULL ELSE 1 END",
+    # PostgreSQL's string and array functions DuckDB lacks: the bodies the rewrite inlines on the data path
+    *(f"CREATE MACRO {S}.{name}({', '.join(parameters)}) AS {text}" for name, (parameters, text) in BODIES.items()),
     f"CREATE MACRO {S}.array_length(a, d) AS CASE WHEN len(a) = 0 THEN NULL ELSE len(a) END",
     f"CREATE MACRO {S}._pg_expandarray(a) AS "
     "unnest(list_transform(range(1, len(a) + 1), lambda pe_i: {'x': a[pe_i], 'n': pe_i}))",
-    f"CREATE MACRO {S}.quote_ident(x) AS CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*') THEN x "
-    "ELSE '\"' || replace(x, '\"', '\"\"') || '\"' END",
-    # PostgreSQL's quote_literal: quotes doubled, and a text with a backslash written E'...' with it doubled
-    f"CREATE MACRO {S}.quote_literal(x) AS CASE WHEN contains(CAST(x AS VARCHAR), chr(92)) THEN 'E' ELSE '' END "
-    "|| chr(39) || replace(replace(CAST(x AS VARCHAR), chr(92), chr(92) || chr(92)), chr(39), chr(39) || chr(39)) "
-    "|| chr(39)",
-    f"CREATE MACRO {S}.quote_nullable(x) AS coalesce({S}.quote_literal(x), 'NULL')",
     f"CREATE MACRO {S}.parse_ident(x) AS list_transform(string_split(x, '.'), lambda pe_p: trim(pe_p, '\"')), "
     "(x, s) AS list_transform(string_split(x, '.'), lambda pe_p: trim(pe_p, '\"'))",
     f"CREATE MACRO {S}.pg_get_keywords() AS TABLE SELECT pe_word AS word, pe_catcode AS catcode, "

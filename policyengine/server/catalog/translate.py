@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from policyengine.rewrite import Refused
+from policyengine.rewrite.postgres_functions import BODIES
 from policyengine.server.catalog.functions import NAMES as MACRO_NAMES
 from policyengine.server.catalog.functions import TABLE_FUNCTIONS
 from policyengine.server.catalog.listing import DEFAULT_SCHEMA, DUCKDB_DEFAULT_SCHEMA
@@ -94,7 +95,8 @@ def is_catalog_statement(tree: exp.Expression) -> bool:
                 and node.this.name.lower() in CATALOG_SCHEMAS:
             return True
         name = call_name(node)
-        if name is not None and (name in SESSION_FUNCTIONS or name in MACRO_NAMES):
+        # the string and array functions the rewrite writes out (postgres_functions.py) read no catalog
+        if name is not None and (name in SESSION_FUNCTIONS or name in MACRO_NAMES and name not in BODIES):
             return True
     return False
 

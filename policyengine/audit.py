@@ -14,18 +14,24 @@ import json
 import os
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import sqlglot
 
+from policyengine.bounded_cache import BoundedCache, text_bytes
 from policyengine.decision import TableDecision
 
+#: fingerprints kept per (statement text, dialect): by count and by the bytes of the texts
+_FINGERPRINTS: BoundedCache[tuple[str, str], str] = BoundedCache(4096, budget=4 << 20, weigh=text_bytes)
 
-@lru_cache(maxsize=4096)
+
 def fingerprint(sql: str, dialect: str = "duckdb") -> str:
     """Same query shape, same fingerprint: literals and whitespace do not count."""
+    return _FINGERPRINTS.get_or_make((sql, dialect), lambda: _fingerprint(sql, dialect))
+
+
+def _fingerprint(sql: str, dialect: str) -> str:
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
         for literal in tree.find_all(sqlglot.exp.Literal):

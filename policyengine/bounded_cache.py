@@ -14,6 +14,18 @@ a lock and an eviction loop of its own.
 ['a', 'c']
 >>> cache.get_or_make("d", lambda: 4), len(cache)
 (4, 2)
+
+A cache keyed by statement text is bounded by the bytes it holds as well (``budget``, what ``weigh``
+says an entry holds): texts run from a few bytes to megabytes, and a count alone lets a client that
+sends long distinct statements grow the process by gigabytes. An entry weighing more than the whole
+budget is not kept.
+
+>>> texts = BoundedCache(100, budget=10, weigh=lambda key, value: len(key))
+>>> texts.put("abcd", 1); texts.put("efgh", 2); texts.put("ijkl", 3)   # 12 bytes: abcd goes
+>>> texts.keys(), texts.weight
+(['efgh', 'ijkl'], 8)
+>>> texts.put("x" * 11, 4); len(texts)
+2
 """
 
 from __future__ import annotations
@@ -21,28 +33,56 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from threading import Lock
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 _MISSING = object()
 
+#: what a kept str costs beyond its characters (CPython's header), and a kept entry beyond its key and
+#: value (the ordered dict's slot and node, the key's tuple)
+STR_OVERHEAD = 49
+ENTRY_OVERHEAD = 200
+
+
+def text_bytes(*parts: Any) -> int:
+    """About what the texts among ``parts`` (strs and bytes, in tuples and lists too) hold, plus one
+    entry's overhead: what a statement-text cache's ``weigh`` returns."""
+    total = ENTRY_OVERHEAD
+    stack = list(parts)
+    while stack:
+        part = stack.pop()
+        if isinstance(part, (str, bytes)):
+            total += len(part) + STR_OVERHEAD
+        elif isinstance(part, (tuple, list)):
+            stack.extend(part)
+    return total
+
 
 class BoundedCache(Generic[K, V]):
-    """At most ``size`` entries; the least recently used goes first.
+    """At most ``size`` entries and, with a ``budget``, entries that ``weigh`` at most ``budget``
+    bytes together; the least recently used goes first.
 
     ``on_evict(key, value)`` runs for each entry pushed out by :meth:`put` (not for :meth:`pop` or
     :meth:`clear`, whose callers hold what they removed), outside the lock: it may close connections
     or run statements without holding up other threads.
     """
 
-    def __init__(self, size: int, on_evict: Callable[[K, V], None] | None = None):
+    def __init__(self, size: int, on_evict: Callable[[K, V], None] | None = None, *,
+                 budget: int | None = None, weigh: Callable[[K, V], int] | None = None):
         if size < 1:
             raise ValueError("a bounded cache holds at least one entry")
+        if (budget is None) != (weigh is None):
+            raise ValueError("a byte budget needs a weigh function, and the other way round")
         self.size = size
+        self.budget = budget
+        self._weigh = weigh
         self._on_evict = on_evict
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._weights: dict[K, int] = {}
+        #: what the entries weigh together (0 without a budget)
+        self.weight = 0
         self._lock = Lock()
 
     def get(self, key: K, default: V | None = None) -> V | None:
@@ -55,10 +95,28 @@ class BoundedCache(Generic[K, V]):
             return value  # type: ignore[return-value]
 
     def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            evicted = [self._entries.popitem(last=False) for _ in range(len(self._entries) - self.size)]
+        if self._weigh is None:
+            with self._lock:
+                self._entries[key] = value
+                self._entries.move_to_end(key)
+                evicted = [self._entries.popitem(last=False) for _ in range(len(self._entries) - self.size)]
+        else:
+            cost = self._weigh(key, value)
+            with self._lock:
+                if cost > self.budget:  # type: ignore[operator]
+                    old = self._entries.pop(key, _MISSING)
+                    if old is not _MISSING:
+                        self.weight -= self._weights.pop(key)
+                    return
+                self._entries[key] = value
+                self._entries.move_to_end(key)
+                self.weight += cost - self._weights.get(key, 0)
+                self._weights[key] = cost
+                evicted = []
+                while len(self._entries) > self.size or self.weight > self.budget:  # type: ignore[operator]
+                    old_key, old_value = self._entries.popitem(last=False)
+                    self.weight -= self._weights.pop(old_key)
+                    evicted.append((old_key, old_value))
         if self._on_evict is not None:
             for old_key, old_value in evicted:
                 self._on_evict(old_key, old_value)
@@ -74,11 +132,14 @@ class BoundedCache(Generic[K, V]):
 
     def pop(self, key: K, default: V | None = None) -> V | None:
         with self._lock:
+            self.weight -= self._weights.pop(key, 0)
             return self._entries.pop(key, default)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weights.clear()
+            self.weight = 0
 
     def keys(self) -> list[K]:
         """The keys, least recently used first (a copy: safe to iterate while others use the cache)."""

@@ -23,7 +23,7 @@ from policyengine.audit import AuditLog, Encoded, fingerprint, reads
 from policyengine.backends.base import Backend, Parameters, ResultRows
 from policyengine.backends.duckdb import DuckDBBackend, Limits
 from policyengine.backends.errors import QueryFailed
-from policyengine.bounded_cache import BoundedCache
+from policyengine.bounded_cache import BoundedCache, text_bytes
 from policyengine.crypto import KeyMaterial, load_key
 from policyengine.decision import DecisionError, Outcome, Subject, environment_for, subject_for
 from policyengine.loading import load_policy_set
@@ -33,6 +33,9 @@ from policyengine.result_hooks import ResultContext, ResultHook, registered
 from policyengine.rewrite import Refused, Rewritten, TableResolver, rewrite
 
 CACHE_SIZE = 4096
+#: what the rewrites kept per statement text, and their audit lines' JSON, may hold (bytes, estimated)
+REWRITES_BUDGET = 16 << 20
+AUDIT_FRAGMENTS_BUDGET = 8 << 20
 #: the limits of a database opened by :meth:`Engine.load` when none are given (frozen, so shared)
 DEFAULT_LIMITS = Limits()
 
@@ -134,12 +137,15 @@ class Engine:
         self.audit = audit
         self.result_hooks: tuple[ResultHook, ...] = registered() if result_hooks is None else tuple(result_hooks)
         #: rewrites by policy set version, subject, environment, dialects, UDF prefix and text
-        self._cache: BoundedCache[tuple[Any, ...], Rewritten] = BoundedCache(CACHE_SIZE)
+        self._cache: BoundedCache[tuple[Any, ...], Rewritten] = BoundedCache(
+            CACHE_SIZE, budget=REWRITES_BUDGET, weigh=lambda key, kept: text_bytes(key, kept.sql, kept.reads))
         #: a reload swaps the set and clears the rewrites as one step against another reload
         self._cache_lock = Lock()
         self._plain_resolver: TableResolver | None = None
         #: the audit line's JSON of a cached rewrite, by the rewrite's id (checked against the rewrite itself)
-        self._audit_fragments: BoundedCache[int, tuple[Rewritten, Encoded, Encoded]] = BoundedCache(CACHE_SIZE)
+        self._audit_fragments: BoundedCache[int, tuple[Rewritten, Encoded, Encoded]] = BoundedCache(
+            CACHE_SIZE, budget=AUDIT_FRAGMENTS_BUDGET,
+            weigh=lambda _, kept: text_bytes(kept[0].sql, kept[1], kept[2]))
 
     @classmethod
     def load(cls, policies: str | Path = "policies", db: str | Path | None = None, *,

@@ -59,3 +59,105 @@ def test_long_texts_are_not_kept(monkeypatch):
     extended._parameter_count.cache_clear()
     assert extended.parameter_count(long) == 1
     assert extended._parameter_count.cache_info().currsize == 0
+
+
+# --- every cache keyed by statement text is bounded by bytes, and the server gives memory back idle ---
+
+def test_a_byte_budget_pushes_out_the_least_recently_used_and_refuses_what_alone_exceeds_it():
+    from policyengine.bounded_cache import BoundedCache, text_bytes
+
+    evicted: list[str] = []
+    cache: BoundedCache[str, None] = BoundedCache(1000, lambda key, _: evicted.append(key),
+                                                  budget=3 * text_bytes("x" * 100), weigh=text_bytes)
+    for n in range(5):
+        cache.put(f"{n}" + "x" * 99, None)
+    assert len(cache) == 3 and evicted == ["0" + "x" * 99, "1" + "x" * 99]
+    assert cache.weight == 3 * text_bytes("x" * 100) <= cache.budget
+    cache.put("y" * 1000, None)  # more than the whole budget: not kept, and nothing pushed out for it
+    assert len(cache) == 3 and "y" * 1000 not in cache
+    cache.put("2" + "x" * 99, None)  # the same key again weighs once
+    assert cache.weight == 3 * text_bytes("x" * 100)
+    cache.pop("3" + "x" * 99)
+    assert cache.weight == 2 * text_bytes("x" * 100)
+    cache.clear()
+    assert cache.weight == 0 and len(cache) == 0
+
+
+def test_the_rewrites_kept_stay_within_their_byte_budget(example, monkeypatch):
+    from policyengine import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "REWRITES_BUDGET", 256 << 10)
+    engine = engine_module.Engine(example)
+    padding = "x" * 4000
+    for n in range(200):  # 200 distinct texts of 4 kB: 800 kB of statements alone
+        engine.rewrite(f"SELECT \"ReviewID\", '{padding}' AS p{n} FROM reviews", principal="frank")
+    assert engine._cache.weight <= 256 << 10
+    assert 0 < len(engine._cache) < 200
+
+
+def test_statement_fingerprints_kept_are_bounded_by_bytes(monkeypatch):
+    from policyengine import audit
+    from policyengine.bounded_cache import BoundedCache, text_bytes
+
+    monkeypatch.setattr(audit, "_FINGERPRINTS", BoundedCache(4096, budget=64 << 10, weigh=text_bytes))
+    long = "SELECT 1 AS a /* " + "x" * 10_000 + " */"
+    assert audit.fingerprint(long) == audit.fingerprint(long)
+    for n in range(50):
+        audit.fingerprint(f"SELECT {n} AS a /* " + "x" * 10_000 + " */")
+    assert audit._FINGERPRINTS.weight <= 64 << 10 and len(audit._FINGERPRINTS) <= 6
+
+
+def test_every_cache_keyed_by_statement_text_has_a_byte_budget(frontdoor):
+    from policyengine import audit
+
+    engine, backend = frontdoor.engine, frontdoor.engine.backend
+    caches = {"rewrites": engine._cache, "audit fragments": engine._audit_fragments,
+              "checked texts": backend._checked, "result types": backend._types, "large results": backend._large,
+              "texts seen": backend._plans._seen, "texts not prepared": backend._plans._refused,
+              "fingerprints": audit._FINGERPRINTS}
+    for name, cache in caches.items():
+        assert cache.budget is not None and cache.budget <= 32 << 20, name
+    assert session_module._CATALOG_TREES.budget <= 32 << 20 and session_module._RECOGNIZED.budget <= 8 << 20
+
+
+def test_the_server_gives_memory_back_once_per_idle_spell(monkeypatch):
+    import asyncio
+
+    from policyengine.server import server as server_module
+    from policyengine.server.workers import ElasticPool
+
+    given: list[float] = []
+    monkeypatch.setattr(server_module, "give_back_memory", lambda: given.append(1.0))
+    pool = ElasticPool(core=1)
+
+    class Idle:
+        workers = pool
+        run = server_module.Server.run
+        give_back_when_idle = server_module.Server.give_back_when_idle
+
+    async def soak() -> None:
+        idle = Idle()
+        watcher = asyncio.create_task(idle.give_back_when_idle(0.1))
+        await asyncio.sleep(0.4)
+        assert given == []  # nothing ran yet: nothing to give back
+        await idle.run(sum, [1, 2])
+        await asyncio.sleep(0.4)
+        assert len(given) == 1  # once, not every tick of a long idle spell
+        await idle.run(sum, [3])
+        await asyncio.sleep(0.05)
+        assert len(given) == 1  # busy again: not yet
+        await asyncio.sleep(0.4)
+        assert len(given) == 2
+        watcher.cancel()
+
+    try:
+        asyncio.run(soak())
+    finally:
+        pool.shutdown()
+
+
+def test_giving_memory_back_is_safe_to_call_anywhere():
+    from policyengine.server import server as server_module
+
+    server_module.tune_allocator()
+    server_module.give_back_memory()  # glibc or not, pyarrow or not: no error

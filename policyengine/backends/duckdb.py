@@ -24,7 +24,7 @@ from policyengine.backends.base import Parameters
 from policyengine.backends.batches import read_batches
 from policyengine.backends.errors import QueryFailed, sanitize, sanitize_streamed
 from policyengine.backends.plans import Plans
-from policyengine.bounded_cache import BoundedCache
+from policyengine.bounded_cache import BoundedCache, text_bytes
 from policyengine.crypto import PURPOSES, KeyMaterial
 from policyengine.model import PolicySet
 from policyengine.rewrite import Refused, Rewritten, TableResolver
@@ -33,6 +33,8 @@ from policyengine.rewrite.keyed import variable_name
 _BUILTINS: frozenset[str] | None = None
 #: statements remembered per backend (checked texts, result types, which ones return many rows)
 CACHE_SIZE = 4096
+#: what the checked texts may hold (bytes, estimated)
+TEXTS_BUDGET = 8 << 20
 
 
 def builtin_functions() -> frozenset[str]:
@@ -74,12 +76,15 @@ class DuckDBBackend:
         self.keys = keys
         self._lock = threading.Lock()
         self._idle: list[duckdb.DuckDBPyConnection] = []
-        #: final SQL texts that passed the cross-check
-        self._checked: BoundedCache[str, None] = BoundedCache(CACHE_SIZE)
+        #: final SQL texts that passed the cross-check (each of these is bounded by bytes too: a text
+        #: can be megabytes long)
+        self._checked: BoundedCache[str, None] = BoundedCache(CACHE_SIZE, budget=TEXTS_BUDGET, weigh=text_bytes)
         #: result types by text and parameter types
-        self._types: BoundedCache[tuple[str, tuple[Any, ...]], list[str]] = BoundedCache(CACHE_SIZE)
+        self._types: BoundedCache[tuple[str, tuple[Any, ...]], list[str]] = BoundedCache(
+            CACHE_SIZE, budget=TEXTS_BUDGET // 2, weigh=text_bytes)
         #: statements whose last run returned many rows
-        self._large: BoundedCache[tuple[str, tuple[Any, ...]], None] = BoundedCache(CACHE_SIZE)
+        self._large: BoundedCache[tuple[str, tuple[Any, ...]], None] = BoundedCache(
+            CACHE_SIZE, budget=TEXTS_BUDGET // 2, weigh=text_bytes)
         self._plans = Plans()  # prepared statements of the texts that repeat, per cursor
         self._resolver: TableResolver | None = None
         try:

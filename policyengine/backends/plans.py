@@ -18,7 +18,10 @@ from typing import Any
 
 import duckdb
 
-from policyengine.bounded_cache import BoundedCache
+from policyengine.bounded_cache import BoundedCache, text_bytes
+
+#: what the texts remembered as seen, and as refused, may hold each (bytes, estimated)
+TEXTS_BUDGET = 4 << 20
 
 
 class Plans:
@@ -28,8 +31,9 @@ class Plans:
         self._per_cursor = per_cursor
         self.remembered = remembered
         self._names = itertools.count(1)  # next() on a count is atomic: no lock needed for unique names
-        self._seen: BoundedCache[str, None] = BoundedCache(remembered)  # texts run once
-        self._refused: BoundedCache[str, None] = BoundedCache(remembered)  # texts DuckDB would not prepare
+        # texts run once, and texts DuckDB would not prepare: bounded by bytes too (texts can be long)
+        self._seen: BoundedCache[str, None] = BoundedCache(remembered, budget=TEXTS_BUDGET, weigh=text_bytes)
+        self._refused: BoundedCache[str, None] = BoundedCache(remembered, budget=TEXTS_BUDGET, weigh=text_bytes)
         #: id(cursor) -> text -> prepared name; a plan pushed out is deallocated on its cursor
         self._by_cursor: dict[int, BoundedCache[str, str]] = {}
 

@@ -45,17 +45,29 @@ class ElasticPool:
         self._backlog = threading.Event()  # set while tasks wait with no idle thread
         self._started: dict[int, float] = {}  # busy thread -> when its current task started
         self._supervisor: threading.Thread | None = None
+        #: tasks submitted so far, and when the last one was: the server gives memory back when idle
+        self.submitted = 0
+        self.last_submitted = time.monotonic()
 
     @property
     def threads(self) -> int:
         return self._threads
+
+    @property
+    def busy(self) -> int:
+        """Tasks running or waiting for a thread."""
+        with self._lock:
+            return len(self._started) + len(self._tasks)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the worker pool is shut down")
-            self._tasks.append((future, fn, args, time.monotonic()))
+            now = time.monotonic()
+            self._tasks.append((future, fn, args, now))
+            self.submitted += 1
+            self.last_submitted = now
             if self._idle:
                 self._lock.notify()
             if len(self._tasks) > self._idle:  # not every waiting task has an idle thread to take it

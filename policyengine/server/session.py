@@ -399,6 +399,8 @@ class Session:
             if self._out and not self._message_waiting():
                 await self._flush()
             self._idle = True
+            if not self._message_waiting():
+                self.canceled_by = None  # a cancel outlives no command: it is for the work in hand
             kind, payload = await m.read_message(self.reader)
             self._idle = False
             if kind == b"X":
@@ -466,8 +468,16 @@ class Session:
         if self._idle and not self._message_waiting():
             return
         self.canceled_by = self.canceled_by or "user request"
+        self._interrupt_while_canceled()
+
+    def _interrupt_while_canceled(self) -> None:
+        """Interrupt the statement, and again every 10 ms while the cancel stands (until the statement
+        or the session ends): DuckDB forgets an interrupt that comes just before its query starts."""
+        if self.canceled_by is None or self.server.sessions.get((self.pid, self.secret)) is not self:
+            return
         if self.running is not None:
             self.running.interrupt()
+        asyncio.get_running_loop().call_later(0.01, self._interrupt_while_canceled)
 
     def _query_failed(self, failure: QueryFailed) -> StatementError:
         if failure.sqlstate == "57014" and self.canceled_by is not None:
@@ -541,7 +551,7 @@ class Session:
         try:
             if tree is not None:
                 values = SessionValues(self.user, self.server.database, self.pid, self.settings.as_dict(),
-                                       "PostgreSQL " + SERVER_VERSION, self._set_config)
+                                       "PostgreSQL " + SERVER_VERSION, self._set_config, statement=sql)
                 self._audit(event="catalog", statement=sql)
                 return await self.server.run(_opened, self.server.catalogs.open, self.subject, tree, values,
                                              parameters)

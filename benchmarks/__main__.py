@@ -8,6 +8,9 @@ Sections, in order: rewrite (TPC-H/TPC-DS rewrite cost against sqlglot), executi
 through the engine against the raw query), kinds (overhead per protection kind), hash (the keyed hash
 over the large table against the hash alone), frontdoor (rows/s, pgbench TPS and streaming memory
 against PostgreSQL 15 and DuckDB in process). ``--only`` runs some and keeps the others' last results.
+
+``python -m benchmarks soak [--clients 20] [--minutes 10] [--format table|json]`` is apart: the front door
+under mixed load, then idle; it fails on any error or memory not given back (benchmarks/soak.py).
 """
 
 from __future__ import annotations
@@ -84,6 +87,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["soak"]:  # the front door under mixed load, then idle: errors and memory given back
+        from benchmarks import soak
+
+        return soak.main(given[1:])
     args = parse(argv)
     scale = SCALES[args.scale]
     repeat = args.repeat or (1 if scale.name == "small" else 5)

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from policyengine.rewrite import Refused
+from policyengine.model import PolicySet
+from policyengine.rewrite import Refused, TableResolver
 from policyengine.rewrite.postgres_functions import BODIES
+from policyengine.rewrite.postgres_semantics import postgres_semantics
 from policyengine.server.catalog.functions import NAMES as MACRO_NAMES
 from policyengine.server.catalog.functions import TABLE_FUNCTIONS
 from policyengine.server.catalog.listing import DEFAULT_SCHEMA, DUCKDB_DEFAULT_SCHEMA
@@ -54,6 +56,8 @@ class SessionValues:
     settings: dict[str, str]
     version: str
     set_config: Callable[[str, str], None] = field(default=lambda name, value: None)
+    #: the reader's text (the semantics rules read how functions were written)
+    statement: str = ""
 
 
 def call_name(node: exp.Expression) -> str | None:
@@ -102,6 +106,18 @@ def is_catalog_statement(tree: exp.Expression) -> bool:
 
 
 # --- rules ---------------------------------------------------------------------------------------
+
+_NO_TABLES = TableResolver(PolicySet(settings=None, roles={}, principals={}, tables={}, version=""))
+
+
+def _table_free_semantics(tree: exp.Expression, session: SessionValues) -> exp.Expression:
+    """A statement that reads no relation at all (``SELECT current_user, 7/2``) is computed as any data
+    statement is: with PostgreSQL's meaning (the rewrite's semantics stage: 7/2 is 3, not 3.5). One
+    that reads the catalog keeps the catalog's own columns, whose types that stage cannot tell."""
+    if next(tree.find_all(exp.Table), None) is not None:
+        return tree
+    return postgres_semantics(tree, "postgres", session.statement or tree.sql(dialect="postgres"), _NO_TABLES)
+
 
 def _bottom_up(tree: exp.Expression, change: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
     """Apply ``change`` to every node, children first, so a rewritten parent keeps rewritten children."""
@@ -537,8 +553,8 @@ def _name_inner_results(tree: exp.Expression, session: SessionValues) -> exp.Exp
 
 
 RULES: tuple[Callable[[exp.Expression, SessionValues], exp.Expression], ...] = (
-    _gate, _name_inner_results, _unqualify_calls, _session_functions, _operators, _formats, _casts, _regproc,
-    _any_arrays, _zero_based, _vectors_shown, _tables, _macros,
+    _gate, _table_free_semantics, _name_inner_results, _unqualify_calls, _session_functions, _operators, _formats,
+    _casts, _regproc, _any_arrays, _zero_based, _vectors_shown, _tables, _macros,
 )
 
 

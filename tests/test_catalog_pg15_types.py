@@ -73,6 +73,21 @@ def test_every_shadow_lists_exactly_the_builtin_rows(shadow, table, key):
     assert [list(r) for r in rows] == COMMITTED[table]["rows"]
 
 
+def test_without_a_temporary_folder_the_rows_are_inserted_as_values(monkeypatch):
+    from policyengine.server.catalog import shadow as module
+
+    def refuse() -> str:
+        raise OSError("no space left on device")
+    monkeypatch.setattr(module, "_builtin_file", refuse)
+    con = shadow_database(Listing("demo", "ana", ()), {})
+    try:
+        rows = con.execute(f"SELECT {', '.join(COMMITTED['pg_type']['columns'])} FROM {SHADOW}.pg_type "
+                           "ORDER BY oid").fetchall()
+        assert [list(r) for r in rows] == COMMITTED["pg_type"]["rows"]
+    finally:
+        con.close()
+
+
 def test_the_tables_row_types_follow_the_builtin_ones(shadow):
     rows = shadow.execute(f"SELECT typname FROM {SHADOW}.pg_type WHERE oid >= 16384 ORDER BY oid").fetchall()
     names = [r[0] for r in rows]

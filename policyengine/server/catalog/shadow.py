@@ -510,8 +510,11 @@ def shadow_database(listing: Listing, settings: dict[str, str]) -> duckdb.DuckDB
     content = catalog_rows(listing, settings)
     specs = TABLES | {INFORMATION_PREFIX + name: spec for name, spec in INFORMATION_SCHEMA.items()}
     builtin = builtin_rows()  # the same row objects catalog_rows put first in these tables
-    path = _builtin_file().replace("'", "''")
-    con.execute(f"ATTACH '{path}' AS pe_builtin (READ_ONLY)")
+    try:
+        path = _builtin_file().replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS pe_builtin (READ_ONLY)")
+    except (OSError, duckdb.Error):  # no temporary folder to write it in: they are inserted as values
+        builtin = {}
     for name, spec in specs.items():
         con.execute(f"CREATE TABLE {SHADOW}.{name} ({spec})")
         rows, shared = content.get(name, []), builtin.get(name, [])
@@ -521,7 +524,8 @@ def shadow_database(listing: Listing, settings: dict[str, str]) -> duckdb.DuckDB
         filled = _fill(spec, rows, defaults=not name.startswith(INFORMATION_PREFIX))
         if filled:
             con.execute(_insert(name, filled))
-    con.execute("DETACH pe_builtin")
+    if builtin:
+        con.execute("DETACH pe_builtin")
     for macro in MACROS:
         con.execute(macro)
     con.execute("SET enable_external_access = false")

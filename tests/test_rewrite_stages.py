@@ -106,7 +106,7 @@ def apply_stage(stage: str, sql: str, meta: dict[str, str], policy_set: PolicySe
             return _generated(postgres_zones(tree, read, sql, TableResolver(policy_set), meta.get("time_zone", "UTC")),
                               write)
         if stage == "postgres_constants":
-            return postgres_constants(tree, read, write) or "PASSED no constants to fold"
+            return " | ".join(postgres_constants(tree, read, write) or ["PASSED no constants to fold"])
         if stage == "normalize":
             return _generated(normalize(tree, scanned), write)
         classified = classify(tree, scanned, read)

@@ -214,7 +214,8 @@ class DuckDBBackend:
             if rewritten.preflight is not None:  # PostgreSQL's planning-time errors (postgres_constants.py)
                 # its one row read (so the cursor is free again) as Arrow: a value Python cannot hold
                 # (an interval of 2147483647 days, a date past 9999) is no error of PostgreSQL's
-                cursor.sql(rewritten.preflight).to_arrow_table()
+                for check in rewritten.preflight:
+                    cursor.sql(check).to_arrow_table()
             run = self._statement(cursor, rewritten, values)
             if (arrow is not None and key in self._large and hasattr(cursor, "_submit")
                     and arrow(self._result_types(cursor, key, values))):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import re
+from typing import NamedTuple
 
 from sqlglot import exp
 
@@ -45,28 +46,45 @@ _CAST_TARGETS = frozenset({exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, ex
 _LEAVES = (exp.Literal, exp.Null, exp.Boolean, exp.Var, exp.DataType, exp.Identifier)
 
 
-def postgres_constants(tree: exp.Expression, read: str, write: str) -> str | None:
-    """``SELECT`` of the statement's constant subexpressions PostgreSQL would fold while planning, in
-    ``write``'s SQL; None when there are none (or the reader is not PostgreSQL).
+def postgres_constants(tree: exp.Expression, read: str, write: str) -> tuple[str, ...] | None:
+    """A ``SELECT`` of each constant subexpression PostgreSQL would fold while planning, in the order
+    it folds them (so the first error is PostgreSQL's first), in ``write``'s SQL; None when there are
+    none (or the reader is not PostgreSQL). One statement each: DuckDB folds a statement's constants
+    while planning it, in an order of its own.
 
     >>> import sqlglot
     >>> tree = sqlglot.parse_one("SELECT a, 1 // 0 FROM t WHERE FALSE AND b = 2 * 1e400", read="duckdb")
     >>> postgres_constants(tree, "postgres", "duckdb")
-    'SELECT 1 // 0'
+    ('SELECT 1 // 0',)
     >>> postgres_constants(sqlglot.parse_one("SELECT a + 1 FROM t"), "postgres", "duckdb") is None
     True
     """
     if read != "postgres" or write != "duckdb":
         return None
     found: list[exp.Expression] = []
-    _collect(tree, {}, found, _read_ctes(tree))
+    _collect(tree, {}, found, _Reads(_read_ctes(tree), _read_columns(tree)))
     if not found:
         return None
-    return exp.select(*(node.copy() for node in found)).sql(dialect=write)
+    return tuple(dict.fromkeys(exp.select(node.copy()).sql(dialect=write) for node in found))
+
+
+class _Reads(NamedTuple):
+    """What the statement reads: CTE (and table) names, and column names ("*" for every column)."""
+
+    ctes: set[str]
+    columns: set[str]
 
 
 def _read_ctes(tree: exp.Expression) -> set[str]:
     return {table.name.lower() for table in tree.find_all(exp.Table)}
+
+
+def _read_columns(tree: exp.Expression) -> set[str]:
+    """The column names the statement reads anywhere, lower case ("*" when it reads all of some source)."""
+    names = {column.name.lower() for column in tree.find_all(exp.Column)}
+    if any(True for _ in tree.find_all(exp.Star)):
+        names.add("*")
+    return names
 
 
 def _constant(node: exp.Expression, memo: dict[int, bool]) -> bool:
@@ -136,7 +154,7 @@ def _literal_truth(node: exp.Expression) -> bool | None:
     return None
 
 
-def _collect(node: exp.Expression, memo: dict[int, bool], found: list[exp.Expression], read_ctes: set[str]) -> None:
+def _collect(node: exp.Expression, memo: dict[int, bool], found: list[exp.Expression], reads: _Reads) -> None:
     """Add the maximal constant subexpressions under ``node`` that PostgreSQL would fold."""
     if isinstance(node, (exp.DataType, exp.Var, exp.Identifier)):
         return  # a type or a keyword: nothing to evaluate
@@ -153,8 +171,8 @@ def _collect(node: exp.Expression, memo: dict[int, bool], found: list[exp.Expres
             if isinstance(sub, (exp.Case, exp.If)) and _raises(sub):
                 found.append(sub)
         return
-    for child in _folded_children(node, memo, read_ctes):
-        _collect(child, memo, found, read_ctes)
+    for child in _folded_children(node, memo, reads):
+        _collect(child, memo, found, reads)
 
 
 #: what cannot fail: comparing and combining values (an error comes only from what they compare)
@@ -212,10 +230,16 @@ def _reads_as(literal: exp.Expression, to: exp.DataType) -> bool:
     return False
 
 
-def _folded_children(node: exp.Expression, memo: dict[int, bool], read_ctes: set[str]) -> list[exp.Expression]:
+def _folded_children(node: exp.Expression, memo: dict[int, bool], reads: _Reads) -> list[exp.Expression]:
     """The children the planner goes on to fold, in clauses.c's order, stopping where it stops."""
-    if isinstance(node, exp.CTE) and node.alias.lower() not in read_ctes:
+    if isinstance(node, exp.CTE) and node.alias.lower() not in reads.ctes:
         return []  # a CTE no one reads is never planned
+    if isinstance(node, exp.Select) and isinstance(node.parent, (exp.Subquery, exp.CTE)) \
+            and isinstance(node.parent.parent, (exp.From, exp.Join, exp.With)) and "*" not in reads.columns:
+        # a derived table's column no one reads is dropped before its expressions are folded
+        kept = [projection for projection in node.expressions
+                if projection.alias_or_name.lower() in reads.columns]
+        return kept + [child for key, child in _args(node) if key != "expressions"]
     if isinstance(node, exp.Case):
         children: list[exp.Expression] = [node.this] if node.this is not None else []
         for when in node.args.get("ifs") or []:
@@ -255,6 +279,15 @@ def _folded_children(node: exp.Expression, memo: dict[int, bool], read_ctes: set
                 break
         return children
     return list(node.iter_expressions())
+
+
+def _args(node: exp.Expression) -> list[tuple[str, exp.Expression]]:
+    out = []
+    for key, value in node.args.items():
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, exp.Expression):
+                out.append((key, child))
+    return out
 
 
 def _flattened(node: exp.Connector) -> list[exp.Expression]:

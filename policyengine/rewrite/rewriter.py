@@ -112,7 +112,7 @@ class Rewritten:
     result_types: tuple[str | None, ...] = ()
     #: constant expressions PostgreSQL would evaluate while planning, as one SELECT the backend runs
     #: first so that their errors are raised even when no row reaches them (postgres_constants.py)
-    preflight: str | None = None
+    preflight: tuple[str, ...] | None = None
 
 
 def rewrite(sql: str, policy_set: PolicySet, subject: Subject, environment: str | None, *,

@@ -27,6 +27,7 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    "SELECT round((2 / (-2)), (-1)), trunc(2.567, (2)), round(-2.5, 3)",
     # the string and array functions DuckDB lacks, written out (postgres_functions.py), on data and alone
     "SELECT quote_literal('a\\b'), quote_literal('it''s'), quote_literal(42), quote_nullable(NULL::text), "
     "quote_ident('Ab'), quote_ident('ab_1'), quote_ident('a\"b'), 7/2",
@@ -162,6 +163,7 @@ SAME: list[str] = [
 
 #: statements PostgreSQL rejects, with its SQLSTATE: the front door rejects them with the same one
 ERRORS: list[tuple[str, str]] = [
+    ("SELECT round(1.5::float8, 1)", "42883"),  # no round(double precision, integer) in PostgreSQL
     ("SELECT 1 FROM reviews ORDER BY 'a'", "42601"),  # non-integer constant in ORDER BY
     ('SELECT count(*) FROM reviews GROUP BY \'a\'', "42601"),  # non-integer constant in GROUP BY
     ("SELECT CAST('1e10'::float8 AS integer)", "22003"),  # integer out of range
@@ -184,6 +186,7 @@ ERRORS: list[tuple[str, str]] = [
 ]
 
 REFUSED: list[str] = [
+    'SELECT round(1.5, "Rating") FROM reviews LIMIT 1',  # the scale is the value of the places
     "SELECT 7.0 / 2",  # numeric division: PostgreSQL's scale depends on the values (3.5000000000000000)
     "SELECT 2 ^ 0.5",  # numeric power (1.4142135623730950)
     'SELECT avg("Rating") FROM reviews',  # numeric avg (value-dependent scale)

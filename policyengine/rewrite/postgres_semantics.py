@@ -366,12 +366,25 @@ def numeric_round_scales(tree: exp.Expression, context: Context) -> exp.Expressi
     constant n makes the result DECIMAL(38, n) (a negative n: 0)."""
     for node in list(tree.find_all(exp.Round, exp.Trunc)):
         decimals = node.args.get("decimals")
+        if decimals is None:
+            continue
+        while isinstance(decimals, exp.Paren):
+            decimals = decimals.this
         negative = isinstance(decimals, exp.Neg)
         if negative:
             decimals = decimals.this
-        if not (isinstance(decimals, exp.Literal) and decimals.is_int) \
-                or context.type_of(node.this) not in (*_INT, "numeric"):
-            continue
+        while isinstance(decimals, exp.Paren):
+            decimals = decimals.this
+        kind = context.type_of(node.this)
+        word = "round" if isinstance(node, exp.Round) else "trunc"
+        if kind in _FLOAT:  # PostgreSQL has round(numeric, int) and no round(double precision, int)
+            raise Refused(f"function {word}(double precision, integer) does not exist", kind="undefined")
+        if not (isinstance(decimals, exp.Literal) and decimals.is_int):
+            raise unsupported(f"{word}() to a number of places that is not a constant ({_text(node)})",
+                              "the result's scale is the value of the places in PostgreSQL")
+        if kind not in (*_INT, "numeric"):
+            raise unsupported(f"{word}(x, n) of an operand whose type the engine cannot tell ({_text(node)})",
+                              "cast it to numeric")
         scale = 0 if negative else min(int(decimals.this), MAX_PRECISION)
         _cast_in_place(node, f"DECIMAL({MAX_PRECISION}, {scale})")
     return tree

@@ -38,7 +38,8 @@ from policyengine.server.users import ITERATIONS
 
 READ_DIALECT = "postgres"
 REFUSAL_SQLSTATE = {"syntax": "42601", "policy": "42501", "unsupported": "0A000", "missing": "42P01",
-                    "invalid": "22023", "position": "42P10", "grouping": "42803", "windowing": "42P20"}
+                    "invalid": "22023", "position": "42P10", "grouping": "42803", "windowing": "42P20",
+                    "undefined": "42883"}
 FLUSH_BYTES = 1 << 18
 TLS_HANDSHAKE_SECONDS = 10.0
 #: from connect to ReadyForQuery, as PostgreSQL's authentication_timeout: a silent client is dropped

@@ -27,6 +27,9 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    # a typed literal followed by several casts: each cast in the order written
+    "SELECT TIMESTAMP '1999-01-01 00:00:00.123456'::date::text, DATE '1970-01-01'::timestamp::text, "
+    "DATE '2024-03-09'::text::date",
     "SELECT round((2 / (-2)), (-1)), trunc(2.567, (2)), round(-2.5, 3)",
     # the string and array functions DuckDB lacks, written out (postgres_functions.py), on data and alone
     "SELECT quote_literal('a\\b'), quote_literal('it''s'), quote_literal(42), quote_nullable(NULL::text), "

@@ -150,13 +150,21 @@ def repair_typed_literal_casts(root: exp.Expression, sql: str) -> exp.Expression
                and third.token_type is TokenType.DCOLON}
     if not written:
         return root
-    for cast in list(root.find_all(exp.Cast)):
-        inner = cast.this
-        if isinstance(inner, exp.Cast) and isinstance(inner.this, exp.Literal) and inner.this.is_string \
-                and (cast.to.sql(dialect="postgres").upper(), inner.this.this) in written:
-            outer_type, inner_type = cast.to, inner.to
-            inner.set("to", outer_type.copy())
-            cast.set("to", inner_type.copy())
+    done: set[int] = set()
+    for cast in list(root.find_all(exp.Cast)):  # the outermost first
+        if id(cast) in done:
+            continue
+        chain = [cast]  # sqlglot's order: the literal's type outermost, then the ``::`` casts last to first
+        while isinstance(chain[-1].this, exp.Cast):
+            chain.append(chain[-1].this)
+        literal = chain[-1].this
+        if len(chain) < 2 or not (isinstance(literal, exp.Literal) and literal.is_string) \
+                or (cast.to.sql(dialect="postgres").upper(), literal.this) not in written:
+            continue
+        types = [node.to.copy() for node in chain]
+        for node, kind in zip(chain, types[1:] + types[:1]):  # the literal's type innermost, the rest in order
+            node.set("to", kind)
+            done.add(id(node))
     return root
 
 

@@ -101,34 +101,46 @@ def bi_corpus(folder: Path = CORPUS) -> list[CatalogStatement]:
     return out
 
 
-def usable(port: int, corpus: list[CatalogStatement]) -> list[CatalogStatement]:
+def usable(port: int, corpus: list[CatalogStatement], broke: list[str] | None = None) -> list[CatalogStatement]:
     """The corpus's statements, by each protocol, that run here as ``frank`` and as ``bob`` and leave
     the session idle. The corpus was gathered against another database (its ``orders`` and
     ``customers``), and some of it is refused or sent as several statements at once, which only the
     simple protocol takes: whether each is answered rightly is the BI corpus test's question; the
-    soak repeats what works."""
+    soak repeats what works. A statement after which the connection is gone is named in ``broke``."""
     import psycopg
     from psycopg import pq
 
+    def connect(name: str) -> Any:
+        return psycopg.connect(host="127.0.0.1", port=port, user=name, password=PRINCIPALS[name], dbname="demo",
+                               sslmode="disable", autocommit=True)
+
     kept: list[CatalogStatement] = []
-    connections = [psycopg.connect(host="127.0.0.1", port=port, user=name, password=PRINCIPALS[name], dbname="demo",
-                                   sslmode="disable", autocommit=True) for name in ("frank", "bob")]
+    names = ("frank", "bob")
+    connections = [connect(name) for name in names]
     try:
         for statement in corpus:
             for extended in (True, False) if not statement.parameters else (True,):
                 works = True
-                for connection in connections:
-                    pgconn = connection.pgconn
-                    if extended:
-                        result = pgconn.exec_params(statement.sql.encode(), [
-                            v.encode() if v is not None else None for v in statement.parameters])
-                    else:
-                        result = pgconn.exec_(statement.sql.encode())
-                    works = works and result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK,
-                                                        pq.ExecStatus.EMPTY_QUERY)
-                    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-                        pgconn.exec_(b"ROLLBACK")
+                for index, name in enumerate(names):
+                    pgconn = connections[index].pgconn
+                    try:
+                        if extended:
+                            result = pgconn.exec_params(statement.sql.encode(), [
+                                v.encode() if v is not None else None for v in statement.parameters])
+                        else:
+                            result = pgconn.exec_(statement.sql.encode())
+                        works = works and result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK,
+                                                            pq.ExecStatus.EMPTY_QUERY)
+                        if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                            pgconn.exec_(b"ROLLBACK")
+                            works = False
+                    except psycopg.OperationalError:
                         works = False
+                    if pgconn.status != pq.ConnStatus.OK:  # the server ended the session (a FATAL error)
+                        if broke is not None:
+                            broke.append(f"{statement.name} ({'extended' if extended else 'simple'}, {name})")
+                        connections[index].close()
+                        connections[index] = connect(name)
                 if works:
                     kept.append(CatalogStatement(statement.name, statement.sql, statement.parameters, extended))
     finally:
@@ -246,6 +258,11 @@ class Client(threading.Thread):
             return
         if self.stop.is_set() and isinstance(error, psycopg.OperationalError):
             return  # the run ended while this client was connecting
+        if self.generated and isinstance(error, psycopg.DataError):
+            # psycopg cannot hold the value PostgreSQL would send too (an interval of 2**31 days is no
+            # timedelta): the client's limit, not the server's failure
+            self.tally.refused(work, "client cannot decode")
+            return
         self.tally.error(work, type(error).__name__, str(error))
         self.close()  # a connection error: start afresh
 
@@ -329,7 +346,7 @@ class Client(threading.Thread):
             sql = f'SELECT * FROM reviews WHERE "ReviewID" = %s AND "Rating" >= {bound % 5}'
             values: list[Any] = [f"R{self.rng.randint(1, 20000):07d}"]
         elif shape == 1:
-            sql = f'SELECT "ProductID", count(*), avg("Rating") FROM reviews WHERE "Rating" >= %s ' \
+            sql = f'SELECT "ProductID", count(*), avg("Rating"::float8) FROM reviews WHERE "Rating" >= %s ' \
                   f'GROUP BY "ProductID" ORDER BY 2 DESC LIMIT {bound + 1}'
             values = [self.rng.randint(1, 5)]
         elif shape == 2:
@@ -471,8 +488,10 @@ def run(clients: int = 20, seconds: float = 600, *, warmup: float | None = None,
         sampler.start()
         try:
             results["started_mb"] = sampler.read()
-            corpus = usable(door.port, corpus)
+            broke: list[str] = []
+            corpus = usable(door.port, corpus, broke)
             results["catalog_statements_used"] = len(corpus)
+            results["catalog_statements_closing_the_connection"] = broke
             warm = Tally()
             sampler.phase = "warm-up"
             _phase(clients, door.port, warmup, warm, seed + 1, corpus, lambda t: say("warm-up", t))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -70,3 +71,25 @@ def test_a_cancel_after_the_statement_ended_stops_nothing(frontdoor):
         connection.cancel_safe()
         time.sleep(0.2)
         assert connection.execute('SELECT count(*) FROM reviews').fetchone()[0] > 0
+
+
+#: the short run's memory rule: after / warm baseline. The full run's is 1.2 (benchmarks/soak.py); a
+#: 20 s warm-up touches less of DuckDB's code and of the statement shapes than the full run's minute,
+#: so what a first use brings in (library pages, a first large result's buffers) still lands in the
+#: load phase here; measured at 1.0x-1.1x on a shared two-core machine, so 1.3 still catches a server
+#: that keeps what it served (before the bounds and the idle give-back: 2.7x in three minutes)
+SHORT_RATIO = 1.3
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's memory from /proc (Linux)")
+def test_a_short_soak_makes_no_error_and_gives_its_memory_back():
+    from benchmarks import soak
+
+    results = soak.run(clients=4, seconds=70, warmup=20, settle=15, reviews=20000)
+    print(soak.table(results))
+    assert results["errors"] == 0 and results["warmup"]["errors"] == 0, results["error_samples"]
+    assert results["statements"] > 100  # the clients did work (a few hundred statements on two busy cores)
+    assert {"query", "cursor", "copy", "prepared", "cancel"} <= set(results["by_work"])
+    assert "catalog" in results["by_work"] or not soak.bi_corpus()  # the BI corpus, where it is checked out
+    memory = results["memory_mb"]
+    assert memory["after"] <= SHORT_RATIO * memory["baseline"], memory

@@ -31,6 +31,9 @@ STATEMENTS = [
     "WITH unused AS (SELECT 1/0 AS x) SELECT count(*) FROM {t} WHERE false",
     "SELECT count(*) FROM {t} WHERE false AND 1 IN (1, 2/0)",
     "SELECT 'x'::int FROM {t} WHERE false",
+    "SELECT DATE '2000-01-01' + ((-2147483648) * INTERVAL '1 hour') FROM {t}",
+    "SELECT count(*) FROM {t} WHERE DATE '2000-01-01' + ((-2147483648) * INTERVAL '1 hour') > DATE '2000-01-01'",
+    "SELECT TIMESTAMP '2000-01-01 10:00' - INTERVAL '1 mon' + INTERVAL '2 days' FROM {t} WHERE false",
 ]
 
 

@@ -41,7 +41,7 @@ _FOLDED_NAMES = frozenset({"make_date", "div", "mod", "round_even", "error", "to
 _CAST_TARGETS = frozenset({exp.DataType.Type.SMALLINT, exp.DataType.Type.INT, exp.DataType.Type.BIGINT,
                            exp.DataType.Type.INT128, exp.DataType.Type.DECIMAL, exp.DataType.Type.FLOAT,
                            exp.DataType.Type.DOUBLE, exp.DataType.Type.DATE, exp.DataType.Type.BOOLEAN,
-                           exp.DataType.Type.TIMESTAMP,
+                           exp.DataType.Type.TIMESTAMP, exp.DataType.Type.INTERVAL,
                            exp.DataType.Type.TINYINT})
 _LEAVES = (exp.Literal, exp.Null, exp.Boolean, exp.Var, exp.DataType, exp.Identifier)
 
@@ -202,6 +202,9 @@ def _can_fail(node: exp.Expression) -> bool:
     return False
 
 
+_PLAIN_INTERVAL = re.compile(r"(?:[-+]?\d+(?:\.\d+)?\s*[a-z]+\s*)+|[-+]?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
+
+
 def _reads_as(literal: exp.Expression, to: exp.DataType) -> bool:
     """Whether a literal's text (or a negative number) is a value of the type ``to`` (so casting it
     cannot fail)."""
@@ -215,7 +218,7 @@ def _reads_as(literal: exp.Expression, to: exp.DataType) -> bool:
     if kind in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP):
         try:  # the bounds the semantics stages write are BC dates: DuckDB reads them
             read = datetime.date.fromisoformat if kind == exp.DataType.Type.DATE else datetime.datetime.fromisoformat
-            return read(text.removesuffix(" (BC)")) is not None
+            return read(text.replace(" (BC)", "")) is not None
         except ValueError:
             return False
     if kind == exp.DataType.Type.DECIMAL:
@@ -225,6 +228,8 @@ def _reads_as(literal: exp.Expression, to: exp.DataType) -> bool:
             return bool(float(text)) or True
         except ValueError:
             return False
+    if kind == exp.DataType.Type.INTERVAL:  # amounts and units, or a time: what both databases read alike
+        return bool(_PLAIN_INTERVAL.fullmatch(text.lower()))
     if kind == exp.DataType.Type.BOOLEAN:
         return text.lower() in ("t", "f", "true", "false", "yes", "no", "on", "off", "1", "0")
     return False

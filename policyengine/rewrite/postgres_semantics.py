@@ -260,6 +260,9 @@ def _arithmetic(kind: type, left: str | None, right: str | None) -> str | None:
         return "interval"
     if kind in (exp.Add, exp.Sub) and left == "date" and right in _INT:
         return "date"
+    if kind in (exp.Add, exp.Sub) and right == "interval" and left in ("date", "timestamp", "timestamptz") \
+            or kind is exp.Add and left == "interval" and right in ("date", "timestamp", "timestamptz"):
+        return "timestamptz" if "timestamptz" in (left, right) else "timestamp"
     return None
 
 
@@ -1456,6 +1459,29 @@ def date_ranges(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+#: PostgreSQL's earliest timestamp (its latest, 294276 AD, is past DuckDB's, which fails by itself)
+_EARLIEST_TIMESTAMP = "4714-11-24 (BC) 00:00:00"
+
+
+def timestamp_ranges(tree: exp.Expression, context: Context) -> exp.Expression:
+    """A date or timestamp plus or minus an interval before PostgreSQL's first timestamp (4714 BC) is
+    its error 22008 "timestamp out of range"; DuckDB's timestamps reach 290309 BC and it answers. The
+    result is checked (the latest end is DuckDB's own error: its timestamps end before PostgreSQL's)."""
+    for node in list(tree.find_all(exp.Add, exp.Sub)):
+        if context.type_of(node) != "timestamp" or isinstance(node.parent, exp.Case) \
+                and node.parent.meta.get("pe_timestamp_range"):
+            continue
+        earliest = exp.Cast(this=exp.Literal.string(_EARLIEST_TIMESTAMP), to=exp.DataType.build("TIMESTAMP"))
+        checked = exp.Case(ifs=[exp.If(
+            this=exp.LT(this=node.copy(), expression=earliest),
+            true=exp.Cast(this=exp.Anonymous(this="ERROR", expressions=[exp.Literal.string("timestamp out of range")]),
+                          to=exp.DataType.build("TIMESTAMP")))])
+        checked.meta["pe_timestamp_range"] = True
+        (node.parent if isinstance(node.parent, exp.Paren) else node).replace(checked)
+        checked.set("default", node)
+    return tree
+
+
 # --- helpers ------------------------------------------------------------------------------------------
 
 def _text(node: exp.Expression) -> str:
@@ -1487,7 +1513,7 @@ RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     negative_literals, octet_lengths, array_literals, constant_sort_keys, sort_positions, aggregate_constant_orders,
     like_escapes, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
-    null_arrays, string_to_arrays, regex_replacements, ascii_case, *_LAST_INTERVAL_RULES,
+    timestamp_ranges, null_arrays, string_to_arrays, regex_replacements, ascii_case, *_LAST_INTERVAL_RULES,
 )
 
 

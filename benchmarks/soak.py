@@ -63,6 +63,8 @@ ENDLESS = ('SELECT count(*) FROM reviews a CROSS JOIN reviews b CROSS JOIN revie
 #: the differential fuzzer judges those answers against PostgreSQL's; the soak judges the serving
 GENERATED_OWN = ("22", "42")
 RATIO = 1.2
+#: catalog statements that drop the session's prepared statements
+RESETS = re.compile(r"\bDISCARD\s+ALL\b|\bDEALLOCATE\b", re.IGNORECASE)
 
 
 # --- the BI corpus ------------------------------------------------------------------------------------
@@ -305,6 +307,10 @@ class Client(threading.Thread):
             result = pgconn.exec_(sql.encode())
         self._check(result, "catalog")
         self.tally.ran("catalog")
+        if RESETS.search(sql):
+            # Npgsql's DISCARD ALL (psqlODBC's DEALLOCATE) drops the session's prepared statements, as in
+            # PostgreSQL, behind psycopg's back: its cache would name statements that are gone (26000)
+            self.connect()
 
     def _check(self, result: Any, work: str) -> None:
         import psycopg

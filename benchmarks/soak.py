@@ -512,8 +512,10 @@ def run(clients: int = 20, seconds: float = 600, *, warmup: float | None = None,
             after, after_parts = _settle(sampler, settle)
             alive = door.process.poll() is None
         finally:
-            sampler.stop()
-            door.stop()
+            try:
+                sampler.stop()
+            finally:
+                door.stop()  # never left running, whatever failed
     peak = max(sampler.peak("load"), sampler.peak("warm-up"))
     results["warmup"] = warm.as_dict()
     results.update(tally.as_dict())

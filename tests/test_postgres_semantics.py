@@ -27,6 +27,7 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    "SELECT -INTERVAL '1 day 2 hours', -(INTERVAL '1 mon' - INTERVAL '3 days'), -make_interval(days => 999)",
     # a typed literal followed by several casts: each cast in the order written
     "SELECT TIMESTAMP '1999-01-01 00:00:00.123456'::date::text, DATE '1970-01-01'::timestamp::text, "
     "DATE '2024-03-09'::text::date",
@@ -166,6 +167,8 @@ SAME: list[str] = [
 
 #: statements PostgreSQL rejects, with its SQLSTATE: the front door rejects them with the same one
 ERRORS: list[tuple[str, str]] = [
+    ("SELECT -make_interval(days => -2147483648)", "22008"),  # interval out of range
+    ("SELECT -x FROM (SELECT (-2147483648)::int4 AS x) AS t", "22003"),  # integer out of range
     ("SELECT round(1.5::float8, 1)", "42883"),  # no round(double precision, integer) in PostgreSQL
     ("SELECT 1 FROM reviews ORDER BY 'a'", "42601"),  # non-integer constant in ORDER BY
     ('SELECT count(*) FROM reviews GROUP BY \'a\'', "42601"),  # non-integer constant in GROUP BY

@@ -57,7 +57,10 @@ _DATA_ERRORS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"^(?:Conversion|Out of Range) Error: Date out of range"), "22008", "date out of range"),
     (re.compile(r"not in timestamp range|Timestamp out of range|timestamp out of range"), "22008",
      "timestamp out of range"),
-    (re.compile(r"Interval value .* out of range|[Ii]nterval out of range"), "22008", "interval out of range"),
+    (re.compile(r"Interval value .* out of range|[Ii]nterval out of range|Interval \w+ \w+ out of range"), "22008",
+     "interval out of range"),
+    # a negation's overflow: an integer's (intervals are negated as a subtraction: postgres_intervals.py)
+    (re.compile(r"Overflow in negation of numeric value"), "22003", "integer out of range"),
     (re.compile(r"invalid (date|timestamp|time) field format"), "22007", "invalid input syntax for type {}"),
     (re.compile(r"Could not convert string .* to (INT16|INT32|INT64|DOUBLE|FLOAT|BOOL|INTERVAL|DECIMAL|UUID)\b"),
      "22P02", "invalid input syntax for type {}"),

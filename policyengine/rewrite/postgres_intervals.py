@@ -19,7 +19,8 @@ rest:
   and its division counts months as days);
 - ``greatest()``/``least()`` of intervals compare as PostgreSQL does (:func:`interval_extremes`);
 - ``time - time`` is an interval (:func:`time_differences`);
-- ``justify_hours``/``justify_days``/``justify_interval``, which DuckDB lacks (:func:`justifications`).
+- ``justify_hours``/``justify_days``/``justify_interval``, which DuckDB lacks (:func:`justifications`);
+- ``-interval`` overflows with PostgreSQL's 22008 (:func:`interval_negations`).
 
 ``sum(interval)`` (interval_aggregates) and ``make_interval`` (make_intervals) are in postgres_semantics.py.
 """
@@ -154,6 +155,17 @@ def time_differences(tree: exp.Expression, context: Context) -> exp.Expression:
         micros = exp.Sub(this=exp.Anonymous(this="EPOCH_US", expressions=[node.this.copy()]),
                          expression=exp.Anonymous(this="EPOCH_US", expressions=[node.expression.copy()]))
         node.replace(exp.Anonymous(this="TO_MICROSECONDS", expressions=[micros]))
+    return tree
+
+
+def interval_negations(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``-interval`` of the smallest months, days or microseconds is PostgreSQL's 22008 "interval out of
+    range"; DuckDB's negation says only "numeric value" (which an integer's overflow says too). It is
+    the subtraction from zero, whose overflow DuckDB names as an interval's."""
+    for node in list(tree.find_all(exp.Neg)):
+        if context.type_of(node.this) == "interval":
+            zero = exp.Cast(this=exp.Literal.string("0 days"), to=exp.DataType.build("INTERVAL"))
+            node.replace(exp.Paren(this=exp.Sub(this=zero, expression=_paren(node.this.copy()))))
     return tree
 
 
@@ -336,4 +348,4 @@ def _text(node: exp.Expression) -> str:
 #: the rules, in order, run first: interval_strings before any rule reads an interval's type or value
 RULES = (interval_strings, age, interval_products)
 #: run last: they write DuckDB functions in place of what the other rules reason about
-LAST_RULES = (interval_extremes, time_differences, justifications)
+LAST_RULES = (interval_extremes, time_differences, justifications, interval_negations)

@@ -27,6 +27,12 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    "SELECT (((2147483647 << 2) * (-2)) << 2), (1 << 31) << 1, x << 2 FROM (SELECT (-1) % 7 AS x) AS d",
+    # a derived table's or CTE's column has the type of the projection it reads
+    'SELECT x / 2, -x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t ORDER BY 1, 2',
+    'SELECT sign(x), x FROM (SELECT "Rating" * 1.5 AS x FROM reviews) AS d ORDER BY 2',
+    'WITH t AS (SELECT "Rating"::float8 AS r, DATE \'2024-01-15\' AS d FROM reviews) '
+    'SELECT r / 2, d + 1 FROM t ORDER BY 1',
     "SELECT -INTERVAL '1 day 2 hours', -(INTERVAL '1 mon' - INTERVAL '3 days'), -make_interval(days => 999)",
     # a typed literal followed by several casts: each cast in the order written
     "SELECT TIMESTAMP '1999-01-01 00:00:00.123456'::date::text, DATE '1970-01-01'::timestamp::text, "
@@ -192,6 +198,7 @@ ERRORS: list[tuple[str, str]] = [
 ]
 
 REFUSED: list[str] = [
+    "SELECT CAST(round(1e-5::float8) AS varchar)",  # a float's text: 0 there, 0.0 here
     'SELECT round(1.5, "Rating") FROM reviews LIMIT 1',  # the scale is the value of the places
     "SELECT 7.0 / 2",  # numeric division: PostgreSQL's scale depends on the values (3.5000000000000000)
     "SELECT 2 ^ 0.5",  # numeric power (1.4142135623730950)
@@ -209,7 +216,7 @@ REFUSED: list[str] = [
     "SELECT floor(1.5) UNION ALL SELECT -3 * 100.000",  # 1 and -300.000 there
     "SELECT to_char(1234, '9999')",  # number formatting
     "SELECT 1.5::float8::numeric",  # float to numeric: PostgreSQL's 15 significant digits
-    'SELECT x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t',  # an operand's type the engine cannot tell
+    'SELECT x / (SELECT "Rating" FROM reviews LIMIT 1) FROM (SELECT 7 AS x) AS t',  # a scalar subquery's type
     'SELECT stddev("Rating") FROM reviews',  # numeric, value-dependent scale
     "SELECT extract(epoch from timestamp '2024-03-09 13:05:07')",  # numeric with 6 decimals
     "SELECT extract(year from date '2024-03-09'), date_part('year', date '2024-03-09')",  # one node in sqlglot
@@ -223,7 +230,7 @@ REFUSED: list[str] = [
     'SELECT *, "Rating"::varchar FROM reviews',  # varchar beside a * over a table (its width is the policy's)
     "SELECT 'Ä' ~* 'ä'",  # PostgreSQL folds ASCII letters only in the C locale, DuckDB's regular expressions all
     "SELECT 'aX%' ILIKE 'aX%' ESCAPE 'X'",  # PostgreSQL applies a letter escape before lower-casing
-    'SELECT sign(x) FROM (SELECT "Rating" * 1.5 AS x FROM reviews) AS d',  # float8 or numeric: the type of x
+    'SELECT sign(x) FROM (SELECT "Rating" * 1.5 AS x FROM reviews UNION SELECT 1) AS d',  # a set operation's
 ]
 
 

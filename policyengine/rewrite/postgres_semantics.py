@@ -88,8 +88,12 @@ class Context:
     resolver: TableResolver | None = None
     #: id of a column reference -> the contract column it reads, where its scope says so unambiguously
     columns: dict[int, Column] = field(default_factory=dict)
+    #: id of a column reference of a derived table or CTE -> the projection it reads
+    derived: dict[int, exp.Expression] = field(default_factory=dict)
     #: the reader's text, tokenized as PostgreSQL, on first use
     _tokens: list | None = None
+    #: projections whose type is being worked out (a recursive CTE's column reads itself)
+    _typing: set[int] = field(default_factory=set)
 
     def tokens(self) -> list:
         if self._tokens is None:
@@ -113,7 +117,10 @@ class Context:
                     chosen = [sources.get(qualifier)]
                 else:
                     chosen = list(sources.values())
-                if not chosen or not all(isinstance(source, exp.Table) for source in chosen):
+                if not chosen or any(source is None for source in chosen):
+                    continue
+                if not all(isinstance(source, exp.Table) for source in chosen):
+                    self._bind_derived(column, chosen)
                     continue
                 found = []
                 for source in chosen:
@@ -128,12 +135,36 @@ class Context:
                 if len(found) == 1:
                     self.columns[id(column)] = found[0]
 
+    def _bind_derived(self, column: exp.Column, sources: list) -> None:
+        """A column of a derived table or CTE has the type of the projection it reads: the one source
+        among ``sources`` that is a SELECT with a projection of the column's name (a base table, a set
+        operation or two candidates: none)."""
+        found = []
+        for source in sources:
+            select = getattr(source, "expression", None)
+            if isinstance(source, exp.Table) or not isinstance(select, exp.Select):
+                return
+            found += [projection for projection in select.expressions
+                      if projection.alias_or_name.lower() == column.name.lower()]
+        if len(found) == 1 and not isinstance(found[0], exp.Star):
+            self.derived[id(column)] = found[0]
+
     # --- types ------------------------------------------------------------------------------------
 
     def column_type(self, column: exp.Column) -> str | None:
-        """The PostgreSQL type of a column of a base table (its contract's type), or None."""
+        """The PostgreSQL type of a column of a base table (its contract's type), or of a derived
+        table's or CTE's (its projection's type), or None."""
         described = self.columns.get(id(column))
-        return _contract_type(described.type.sql) if described is not None else None
+        if described is not None:
+            return _contract_type(described.type.sql)
+        projection = self.derived.get(id(column))
+        if projection is None or id(projection) in self._typing:
+            return None
+        self._typing.add(id(projection))  # a recursive CTE reads itself
+        try:
+            return self.type_of(projection)
+        finally:
+            self._typing.discard(id(projection))
 
     def type_of(self, node: exp.Expression | None) -> str | None:
         """The PostgreSQL type of an expression where the statement and the contracts tell it, else None."""
@@ -184,6 +215,8 @@ class Context:
             return kind if kind in _INT else None
         if isinstance(node, exp.Anonymous) and node.name.lower() == "make_date":
             return "date"
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "ROUND_EVEN":  # float_rounding's round()
+            return self.type_of(node.expressions[0]) if node.expressions else None
         if isinstance(node, exp.Anonymous) and node.name.lower() in _INTERVAL_FUNCTIONS or isinstance(
                 node, (exp.JustifyHours, exp.JustifyDays, exp.JustifyInterval)):
             return "interval"
@@ -1318,8 +1351,11 @@ def left_shifts(tree: exp.Expression, context: Context) -> exp.Expression:
     """``a << n`` of an int4 or int8 is C's shift in PostgreSQL: the count taken modulo the width, the
     bits shifted out dropped (``-1 << 2`` is -4, ``1 << 31`` is -2147483648); DuckDB refuses negative
     numbers and overflows. It is computed on the unsigned bits in a wider type and read back signed."""
-    for node in list(tree.find_all(exp.BitwiseLeftShift)):
+    for node in reversed(list(tree.find_all(exp.BitwiseLeftShift))):  # the innermost first: copies keep it done
         kind = context.type_of(node.this)
+        if kind is None:
+            raise unsupported(f"a shift of an operand whose type the engine cannot tell ({_text(node)})",
+                              "PostgreSQL wraps it in its own width: cast it (::int4, ::int8)")
         if kind not in ("int4", "int8"):
             continue
         bits, wide, narrow = (32, "BIGINT", "INT") if kind == "int4" else (64, "HUGEINT", "BIGINT")

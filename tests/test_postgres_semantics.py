@@ -27,6 +27,8 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    "SELECT substring(regexp_replace(substring('MiXeD' from '\\s'), '\\s', 'X') from '^[A-M]'), "
+    "substring(substring('abcdef' from 2) from 2), (DATE '2000-01-01' + 1) + 2",
     "SELECT (((2147483647 << 2) * (-2)) << 2), (1 << 31) << 1, x << 2 FROM (SELECT (-1) % 7 AS x) AS d",
     # a derived table's or CTE's column has the type of the projection it reads
     'SELECT x / 2, -x / 2 FROM (SELECT "Rating" AS x FROM reviews) AS t ORDER BY 1, 2',

@@ -632,7 +632,7 @@ def substrings(tree: exp.Expression, context: Context) -> exp.Expression:
     (``substr('abc', -1)`` is ``abc``, ``substr('abc', 0, 2)`` is ``a``); DuckDB counts a negative start
     from the end. A start that is not a constant of at least 1 is clamped as PostgreSQL does, and a
     negative length is PostgreSQL's error."""
-    for node in list(tree.find_all(exp.Substring)):
+    for node in reversed(list(tree.find_all(exp.Substring))):  # the innermost first: copies keep it done
         start, length = node.args.get("start"), node.args.get("length")
         if start is not None and context.type_of(start) in ("unknown", "text", "varchar"):
             node.replace(_regex_substring(node, start, length))
@@ -1315,7 +1315,7 @@ def like_escapes(tree: exp.Expression, context: Context) -> exp.Expression:
     '\\' is added. A constant pattern ending with its escape character alone is PostgreSQL's error
     22025 only when matching gets that far (DuckDB fails at once): refused. ``LIKE ANY (array)`` is
     refused (sqlglot drops the ANY)."""
-    for node in list(tree.find_all(exp.Like, exp.ILike)):
+    for node in reversed(list(tree.find_all(exp.Like, exp.ILike))):  # the innermost first: copies keep it done
         word = "ILIKE" if isinstance(node, exp.ILike) else "LIKE"
         if isinstance(node.expression, (exp.Any, exp.All)):
             raise unsupported(f"{word} ANY or ALL ({_text(node)})", "write one LIKE per pattern, joined by OR")
@@ -1409,7 +1409,7 @@ def string_to_arrays(tree: exp.Expression, context: Context) -> exp.Expression:
     a NULL delimiter splits it into characters and an empty one keeps it whole (DuckDB: the other way
     round); the third argument, the text read as NULL, DuckDB's does not take: its elements equal to it
     become NULL after the split."""
-    for node in list(tree.find_all(exp.StringToArray)):
+    for node in reversed(list(tree.find_all(exp.StringToArray))):  # the innermost first: copies keep it done
         text, delimiter, null = node.this, node.expression, node.args.get("null")
         ifs = [exp.If(this=exp.EQ(this=text.copy(), expression=exp.Literal.string("")),
                       true=exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("VARCHAR[]")))]
@@ -1475,7 +1475,7 @@ _DATE_RANGE = ("4714-11-24 (BC)", "5874897-12-31")
 def date_ranges(tree: exp.Expression, context: Context) -> exp.Expression:
     """``date + integer`` and ``date - integer`` beyond PostgreSQL's dates is its error 22008 "date out of
     range"; DuckDB answers (5877612-06-21 BC). The result is checked against PostgreSQL's range."""
-    for node in list(tree.find_all(exp.Add, exp.Sub)):
+    for node in reversed(list(tree.find_all(exp.Add, exp.Sub))):  # the innermost first
         left, right = context.type_of(node.this), context.type_of(node.expression)
         if not ((left == "date" and right in _INT) or (isinstance(node, exp.Add) and right == "date" and left in _INT)):
             continue
@@ -1503,7 +1503,7 @@ def timestamp_ranges(tree: exp.Expression, context: Context) -> exp.Expression:
     """A date or timestamp plus or minus an interval before PostgreSQL's first timestamp (4714 BC) is
     its error 22008 "timestamp out of range"; DuckDB's timestamps reach 290309 BC and it answers. The
     result is checked (the latest end is DuckDB's own error: its timestamps end before PostgreSQL's)."""
-    for node in list(tree.find_all(exp.Add, exp.Sub)):
+    for node in reversed(list(tree.find_all(exp.Add, exp.Sub))):  # the innermost first
         if context.type_of(node) != "timestamp" or isinstance(node.parent, exp.Case) \
                 and node.parent.meta.get("pe_timestamp_range"):
             continue

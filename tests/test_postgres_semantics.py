@@ -27,6 +27,9 @@ COPIED = (('"ReviewID"', "text"), ('"Rating"', "integer"), ('"CreatedAt"', "time
 ORDERED = 'ORDER BY "ReviewID" LIMIT 5'
 
 SAME: list[str] = [
+    "SELECT NULLIF(100 / 7, ceil(2 * 1.0)), NULLIF(3, 1.50), NULLIF(2::int2, 5::int8), NULLIF(1.5, 2)",
+    "SELECT array_to_string(ARRAY[NULL::text, NULL], ','), array_to_string(ARRAY['a', NULL, 'b'], '-'), "
+    "array_to_string(NULL::text[], ','), array_to_string(ARRAY['a'], NULL)",
     "SELECT substring(regexp_replace(substring('MiXeD' from '\\s'), '\\s', 'X') from '^[A-M]'), "
     "substring(substring('abcdef' from 2) from 2), (DATE '2000-01-01' + 1) + 2",
     "SELECT (((2147483647 << 2) * (-2)) << 2), (1 << 31) << 1, x << 2 FROM (SELECT (-1) % 7 AS x) AS d",
@@ -200,6 +203,7 @@ ERRORS: list[tuple[str, str]] = [
 ]
 
 REFUSED: list[str] = [
+    "SELECT array_to_string(ARRAY[true, false], ',')",  # t,f there, true,false here
     "SELECT CAST(round(1e-5::float8) AS varchar)",  # a float's text: 0 there, 0.0 here
     'SELECT round(1.5, "Rating") FROM reviews LIMIT 1',  # the scale is the value of the places
     "SELECT 7.0 / 2",  # numeric division: PostgreSQL's scale depends on the values (3.5000000000000000)

@@ -230,8 +230,12 @@ class Context:
             kinds = {self.type_of(branch) for branch in branches
                      if branch is not None and not isinstance(branch, exp.Null)} - {"unknown"}
             return kinds.pop() if len(kinds) == 1 else None
-        if isinstance(node, exp.Nullif):
-            return self.type_of(node.this)
+        if isinstance(node, exp.Nullif):  # resolved as its = is: integers (or floats) of two widths have
+            first, second = self.type_of(node.this), self.type_of(node.expression)  # an = of their own,
+            if {first, second} <= set(_INT) or {first, second} <= set(_FLOAT):  # other numbers meet in a
+                return first  # common type
+            common = _arithmetic(exp.Add, first, second) if first in _NUMBERS and second in _NUMBERS else None
+            return common or first
         if isinstance(node, (exp.Coalesce, exp.Greatest, exp.Least)):
             kinds = {self.type_of(argument) for argument in [node.this, *(node.expressions or [])]
                      if argument is not None and not isinstance(argument, exp.Null)} - {"unknown"}
@@ -557,9 +561,10 @@ def numeric_branches(tree: exp.Expression, context: Context) -> exp.Expression:
             branches = [when.args.get("true") for when in node.args.get("ifs") or []] + [node.args.get("default")]
         elif isinstance(node, exp.If):
             branches = [node.args.get("true"), node.args.get("false")]
+        elif isinstance(node, exp.Nullif):
+            continue  # its value is its first argument's (or NULL): one scale
         else:
-            branches = [node.this, *(node.expressions or []), node.expression if isinstance(node, exp.Nullif)
-                        else None]
+            branches = [node.this, *(node.expressions or [])]
         _one_scale(node, [b for b in branches if b is not None], context)
     for operation in tree.find_all(exp.SetOperation):
         selects = _leaf_selects(operation)
@@ -1430,6 +1435,41 @@ def string_to_arrays(tree: exp.Expression, context: Context) -> exp.Expression:
     return tree
 
 
+def nullif_types(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``NULLIF(a, b)`` of two numbers of different types has their common type in PostgreSQL
+    (``NULLIF(3, 1.5)`` is a numeric), the first one's in DuckDB: the first is cast to it."""
+    names = {"int2": "SMALLINT", "int4": "INT", "int8": "BIGINT", "float4": "REAL", "float8": "DOUBLE"}
+    for node in list(tree.find_all(exp.Nullif)):
+        first, common = context.type_of(node.this), context.type_of(node)
+        if common == first or common not in _NUMBERS:
+            continue
+        scale = _value_scale(node.this, context) if common == "numeric" else None
+        if common == "numeric" and scale is None:
+            raise unsupported(f"NULLIF() of an integer and a numeric of unknown scale ({_text(node)})")
+        _cast_in_place(node.this, names.get(common) or f"DECIMAL({MAX_PRECISION}, {scale})")
+    return tree
+
+
+def array_to_strings(tree: exp.Expression, context: Context) -> exp.Expression:
+    """``array_to_string(a, d)`` of an array whose elements are all NULL is ``''`` in PostgreSQL (NULL
+    elements are skipped), NULL in DuckDB; it is NULL only when ``a`` or ``d`` is. Elements that are
+    booleans or floats are refused: PostgreSQL writes them ``t`` and ``1``, DuckDB ``true`` and ``1.0``."""
+    for node in reversed(list(tree.find_all(exp.ArrayToString))):
+        array, delimiter = node.this, node.expression
+        elements = array.expressions if isinstance(array, exp.Array) else [array.this] \
+            if isinstance(array, exp.ArrayAgg) else []
+        if any(context.type_of(element) in (*_FLOAT, "bool") for element in elements):
+            raise unsupported(f"array_to_string() of booleans or floats ({_text(node)})",
+                              "PostgreSQL writes them t and 1, DuckDB true and 1.0: cast the elements to text")
+        if node.args.get("null") is not None:
+            continue
+        either_null = exp.Or(this=exp.Is(this=array.copy(), expression=exp.Null()),
+                             expression=exp.Is(this=delimiter.copy(), expression=exp.Null()))
+        node.replace(exp.Case(ifs=[exp.If(this=either_null, true=exp.Null())],
+                              default=exp.Coalesce(this=node.copy(), expressions=[exp.Literal.string("")])))
+    return tree
+
+
 def regex_replacements(tree: exp.Expression, context: Context) -> exp.Expression:
     """regexp_replace's replacement text: PostgreSQL's ``\\&`` is the whole match and a backslash before
     any other character (``\\0`` too) is itself; DuckDB's RE2 writes the whole match ``\\0`` and
@@ -1549,7 +1589,8 @@ RULES: tuple[Callable[[exp.Expression, Context], exp.Expression], ...] = (
     negative_literals, octet_lengths, array_literals, constant_sort_keys, sort_positions, aggregate_constant_orders,
     like_escapes, interval_aggregates, integer_sums,
     date_difference, datetime_formats, integer_widths, integer_division, make_intervals, left_shifts, date_ranges,
-    timestamp_ranges, null_arrays, string_to_arrays, regex_replacements, ascii_case, *_LAST_INTERVAL_RULES,
+    timestamp_ranges, null_arrays, string_to_arrays, array_to_strings, nullif_types, regex_replacements, ascii_case,
+    *_LAST_INTERVAL_RULES,
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.frontdoor import PASSWORDS
+from tests.harness.frontdoor import dsn
 
 #: (statement on the front door's demo table, the same on a table PostgreSQL has: no rows either way)
 STATEMENTS = [
@@ -38,15 +38,14 @@ STATEMENTS = [
 
 
 @pytest.fixture
-def postgresql(postgres15: Any) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "port": postgres15.port, "user": postgres15.user,
-            "password": postgres15.password, "dbname": "postgres"}
+def postgresql(postgres15: Any) -> str:
+    return postgres15.dsn()
 
 
-def answer(where: dict[str, Any], statement: str) -> tuple[Any, ...]:
+def answer(where: str, statement: str) -> tuple[Any, ...]:
     import psycopg
 
-    with psycopg.connect(**where, autocommit=True, prepare_threshold=None, sslmode="disable") as connection:
+    with psycopg.connect(where, autocommit=True, prepare_threshold=None, sslmode="disable") as connection:
         try:
             return ("rows", connection.execute(statement).fetchall())
         except psycopg.Error as error:
@@ -55,8 +54,7 @@ def answer(where: dict[str, Any], statement: str) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("statement", STATEMENTS)
 def test_planning_errors_as_postgresql(frontdoor, postgresql, statement):
-    ours = {"host": "127.0.0.1", "port": frontdoor.port, "user": "frank", "password": PASSWORDS["frank"],
-            "dbname": "demo"}
+    ours = dsn(frontdoor, "frank")
     expected = answer(postgresql, statement.format(t="(SELECT 1 AS x) AS t"))
     assert answer(ours, statement.format(t="reviews")) == expected
 
@@ -68,11 +66,10 @@ def test_a_constant_beyond_what_python_holds_is_checked_and_sent(frontdoor, post
     from psycopg.types.string import TextLoader
 
     statement = "SELECT make_interval(days => 2147483647), make_interval(days => -2147483648) FROM {t} LIMIT 1"
-    ours = {"host": "127.0.0.1", "port": frontdoor.port, "user": "frank", "password": PASSWORDS["frank"],
-            "dbname": "demo"}
+    ours = dsn(frontdoor, "frank")
     answers = []
     for where, table in ((ours, "reviews"), (postgresql, "(SELECT 1 AS x) AS t")):
-        with psycopg.connect(**where, autocommit=True, sslmode="disable") as connection:
+        with psycopg.connect(where, autocommit=True, sslmode="disable") as connection:
             connection.adapters.register_loader("interval", TextLoader)
             answers.append(connection.execute(statement.format(t=table)).fetchall())
             assert connection.execute("SELECT 1").fetchone() == (1,)
@@ -90,8 +87,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("statement", ERRORS)
 def test_error_codes_as_postgresql(frontdoor, postgresql, statement):
-    ours = {"host": "127.0.0.1", "port": frontdoor.port, "user": "frank", "password": PASSWORDS["frank"],
-            "dbname": "demo"}
+    ours = dsn(frontdoor, "frank")
     got = answer(ours, statement.format(t="reviews"))
     expected = answer(postgresql, statement.format(t="(SELECT 1 AS x) AS t"))
     if got in (("ERROR", "0A000"), ("ERROR", "42501")):  # a function DuckDB lacks: refused, never answered

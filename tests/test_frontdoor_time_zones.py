@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.frontdoor import PASSWORDS
+from tests.harness.frontdoor import dsn
 
 #: IANA zones with daylight saving on either side of UTC, a half-hour zone, POSIX offsets (hours WEST:
 #: '+02:00' is UTC-2) and a SQL offset of 5h45 (no IANA name: computed as a fixed offset)
@@ -50,16 +50,15 @@ REFUSED = [
 
 
 @pytest.fixture
-def postgresql(postgres15: Any) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "port": postgres15.port, "user": postgres15.user,
-            "password": postgres15.password, "dbname": "postgres"}
+def postgresql(postgres15: Any) -> str:
+    return postgres15.dsn()
 
 
-def answer(where: dict[str, Any], zone: str, statement: str) -> tuple[Any, ...]:
+def answer(where: str, zone: str, statement: str) -> tuple[Any, ...]:
     """The text of the first row (or the SQLSTATE) of ``statement`` after SET TimeZone."""
     import psycopg
 
-    with psycopg.connect(**where, autocommit=True, prepare_threshold=None, sslmode="disable") as connection:
+    with psycopg.connect(where, autocommit=True, prepare_threshold=None, sslmode="disable") as connection:
         connection.execute(f"SET TimeZone = '{zone}'")
         cursor = connection.cursor()
         cursor.adapters.register_loader("timestamptz", psycopg.types.string.TextLoader)
@@ -74,9 +73,8 @@ def answer(where: dict[str, Any], zone: str, statement: str) -> tuple[Any, ...]:
             return ("ERROR", error.sqlstate)
 
 
-def ours(frontdoor: Any) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "port": frontdoor.port, "user": "frank", "password": PASSWORDS["frank"],
-            "dbname": "demo"}
+def ours(frontdoor: Any) -> str:
+    return dsn(frontdoor, "frank")
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -109,10 +107,10 @@ def test_in_utc_nothing_is_refused(frontdoor, postgresql, statement):
     assert answer(ours(frontdoor), "UTC", statement) == answer(postgresql, "UTC", statement)
 
 
-def copied(where: dict[str, Any], zone: str, statement: str) -> bytes:
+def copied(where: str, zone: str, statement: str) -> bytes:
     import psycopg
 
-    with psycopg.connect(**where, autocommit=True, sslmode="disable") as connection:
+    with psycopg.connect(where, autocommit=True, sslmode="disable") as connection:
         connection.execute(f"SET TimeZone = '{zone}'")
         with connection.cursor().copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
             return b"".join(bytes(chunk) for chunk in copy)

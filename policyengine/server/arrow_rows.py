@@ -211,11 +211,12 @@ def interval_parts(column: Any) -> list[tuple[int, int, int] | None]:
     (DuckDB's intervals hold whole microseconds)."""
     count = len(column)
     raw = np.frombuffer(column.buffers()[1], _MDN)[column.offset:column.offset + count]
-    if (raw["nanos"] % 1000).any():
+    valid = pc.is_valid(column).to_numpy(zero_copy_only=False) if column.null_count else None
+    # a NULL's slot holds whatever was there: only the values are read
+    if ((raw["nanos"] if valid is None else raw["nanos"][valid]) % 1000).any():
         raise _beyond()
     values = [(months, days, nanos // 1000) for months, days, nanos in raw.tolist()]
-    if column.null_count:
-        valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    if valid is not None:
         values = [value if ok else None for value, ok in zip(values, valid.tolist())]
     return values
 

@@ -8,8 +8,9 @@ each of these conversions is written out with the zone explicitly (DuckDB's ``ti
 which turns an instant into the zone's wall clock and a wall-clock time into the instant) and the
 values sent are printed in the zone by the server (binary.py).
 
-What the engine cannot give the zone's meaning is refused, naming the construct: the text of a
-``timestamptz`` (PostgreSQL writes the zone's offset), ``timestamptz ± interval`` (PostgreSQL adds
+The text of a ``timestamptz`` is written as PostgreSQL writes it in the zone (its wall clock and
+offset: ``2024-07-01 08:00:00-04``). What the engine cannot give the zone's meaning is refused, naming
+the construct: ``timestamptz ± interval`` (PostgreSQL adds
 days and months on the zone's calendar, across daylight-saving changes), ``current_time``, special
 inputs (``'today'``, ``'now'``), functions of a ``timestamptz`` the rule does not know, and a
 conversion of a value whose type the engine cannot tell (a column of a derived table), in a
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+import sqlglot
 from sqlglot import exp
 
 from policyengine.rewrite.postgres_semantics import Context, unsupported
@@ -75,6 +77,31 @@ def from_local(value: exp.Expression, zone: str) -> exp.Expression:
         instant = exp.Anonymous(this="TIMEZONE", expressions=[exp.Literal.string(zone), local])
     instant.meta[_MADE] = "timestamptz"
     return instant
+
+
+def _sql(text: str, **parts: exp.Expression) -> exp.Expression:
+    """DuckDB SQL with ``{name}`` placeholders filled by the given expressions."""
+    tree = sqlglot.parse_one(text.format(**{name: f"pe_{name}" for name in parts}), read="duckdb")
+    for column in list(tree.find_all(exp.Column)):
+        if column.name.startswith("pe_") and column.name[3:] in parts:
+            column.replace(exp.Paren(this=parts[column.name[3:]].copy()))
+    return tree
+
+
+def instant_text(value: exp.Expression, zone: str) -> exp.Expression:
+    """A timestamptz as PostgreSQL writes it in ``zone``: the wall clock, the fraction without trailing
+    zeros, and the offset as ``-04``, ``+05:30`` or ``+00:53:28``."""
+    local = to_local(value, zone)
+    offset = _sql("CAST(round(epoch({local}) - epoch({value})) AS BIGINT)", local=local, value=value)
+    return _sql(
+        "strftime({local}, '%Y-%m-%d %H:%M:%S') "
+        "|| CASE WHEN microsecond({local}) % 1000000 = 0 THEN '' "
+        "ELSE '.' || rtrim(lpad(CAST(microsecond({local}) % 1000000 AS VARCHAR), 6, '0'), '0') END "
+        "|| CASE WHEN {off} < 0 THEN '-' ELSE '+' END || lpad(CAST(abs({off}) // 3600 AS VARCHAR), 2, '0') "
+        "|| CASE WHEN abs({off}) % 3600 = 0 THEN '' "
+        "ELSE ':' || lpad(CAST(abs({off}) % 3600 // 60 AS VARCHAR), 2, '0') END "
+        "|| CASE WHEN abs({off}) % 60 = 0 THEN '' ELSE ':' || lpad(CAST(abs({off}) % 60 AS VARCHAR), 2, '0') END",
+        local=local, off=offset)
 
 
 def _now() -> exp.Expression:
@@ -205,8 +232,9 @@ def _one(node: exp.Expression, zoned: _Zoned, zone: str) -> None:
                               "(t AT TIME ZONE 'zone') and convert back")
     elif isinstance(node, (exp.DPipe, exp.Concat)):
         operands = list(node.expressions) if isinstance(node, exp.Concat) else [node.this, node.expression]
-        if any(zoned.kind(operand) == "timestamptz" for operand in operands):
-            raise _text_of(node)
+        for operand in operands:
+            if zoned.kind(operand) == "timestamptz":
+                operand.replace(instant_text(operand.copy(), zone))
     elif isinstance(node, (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Between, exp.In)):
         if isinstance(node, exp.In) and node.args.get("query") is not None:
             if zoned.kind(node.this) == "timestamptz":
@@ -246,7 +274,7 @@ def _cast(node: exp.Cast, zoned: _Zoned, zone: str) -> None:
         elif kind is None:
             raise _untyped(f"a cast of {_text(node.this)} to timestamptz")
     elif target in _TEXTS and kind == "timestamptz":
-        raise _text_of(node)
+        node.replace(instant_text(node.this.copy(), zone))
 
 
 def _instant_text(node: exp.Expression, zone: str) -> None:
@@ -268,11 +296,6 @@ def _instant_text(node: exp.Expression, zone: str) -> None:
 def _untyped(what: str) -> Exception:
     return unsupported(f"{what} after SET TimeZone (its type cannot be told, and a timestamptz would be converted "
                        "in the session's zone)", "compute it from the table's own column, not a derived table's")
-
-
-def _text_of(node: exp.Expression) -> Exception:
-    return unsupported(f"the text of a timestamptz after SET TimeZone ({_text(node)})",
-                       "PostgreSQL writes the zone's offset: send the value itself, or to_char() its local time")
 
 
 def _text(node: exp.Expression) -> str:

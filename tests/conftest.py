@@ -11,6 +11,7 @@ import pytest
 
 from policyengine import PolicySet, load_policy_set
 from tests.harness.postgres15 import postgres15  # noqa: F401  # the shared PostgreSQL 15 fixture
+from tests.harness.shop import client_reference, client_shop  # noqa: F401  # the client tests' shop
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "policies"

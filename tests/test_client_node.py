@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.harness.clients import node_postgres
-from tests.harness.shop import DATABASE, PASSWORD, PRINCIPAL, Reference, Shop, start_reference, start_shop
+from tests.harness.shop import DATABASE, PASSWORD, PRINCIPAL
 
 #: text, name and varchar: node-postgres reads all three as strings (PostgreSQL's information_schema
 #: announces name and varchar where the front door announces text)
@@ -23,17 +22,7 @@ STRINGS = {19, 25, 1043}
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory) -> Iterator[Shop]:
-    yield from start_shop(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def postgresql(shop) -> Iterator[Reference]:
-    yield from start_reference(shop, rows=True)
-
-
-@pytest.fixture(scope="module")
-def answers(shop, postgresql) -> tuple[dict[str, Any], dict[str, Any]]:
+def answers(client_shop, client_reference) -> tuple[dict[str, Any], dict[str, Any]]:
     node, folder = node_postgres()
 
     def probe(port: int) -> dict[str, Any]:
@@ -42,7 +31,7 @@ def answers(shop, postgresql) -> tuple[dict[str, Any], dict[str, Any]]:
         assert run.returncode == 0, run.stderr[-2000:]
         return json.loads(run.stdout)
 
-    return probe(shop.port), probe(postgresql.port)
+    return probe(client_shop.port), probe(client_reference.port)
 
 
 def _as_read(answer: Any) -> Any:

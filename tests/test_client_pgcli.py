@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.harness.clients import pgcli
-from tests.harness.shop import DATABASE, PASSWORD, PRINCIPAL, Reference, Shop, start_reference, start_shop
+from tests.harness.shop import DATABASE, PASSWORD, PRINCIPAL
 
 #: the PGExecute methods pgcli's CompletionRefresher calls as it connects (completion_refresher.py), in order
 REFRESHER_QUERIES = ("search_path", "schemata", "tables", "table_columns", "foreignkeys", "views", "view_columns",
@@ -27,16 +26,6 @@ REFRESHER_QUERIES = ("search_path", "schemata", "tables", "table_columns", "fore
 COMMANDS = [r"\dt", r"\d orders", r"\d customers", r"\dn", r"\di", r"\dv", r"\dT", r"\df",
             "SELECT id, name, email, created_at FROM customers ORDER BY id LIMIT 3",
             "SELECT status, count(*), sum(total) FROM orders GROUP BY status ORDER BY status"]
-
-
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory) -> Iterator[Shop]:
-    yield from start_shop(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def postgresql(shop) -> Iterator[Reference]:
-    yield from start_reference(shop, rows=True)
 
 
 def _executor(port: int) -> Any:
@@ -62,8 +51,8 @@ def _schema(item: Any) -> str | None:
 
 
 @pytest.mark.parametrize("query", REFRESHER_QUERIES)
-def test_pgcli_completion_refresher_lists_what_postgresql_lists(shop, postgresql, query):
-    ours, theirs = _listed(shop.port)[query], _listed(postgresql.port)[query]
+def test_pgcli_completion_refresher_lists_what_postgresql_lists(client_shop, client_reference, query):
+    ours, theirs = _listed(client_shop.port)[query], _listed(client_reference.port)[query]
     if query in ("search_path", "datatypes", "casing", "foreignkeys"):
         assert ours == theirs
         return
@@ -71,9 +60,9 @@ def test_pgcli_completion_refresher_lists_what_postgresql_lists(shop, postgresql
     assert set(ours) <= set(theirs), sorted(set(ours) - set(theirs), key=repr)[:10]
 
 
-def test_pgcli_completion_refresher_runs_whole(shop):
+def test_pgcli_completion_refresher_runs_whole(client_shop):
     """The refreshers themselves, into pgcli's completer, as its background thread runs them at start."""
-    executor = _executor(shop.port)
+    executor = _executor(client_shop.port)
     from pgcli.completion_refresher import CompletionRefresher
     from pgcli.pgcompleter import PGCompleter
 
@@ -97,18 +86,18 @@ def _run(port: int, home: str, *commands: str) -> str:
     return re.sub(r"(?m)^Time: .*\n", "", run.stdout)
 
 
-def test_pgcli_prints_what_it_prints_from_postgresql(shop, postgresql, tmp_path):
-    ours = _run(shop.port, str(tmp_path / "ours"), *COMMANDS)
-    theirs = _run(postgresql.port, str(tmp_path / "theirs"), *COMMANDS)
+def test_pgcli_prints_what_it_prints_from_postgresql(client_shop, client_reference, tmp_path):
+    ours = _run(client_shop.port, str(tmp_path / "ours"), *COMMANDS)
+    theirs = _run(client_reference.port, str(tmp_path / "theirs"), *COMMANDS)
     assert ours == theirs
     assert "*****@example.com" in ours and "ssn" not in ours
 
 
-def test_pgcli_lists_the_database_as_postgresql_does(shop, postgresql, tmp_path):
+def test_pgcli_lists_the_database_as_postgresql_does(client_shop, client_reference, tmp_path):
     """\\l: PostgreSQL lists its other databases too; the front door's one row is among its rows."""
     def rows(text: str) -> list[list[str]]:
         return [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines()
                 if line.startswith("|") and "Name" not in line]
-    ours = rows(_run(shop.port, str(tmp_path / "ours"), r"\l"))
-    theirs = rows(_run(postgresql.port, str(tmp_path / "theirs"), r"\l"))
+    ours = rows(_run(client_shop.port, str(tmp_path / "ours"), r"\l"))
+    theirs = rows(_run(client_reference.port, str(tmp_path / "theirs"), r"\l"))
     assert [row for row in ours if row[0] == DATABASE] == [row for row in theirs if row[0] == DATABASE] != []

@@ -10,30 +10,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.harness.clients import psqlodbc, without_oids
-from tests.harness.shop import DATABASE, PASSWORD, PRINCIPAL, Reference, Shop, start_reference, start_shop
+from tests.harness.shop import DATABASE, PASSWORD, PRINCIPAL
 
 PROBE = Path(__file__).parent / "clients" / "odbc_probe.py"
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory) -> Iterator[Shop]:
-    yield from start_shop(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def postgresql(shop) -> Iterator[Reference]:
-    yield from start_reference(shop, rows=True)
-
-
-@pytest.fixture(scope="module")
-def answers(shop, postgresql) -> tuple[dict[str, Any], dict[str, Any]]:
+def answers(client_shop, client_reference) -> tuple[dict[str, Any], dict[str, Any]]:
     """What psqlODBC gives the tool from the front door, and from PostgreSQL 15."""
     driver = psqlodbc()
 
@@ -43,7 +32,7 @@ def answers(shop, postgresql) -> tuple[dict[str, Any], dict[str, Any]]:
         assert run.returncode == 0, f"psqlODBC exited with {run.returncode}: {run.stderr[-2000:]}"
         return without_oids(json.loads(run.stdout))
 
-    return probe(shop.port), probe(postgresql.port)
+    return probe(client_shop.port), probe(client_reference.port)
 
 
 #: what psqlODBC answers differently from the front door, and why (strict: each fixed fails until taken off)

@@ -210,3 +210,15 @@ def copy_rows(ours: Any, conn: Any) -> None:
                 into.executemany(sql.SQL("INSERT INTO public.{} ({}) VALUES ({})").format(
                     sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)),
                     sql.SQL(", ").join(sql.Placeholder() * len(names))), found)
+
+
+@pytest.fixture(scope="module")
+def client_shop(tmp_path_factory: Any) -> Iterator[Shop]:
+    """The shop front door a client test drives (one per module)."""
+    yield from start_shop(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client_reference(client_shop: Shop) -> Iterator[Reference]:
+    """The PostgreSQL 15 holding the same tables and the rows ana may read."""
+    yield from start_reference(client_shop, rows=True)
